@@ -1,0 +1,5 @@
+"""Relais Python SDK."""
+
+from .sdk import Inbox, RelaisClient, RelaisError
+
+__all__ = ["Inbox", "RelaisClient", "RelaisError"]

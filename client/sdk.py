@@ -1,0 +1,195 @@
+"""Python SDK: a real Relais client over REST and socket.io.
+
+Used by the tests, the benchmarks, bots and the quickstart. It keeps the per-room sync position
+itself, retries sends with the same client_msg_id (the server makes that idempotent), and
+delivers each message to the application exactly once even when it arrives both live and
+through `sync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import socketio
+
+
+class RelaisError(Exception):
+    def __init__(self, code: str, message: str, status: int | None = None,
+                 details: Any = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details
+
+
+def _raise_if_error(data: Any, status: int | None = None) -> Any:
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        err = data["error"]
+        raise RelaisError(str(err.get("code")), str(err.get("message")), status,
+                          err.get("details"))
+    return data
+
+
+@dataclass
+class Inbox:
+    """What the client has received, deduplicated by message id, per room in seq order."""
+
+    since: dict[str, int] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def accept(self, msg: dict[str, Any]) -> bool:
+        if msg["id"] in self.seen:
+            return False
+        self.seen.add(msg["id"])
+        self.messages.setdefault(msg["room_id"], []).append(msg)
+        room = msg["room_id"]
+        self.since[room] = max(self.since.get(room, 0), int(msg["seq"]))
+        return True
+
+
+class RelaisClient:
+    def __init__(self, base_url: str, *, transports: list[str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.transports = transports or ["websocket"]
+        self.token: str | None = None
+        self.user_id: str | None = None
+        self.device_id: str | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.sio: socketio.AsyncClient | None = None
+        self.inbox = Inbox()
+        self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.on_message: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
+        self.to_device: list[dict[str, Any]] = []
+
+    # -- REST ---------------------------------------------------------------------------------
+    async def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    async def request(self, method: str, path: str, json: Any = None,
+                      data: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+        http = await self._session()
+        hdrs = dict(headers or {})
+        if self.token:
+            hdrs["Authorization"] = f"Bearer {self.token}"
+        async with http.request(method, self.base_url + path, json=json, data=data,
+                                headers=hdrs) as resp:
+            if resp.content_type == "application/json":
+                body = await resp.json()
+            else:
+                body = await resp.read()
+            if resp.status >= 400:
+                _raise_if_error(body, resp.status)
+                raise RelaisError("http_error", f"HTTP {resp.status}", resp.status)
+            return body
+
+    async def login(self, username: str, password: str, *, totp: str | None = None,
+                    device_name: str = "python-sdk", device_id: str | None = None) -> Any:
+        body: dict[str, Any] = {"username": username, "password": password,
+                                "device_name": device_name}
+        if totp:
+            body["totp"] = totp
+        if device_id:
+            body["device_id"] = device_id
+        res = await self.request("POST", "/api/v1/auth/login", json=body)
+        self.use_session(res["token"], res["user_id"], res["device_id"])
+        return res
+
+    def use_session(self, token: str, user_id: str, device_id: str) -> None:
+        self.token, self.user_id, self.device_id = token, user_id, device_id
+
+    async def create_room(self, patient_user_id: str | None = None,
+                          encrypted_meta: str | None = None) -> str:
+        res = await self.request("POST", "/api/v1/rooms", json={
+            "patient_user_id": patient_user_id, "encrypted_meta": encrypted_meta})
+        return str(res["room_id"])
+
+    async def add_member(self, room_id: str, user_id: str, *, room_role: str = "member",
+                         consent_id: str | None = None) -> Any:
+        return await self.request("POST", f"/api/v1/rooms/{room_id}/members", json={
+            "user_id": user_id, "room_role": room_role, "consent_id": consent_id})
+
+    # -- socket ---------------------------------------------------------------------------------
+    async def connect(self, *, wait_timeout: float = 10) -> None:
+        sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.2,
+                                   reconnection_delay_max=2)
+        self.sio = sio
+
+        @sio.on("message.new")  # type: ignore[misc]
+        async def _on_new(msg: dict[str, Any]) -> None:
+            await self._deliver(msg)
+
+        @sio.on("*")  # type: ignore[misc]
+        async def _on_any(event: str, data: Any = None) -> None:
+            if event == "todevice.new":
+                self.to_device.append(data)
+            await self.events.put((event, data))
+
+        await sio.connect(self.base_url, auth={"token": self.token},
+                          transports=self.transports, wait_timeout=wait_timeout)
+
+    async def _deliver(self, msg: dict[str, Any]) -> None:
+        if self.inbox.accept(msg) and self.on_message is not None:
+            res = self.on_message(msg)
+            if asyncio.iscoroutine(res):
+                await res
+
+    async def call(self, event: str, data: Any = None, timeout: float = 10) -> Any:
+        if self.sio is None:
+            raise RelaisError("not_connected", "call connect() first")
+        res = await self.sio.call(event, data, timeout=timeout)
+        return _raise_if_error(res)
+
+    async def send(self, room_id: str, envelope: dict[str, Any], *,
+                   client_msg_id: str | None = None, retries: int = 20,
+                   timeout: float = 10) -> dict[str, Any]:
+        """Send until acked; the same client_msg_id on every try makes retries safe."""
+        cmid = client_msg_id or secrets.token_urlsafe(12)
+        payload = {"room_id": room_id, "client_msg_id": cmid, "envelope": envelope}
+        last: Exception | None = None
+        for attempt in range(retries):
+            try:
+                ack: dict[str, Any] = await self.call("message.send", payload, timeout=timeout)
+                return ack
+            except RelaisError as err:
+                if err.code not in ("unavailable", "internal", "not_connected"):
+                    raise
+                last = err
+            except (TimeoutError, socketio.exceptions.SocketIOError) as err:
+                last = err
+            await asyncio.sleep(min(0.1 * (attempt + 1), 1.0))
+        raise RelaisError("send_failed", f"gave up after {retries} tries: {last}")
+
+    async def sync(self) -> int:
+        """Fetch everything missed (all pages); returns how many new messages were delivered."""
+        delivered = 0
+        while True:
+            res = await self.call("sync", {"since": dict(self.inbox.since)})
+            for room in res["rooms"]:
+                self.inbox.since.setdefault(room["room_id"], 0)
+                for msg in room["messages"]:
+                    before = len(self.inbox.seen)
+                    await self._deliver(msg)
+                    delivered += len(self.inbox.seen) - before
+            pending = res.get("to_device") or []
+            if pending:
+                self.to_device.extend(pending)
+                await self.call("todevice.ack", {"up_to": pending[-1]["id"]})
+            if not res.get("more"):
+                return delivered
+
+    async def close(self) -> None:
+        if self.sio is not None:
+            await self.sio.disconnect()
+            self.sio = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None

@@ -1,0 +1,1 @@
+"""Teleconsultation media (aiortc); empty until the media issue."""

@@ -1,0 +1,143 @@
+"""The application factory: wires settings, storage, socket.io and every feature module."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from server.api.context import SERVICES_KEY
+from server.api.routing import add_routes, error_response
+from server.audit.log import AuditLog
+from server.auth.sessions import SessionService
+from server.db.engine import Database
+from server.db.migrate import upgrade
+from server.errors import ApiError
+from server.messaging.store import MessageStore
+from server.ops import metrics
+from server.ratelimit import RateLimiter
+from server.realtime.connections import ConnectionTable
+from server.realtime.socket_server import bind_handlers, build_socket_server
+from server.services import Services
+from server.settings import Settings
+
+log = logging.getLogger("relais.app")
+
+# Feature modules: importing one registers its REST routes and socket events; a module may also
+# define `setup(services)` (called at start-up, may be async) to add hooks or services.
+FEATURE_MODULES = (
+    "server.messaging.events",
+    "server.messaging.todevice",
+    "server.messaging.ephemeral",
+    "server.auth.routes",
+    "server.auth.invites",
+    "server.rooms.routes",
+    "server.rooms.events",
+    "server.attachments.routes",
+    "server.api.ops_routes",
+)
+
+
+def _load_features() -> list[object]:
+    mods = []
+    for name in FEATURE_MODULES:
+        try:
+            mods.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return mods
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        resp = await handler(request)
+    except ApiError as err:
+        metrics.ERRORS.labels(err.code).inc()
+        return error_response(err)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return error_response(ApiError("not_found", "no such route"))
+        if exc.status == 405:
+            return error_response(ApiError("bad_request", "method not allowed on this route"))
+        if exc.status == 413:
+            return error_response(ApiError("payload_too_large", "body too large"))
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        metrics.ERRORS.labels("internal").inc()
+        log.exception("request failed", extra={"route": request.path})
+        return error_response(ApiError("internal", "internal error"))
+    return resp
+
+
+def create_app(settings: Settings) -> web.Application:
+    db = Database(settings.effective_database_url)
+    sio = build_socket_server(settings)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=max(settings.max_event_bytes, settings.max_attachment_bytes + 4096),
+    )
+    svc = Services(
+        settings=settings,
+        db=db,
+        sessions=SessionService(db, settings.session_ttl_s),
+        audit=AuditLog(db),
+        messages=MessageStore(db, max_batch=settings.write_batch_max),
+        limits=RateLimiter(settings.rate_user_per_s, settings.rate_user_burst,
+                           settings.rate_ip_per_s, settings.rate_ip_burst),
+        connections=ConnectionTable(),
+        sio=sio,
+    )
+    app[SERVICES_KEY] = svc
+    features = _load_features()
+    sio.attach(app, socketio_path="socket.io")
+    bind_handlers(sio, svc)
+    add_routes(app)
+
+    async def on_startup(_: web.Application) -> None:
+        if settings.migrate_on_start:
+            await upgrade(db)
+        if settings.redis_url:
+            import redis.asyncio as aioredis
+
+            svc.redis = aioredis.from_url(settings.redis_url)
+        for mod in features:
+            setup = getattr(mod, "setup", None)
+            if setup is not None:
+                res = setup(svc)
+                if asyncio.iscoroutine(res):
+                    await res
+        svc.messages.start()
+
+    async def on_shutdown(_: web.Application) -> None:
+        # Tell clients to go (they reconnect elsewhere and sync), then commit what is queued.
+        for sid in list(svc.connections.by_sid):
+            try:
+                await sio.disconnect(sid)
+            except Exception:  # noqa: S112 - best effort while draining
+                continue
+        await svc.messages.stop()
+
+    async def on_cleanup(_: web.Application) -> None:
+        for mod in features:
+            teardown = getattr(mod, "teardown", None)
+            if teardown is not None:
+                res = teardown(svc)
+                if asyncio.iscoroutine(res):
+                    await res
+        if svc.redis is not None:
+            await svc.redis.aclose()
+        await db.close()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app

@@ -1,0 +1,211 @@
+"""`relais` command line: serve, migrate, admin tasks and audit tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from typing import Any
+
+from server.settings import FIELDS, Settings, load_settings
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    for f in FIELDS:
+        flag = "--" + f.name.replace("_", "-")
+        kind: Any = type(f.default)
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, default=None,
+                                type=lambda v: v.lower() in ("1", "true", "yes", "on"),
+                                help=f.metadata["doc"])
+        else:
+            parser.add_argument(flag, dest=f.name, type=kind, default=None,
+                                help=f.metadata["doc"])
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings({f.name: getattr(args, f.name, None) for f in FIELDS})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from server.app import create_app
+    from server.ops.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.node_id or f"pid{os.getpid()}")
+    app = create_app(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"Relais listening on {url}  (database: "
+          f"{'SQLite ' + settings.effective_database_url.split('///')[-1] if settings.is_sqlite else 'PostgreSQL'}"
+          f", bus: {'Redis' if settings.redis_url else 'in-process'})", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None,
+                shutdown_timeout=settings.shutdown_grace_s, access_log=None)
+    return 0
+
+
+async def _with_db(settings: Settings, fn: Any) -> Any:
+    from server.db.engine import Database
+    from server.db.migrate import upgrade
+
+    db = Database(settings.effective_database_url)
+    try:
+        await upgrade(db)
+        return await fn(db)
+    finally:
+        await db.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from server.db.migrate import current_revision
+
+    async def run(db: Any) -> str | None:
+        return await current_revision(db)
+
+    rev = asyncio.run(_with_db(_settings(args), run))
+    print(f"database at revision {rev}")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str:
+    if getattr(args, "password", None):
+        return str(args.password)
+    env = os.environ.get("RELAIS_ADMIN_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass("password: ")
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    from server.audit.log import AuditRecord, append
+    from server.auth import accounts
+    from server.auth.sessions import SessionService
+    from server.errors import ApiError
+
+    settings = _settings(args)
+
+    async def run(db: Any) -> Any:
+        if args.action == "create-user":
+            pw_hash = None
+            if args.role != "patient":
+                pw_hash = await accounts.prepare_password(_password(args))
+            async with db.write() as conn:
+                uid = await accounts.create_user(conn, username=args.username, role=args.role,
+                                                 display_name=args.display_name,
+                                                 password_hash=pw_hash)
+                await append(conn, [AuditRecord("admin.user_create", target=uid,
+                                                detail={"role": args.role, "via": "cli"})])
+            return {"user_id": uid, "username": args.username.lower(), "role": args.role}
+        async with db.read() as conn:
+            uid = await accounts.user_id_by_name(conn, args.username)
+        if uid is None:
+            raise ApiError("not_found", "user not found")
+        if args.action == "reset-password":
+            pw_hash = await accounts.prepare_password(_password(args))
+            async with db.write() as conn:
+                await accounts.set_password_hash(conn, uid, pw_hash)
+                await append(conn, [AuditRecord("admin.password_reset", target=uid,
+                                                detail={"via": "cli"})])
+            return {"user_id": uid, "password": "reset"}
+        if args.action == "disable-user":
+            sessions = SessionService(db, settings.session_ttl_s)
+            async with db.write() as conn:
+                await accounts.set_disabled(conn, uid, True)
+                await sessions.revoke_all(conn, uid)
+                await append(conn, [AuditRecord("admin.user_disable", target=uid,
+                                                detail={"via": "cli"})])
+            return {"user_id": uid, "disabled": True}
+        if args.action == "list-sessions":
+            return {"user_id": uid,
+                    "sessions": await SessionService(db, 0).list_for_user(uid)}
+        raise AssertionError(args.action)
+
+    try:
+        result = asyncio.run(_with_db(settings, run))
+    except ApiError as err:
+        print(json.dumps(err.body()), file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from server.audit.log import AuditLog
+
+    settings = _settings(args)
+
+    async def run(db: Any) -> Any:
+        log = AuditLog(db)
+        if args.action == "verify":
+            return await log.verify()
+        out = open(args.output, "w") if args.output not in (None, "-") else sys.stdout  # noqa: SIM115
+        n = 0
+        try:
+            async for row in log.rows():
+                out.write(json.dumps(row, sort_keys=True) + "\n")
+                n += 1
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        return n
+
+    result = asyncio.run(_with_db(settings, run))
+    if args.action == "verify":
+        ok, count, reason = result
+        print(json.dumps({"ok": ok, "rows": count, "reason": reason}))
+        return 0 if ok else 2
+    print(f"exported {result} audit events", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relais", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    _add_setting_flags(serve)
+    serve.set_defaults(fn=cmd_serve)
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    _add_setting_flags(migrate)
+    migrate.set_defaults(fn=cmd_migrate)
+    admin = sub.add_parser("admin", help="account administration")
+    admin_sub = admin.add_subparsers(dest="action", required=True)
+    create = admin_sub.add_parser("create-user", help="create an account")
+    create.add_argument("username")
+    create.add_argument("--role", required=True,
+                        choices=["admin", "clinician", "assistant", "caregiver", "patient"])
+    create.add_argument("--display-name")
+    create.add_argument("--password", help="else RELAIS_ADMIN_PASSWORD, stdin or a prompt")
+    reset = admin_sub.add_parser("reset-password", help="set a new password")
+    reset.add_argument("username")
+    reset.add_argument("--password")
+    disable = admin_sub.add_parser("disable-user", help="disable and revoke all sessions")
+    disable.add_argument("username")
+    sessions = admin_sub.add_parser("list-sessions", help="a user's sessions")
+    sessions.add_argument("username")
+    for p in (create, reset, disable, sessions):
+        _add_setting_flags(p)
+    admin.set_defaults(fn=cmd_admin)
+    audit = sub.add_parser("audit", help="audit log tools")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain")
+    export = audit_sub.add_parser("export", help="write the log as JSON lines")
+    export.add_argument("--output", "-o", default="-")
+    for p in (verify, export):
+        _add_setting_flags(p)
+    audit.set_defaults(fn=cmd_audit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

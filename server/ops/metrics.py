@@ -1,0 +1,34 @@
+"""Prometheus metrics of the node, exposed at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CONNECTIONS = Gauge("relais_connections", "Open socket.io connections", registry=REGISTRY)
+EVENTS = Counter(
+    "relais_events_total", "Socket events handled", ["event", "outcome"], registry=REGISTRY
+)
+ACK_LATENCY = Histogram(
+    "relais_ack_latency_seconds",
+    "Time from receiving a socket event to its ack",
+    ["event"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "relais_http_requests_total", "HTTP requests", ["route", "status"], registry=REGISTRY
+)
+ERRORS = Counter("relais_errors_total", "Refusals and failures", ["code"], registry=REGISTRY)
+MESSAGES_STORED = Counter("relais_messages_stored_total", "Messages committed", registry=REGISTRY)
+WRITE_BATCH = Histogram(
+    "relais_write_batch_size",
+    "Messages per group-commit transaction",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
+FANOUT_DELIVERIES = Counter(
+    "relais_fanout_deliveries_total", "Packets queued to local sockets by room emits",
+    registry=REGISTRY,
+)

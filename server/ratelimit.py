@@ -1,0 +1,51 @@
+"""Token-bucket rate limits per user and per client IP.
+
+Buckets live in this node's memory: with sticky sessions a client's traffic lands on one node,
+so a per-node bucket bounds it; a user spread over N nodes gets at most N times the rate, which
+is still a bound. Idle buckets are pruned so memory follows active callers only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from server.errors import ApiError
+
+
+class TokenBuckets:
+    def __init__(self, rate: float, burst: float, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._state: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, cost: float = 1.0) -> bool:
+        now = time.monotonic()
+        tokens, last = self._state.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < cost:
+            self._state[key] = (tokens, now)
+            return False
+        self._state[key] = (tokens - cost, now)
+        if len(self._state) > self.max_keys:
+            self._prune(now)
+        return True
+
+    def _prune(self, now: float) -> None:
+        full_after = self.burst / self.rate if self.rate > 0 else 0.0
+        self._state = {k: v for k, v in self._state.items() if now - v[1] < full_after}
+
+
+class RateLimiter:
+    def __init__(self, user_rate: float, user_burst: float, ip_rate: float,
+                 ip_burst: float) -> None:
+        self.users = TokenBuckets(user_rate, user_burst)
+        self.ips = TokenBuckets(ip_rate, ip_burst)
+
+    def check_user(self, user_id: str, cost: float = 1.0) -> None:
+        if not self.users.take(user_id, cost):
+            raise ApiError("rate_limited", "too many requests for this account, slow down")
+
+    def check_ip(self, ip: str, cost: float = 1.0) -> None:
+        if not self.ips.take(ip, cost):
+            raise ApiError("rate_limited", "too many requests from this address, slow down")

@@ -1,0 +1,87 @@
+"""The socket.io server: token authentication at connect, one dispatch path for every event."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import socketio
+
+from server.ops import metrics
+from server.settings import Settings
+
+from .connections import Connection, device_room, user_room
+from .fanout import FanoutManager, RedisFanoutManager
+from .registry import dispatch
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+log = logging.getLogger("relais.socket")
+
+
+def build_socket_server(settings: Settings) -> socketio.AsyncServer:
+    if settings.redis_url:
+        manager: socketio.AsyncManager = RedisFanoutManager(
+            settings.redis_url, channel=f"{settings.redis_prefix}:socketio"
+        )
+    else:
+        manager = FanoutManager()
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        max_http_buffer_size=settings.max_event_bytes,
+        cors_allowed_origins=[],
+        ping_interval=20,
+        ping_timeout=20,
+        logger=False,
+        engineio_logger=False,
+        # Our dispatch never raises, so handlers can run as tasks without losing errors.
+        async_handlers=True,
+    )
+
+
+def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
+    @sio.event  # type: ignore[misc]
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        request = environ.get("aiohttp.request")
+        ip = request.remote if request is not None and request.remote else "unknown"
+        if svc.settings.trust_forwarded_for and request is not None:
+            fwd = request.headers.get("X-Forwarded-For")
+            if fwd:
+                ip = fwd.split(",")[0].strip()
+        if not svc.limits.ips.take(ip):
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "rate_limited", "message": "too many connections from this address"}
+            )
+        token = auth.get("token") if isinstance(auth, dict) else None
+        principal = await svc.sessions.resolve(token) if isinstance(token, str) else None
+        if principal is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "unauthorized", "message": "invalid or expired session"}
+            )
+        principal.ip = ip
+        conn = Connection(sid, principal, time.time())
+        first = svc.connections.add(conn)
+        await sio.enter_room(sid, user_room(principal.user_id))
+        await sio.enter_room(sid, device_room(principal.device_id))
+        metrics.CONNECTIONS.set(len(svc.connections))
+        for hook in svc.connect_hooks:
+            await hook(svc, conn, first)
+
+    @sio.event  # type: ignore[misc]
+    async def disconnect(sid: str, *_: Any) -> None:
+        conn, last = svc.connections.remove(sid)
+        metrics.CONNECTIONS.set(len(svc.connections))
+        if conn is None:
+            return
+        for hook in svc.disconnect_hooks:
+            try:
+                await hook(svc, conn, last)
+            except Exception:
+                log.exception("disconnect hook failed")
+
+    @sio.on("*")  # type: ignore[misc]
+    async def any_event(event: str, sid: str, data: Any = None, *_: Any) -> Any:
+        return await dispatch(svc, svc.connections.by_sid.get(sid), event, data)

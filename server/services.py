@@ -1,0 +1,34 @@
+"""The node's long-lived parts, built once by the app factory and shared by every handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from server.audit.log import AuditLog
+from server.auth.sessions import SessionService
+from server.db.engine import Database
+from server.messaging.store import MessageStore
+from server.ratelimit import RateLimiter
+from server.realtime.connections import ConnectionTable
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    import socketio
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    sessions: SessionService
+    audit: AuditLog
+    messages: MessageStore
+    limits: RateLimiter
+    connections: ConnectionTable
+    sio: socketio.AsyncServer
+    redis: Any = None
+    # Called with (services, connection, first_or_last_on_this_node) after connect / disconnect.
+    connect_hooks: list[Any] = field(default_factory=list)
+    disconnect_hooks: list[Any] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,216 @@
+"""Shared fixtures: real databases (SQLite file, PostgreSQL database per test), real Redis, and
+an in-process Relais server driven by the real Python client.
+
+Services come from RELAIS_TEST_DATABASE_URL / RELAIS_TEST_REDIS_URL (defaults: the local
+PostgreSQL `test` database and Redis on 6379). When one is unreachable its tests skip — unless
+RELAIS_REQUIRE_SERVICES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from client import RelaisClient
+from server.app import create_app
+from server.settings import Settings
+
+PG_URL = os.environ.get("RELAIS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("RELAIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE = os.environ.get("RELAIS_REQUIRE_SERVICES") == "1"
+PASSWORD = "correct horse battery"
+
+
+def _unavailable(what: str, why: object) -> None:
+    if REQUIRE:
+        pytest.fail(f"{what} is required (RELAIS_REQUIRE_SERVICES=1) but unreachable: {why}")
+    pytest.skip(f"{what} unreachable: {why}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_admin_dsn() -> str:
+    return PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def create_pg_database() -> str:
+    """A fresh, empty database for one test; returns its SQLAlchemy URL."""
+    import asyncpg
+
+    name = f"relais_t_{secrets.token_hex(6)}"
+    try:
+        conn = await asyncpg.connect(_pg_admin_dsn(), timeout=5)
+    except Exception as exc:
+        _unavailable("PostgreSQL", exc)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rpartition("/")[2]
+    conn = await asyncpg.connect(_pg_admin_dsn(), timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def redis_url_for_test() -> str:
+    """Redis is shared: isolate each test by a unique key/channel prefix (see redis_prefix)."""
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(REDIS_URL)
+    try:
+        await asyncio.wait_for(r.ping(), 3)
+    except Exception as exc:
+        _unavailable("Redis", exc)
+    finally:
+        await r.aclose()
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}"
+        return
+    url = await create_pg_database()
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}"
+
+
+def test_settings(tmp_path: Path, database_url: str, **over: Any) -> Settings:
+    base = Settings(data_dir=str(tmp_path / "data"), database_url=database_url,
+                    redis_prefix=f"t{secrets.token_hex(4)}")
+    return base.replace(**over)
+
+
+@dataclass
+class Running:
+    app: web.Application
+    server: TestServer
+    url: str
+
+    @property
+    def services(self) -> Any:
+        from server.api.context import SERVICES_KEY
+
+        return self.app[SERVICES_KEY]
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[Callable[[Settings], Awaitable[Running]]]:
+    servers: list[TestServer] = []
+
+    async def _start(settings: Settings) -> Running:
+        app = create_app(settings)
+        srv = TestServer(app, host="127.0.0.1", port=free_port())
+        await srv.start_server()
+        servers.append(srv)
+        return Running(app, srv, f"http://127.0.0.1:{srv.port}")
+
+    yield _start
+    for srv in reversed(servers):
+        await srv.close()
+
+
+@pytest.fixture
+async def relais(start_server: Callable[[Settings], Awaitable[Running]], tmp_path: Path,
+                 database_url: str) -> Running:
+    """A running server on the parametrised database (SQLite and PostgreSQL)."""
+    return await start_server(test_settings(tmp_path, database_url))
+
+
+@dataclass
+class UserHandle:
+    user_id: str
+    username: str
+    password: str
+    role: str
+
+
+async def make_user(running: Running, role: str, username: str | None = None) -> UserHandle:
+    from server.auth import accounts
+
+    username = username or f"{role}-{secrets.token_hex(4)}"
+    svc = running.services
+    pw_hash = None if role == "patient" else await accounts.prepare_password(PASSWORD)
+    async with svc.db.write() as conn:
+        uid = await accounts.create_user(conn, username=username, role=role,
+                                         password_hash=pw_hash)
+    return UserHandle(uid, username, PASSWORD, role)
+
+
+async def patient_session(running: Running, user_id: str) -> tuple[str, str]:
+    """A session for a password-less patient, as an invitation redemption would create."""
+    svc = running.services
+    async with svc.db.write() as conn:
+        issued = await svc.sessions.issue(conn, user_id, device_name="test-patient-device")
+    return issued.token, issued.device_id
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[..., Awaitable[RelaisClient]]]:
+    made: list[RelaisClient] = []
+
+    async def _client(running: Running, user: UserHandle, *, connect: bool = True,
+                      transports: list[str] | None = None) -> RelaisClient:
+        c = RelaisClient(running.url, transports=transports)
+        made.append(c)
+        if user.role == "patient":
+            token, device = await patient_session(running, user.user_id)
+            c.use_session(token, user.user_id, device)
+        else:
+            await c.login(user.username, user.password)
+        if connect:
+            await c.connect()
+        return c
+
+    yield _client
+    for c in made:
+        try:
+            await c.close()
+        except Exception:  # noqa: S110 - teardown best effort
+            pass
+
+
+def envelope(text: str = "x") -> dict[str, Any]:
+    """A stand-in ciphertext envelope (the server never looks inside)."""
+    return {"v": 1, "alg": "test.v1", "ct": text.encode().hex()}
+
+
+async def wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll a condition driven by real I/O; fails the test on timeout (never a bare sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

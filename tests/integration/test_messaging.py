@@ -1,0 +1,75 @@
+"""Send, fan-out, idempotent retry and sync over a real server and the real client."""
+
+from __future__ import annotations
+
+import pytest
+
+from client import RelaisError
+from tests.conftest import envelope, make_user, wait_for
+
+
+async def test_send_fanout_and_sync(relais, clients):
+    doc = await make_user(relais, "clinician")
+    nurse = await make_user(relais, "clinician")
+    patient = await make_user(relais, "patient")
+    c_doc = await clients(relais, doc)
+    room = await c_doc.create_room(patient_user_id=patient.user_id)
+    await c_doc.add_member(room, nurse.user_id)
+    c_nurse = await clients(relais, nurse)
+    c_pat = await clients(relais, patient)
+
+    acks = [await c_doc.send(room, envelope(f"m{i}")) for i in range(5)]
+    assert [a["seq"] for a in acks] == [1, 2, 3, 4, 5]
+    assert all(not a["duplicate"] for a in acks)
+    await wait_for(lambda: len(c_nurse.inbox.messages.get(room, [])) == 5)
+    await wait_for(lambda: len(c_pat.inbox.messages.get(room, [])) == 5)
+    got = c_nurse.inbox.messages[room]
+    assert [m["seq"] for m in got] == [1, 2, 3, 4, 5]
+    assert got[0]["envelope"] == envelope("m0")
+    assert got[0]["sender"] == {"user_id": doc.user_id, "device_id": c_doc.device_id}
+
+    # A late device syncs everything, in order, from zero.
+    late = await clients(relais, nurse)
+    assert await late.sync() == 5
+    assert [m["seq"] for m in late.inbox.messages[room]] == [1, 2, 3, 4, 5]
+
+
+async def test_retry_is_idempotent(relais, clients):
+    doc = await make_user(relais, "clinician")
+    c = await clients(relais, doc)
+    room = await c.create_room()
+    a1 = await c.send(room, envelope("a"), client_msg_id="same-id")
+    a2 = await c.send(room, envelope("a"), client_msg_id="same-id")
+    assert a2["duplicate"] is True
+    assert (a1["id"], a1["seq"], a1["ts"]) == (a2["id"], a2["seq"], a2["ts"])
+    other = await c.send(room, envelope("b"))
+    assert other["seq"] == 2
+
+
+async def test_non_member_gets_not_found(relais, clients):
+    doc = await make_user(relais, "clinician")
+    intruder = await make_user(relais, "clinician")
+    c_doc = await clients(relais, doc)
+    room = await c_doc.create_room()
+    c_in = await clients(relais, intruder)
+    with pytest.raises(RelaisError) as err:
+        await c_in.send(room, envelope())
+    assert err.value.code == "not_found"
+    with pytest.raises(RelaisError) as err:
+        await c_in.send("r_doesnotexist", envelope())
+    assert err.value.code == "not_found"
+    res = await c_in.call("sync", {"since": {}})
+    assert res["rooms"] == []
+
+
+async def test_sync_pages(relais, clients):
+    doc = await make_user(relais, "clinician")
+    c = await clients(relais, doc)
+    room = await c.create_room()
+    for i in range(7):
+        await c.send(room, envelope(str(i)))
+    res = await c.call("sync", {"since": {room: 2}, "limit": 3})
+    msgs = res["rooms"][0]["messages"]
+    assert [m["seq"] for m in msgs] == [3, 4, 5] and res["more"] is True
+    fresh = await clients(relais, doc)
+    assert await fresh.sync() == 7

@@ -34,6 +34,8 @@ FEATURE_MODULES = (
     "server.messaging.ephemeral",
     "server.auth.routes",
     "server.auth.invites",
+    "server.auth.totp_routes",
+    "server.auth.admin_routes",
     "server.rooms.routes",
     "server.rooms.events",
     "server.attachments.routes",

@@ -80,6 +80,32 @@ async def error_middleware(
     return resp
 
 
+async def drain(app: web.Application) -> None:
+    """Graceful stop: tell clients to go (they reconnect to another node and `sync`), then
+    commit what is already queued. Idempotent: the serve loop calls it before aiohttp's own
+    shutdown, which would otherwise wait on open WebSockets first."""
+    svc = app[SERVICES_KEY]
+    if svc.draining:
+        return
+    svc.draining = True
+    for sid in list(svc.connections.by_sid):
+        try:
+            await svc.sio.disconnect(sid)
+        except Exception:  # noqa: S112 - best effort while draining
+            continue
+    # A socket.io DISCONNECT leaves the engine.io transport open; close those too so no
+    # WebSocket handler keeps the HTTP server from stopping.
+    if svc.sio.eio.sockets:
+        await svc.sio.eio.disconnect()
+    # Let the transports finish their close handshakes before aiohttp starts waiting on them.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(3.0, svc.settings.shutdown_grace_s)
+    while svc.sio.eio.sockets and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    await svc.messages.stop()
+
+
 def create_app(settings: Settings) -> web.Application:
     db = Database(settings.effective_database_url)
     sio = build_socket_server(settings)
@@ -120,13 +146,7 @@ def create_app(settings: Settings) -> web.Application:
         svc.messages.start()
 
     async def on_shutdown(_: web.Application) -> None:
-        # Tell clients to go (they reconnect elsewhere and sync), then commit what is queued.
-        for sid in list(svc.connections.by_sid):
-            try:
-                await sio.disconnect(sid)
-            except Exception:  # noqa: S112 - best effort while draining
-                continue
-        await svc.messages.stop()
+        await drain(app)
 
     async def on_cleanup(_: web.Application) -> None:
         for mod in features:

@@ -31,8 +31,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from server.app import create_app
     from server.ops.logging import configure_logging
 
@@ -43,9 +41,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Relais listening on {url}  (database: "
           f"{'SQLite ' + settings.effective_database_url.split('///')[-1] if settings.is_sqlite else 'PostgreSQL'}"
           f", bus: {'Redis' if settings.redis_url else 'in-process'})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None,
-                shutdown_timeout=settings.shutdown_grace_s, access_log=None)
+    asyncio.run(_serve(app, settings))
     return 0
+
+
+async def _serve(app: Any, settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, then drain sockets and the write queue before aiohttp stops."""
+    import signal
+
+    from aiohttp import web
+
+    from server.app import drain
+
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_grace_s)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await site.stop()  # no new connections: disconnected clients must reconnect elsewhere
+    await drain(app)
+    await runner.cleanup()
 
 
 async def _with_db(settings: Settings, fn: Any) -> Any:

@@ -28,6 +28,7 @@ class Services:
     connections: ConnectionTable
     sio: socketio.AsyncServer
     redis: Any = None
+    draining: bool = False
     # Called with (services, connection, first_or_last_on_this_node) after connect / disconnect.
     connect_hooks: list[Any] = field(default_factory=list)
     disconnect_hooks: list[Any] = field(default_factory=list)

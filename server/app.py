@@ -44,7 +44,7 @@ FEATURE_MODULES = (
 
 
 def _load_features() -> list[object]:
-    mods = []
+    mods: list[object] = []
     for name in FEATURE_MODULES:
         try:
             mods.append(importlib.import_module(name))
@@ -100,7 +100,7 @@ async def drain(app: web.Application) -> None:
     # Let the transports finish their close handshakes before aiohttp starts waiting on them.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(3.0, svc.settings.shutdown_grace_s)
-    while svc.sio.eio.sockets and loop.time() < deadline:
+    while svc.sio.eio.sockets and loop.time() < deadline:  # noqa: ASYNC110 - engine.io has no event
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.1)
     await svc.messages.stop()

@@ -38,9 +38,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.node_id or f"pid{os.getpid()}")
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}"
-    print(f"Relais listening on {url}  (database: "
-          f"{'SQLite ' + settings.effective_database_url.split('///')[-1] if settings.is_sqlite else 'PostgreSQL'}"
-          f", bus: {'Redis' if settings.redis_url else 'in-process'})", flush=True)
+    database = ("SQLite " + settings.effective_database_url.split("///")[-1]
+                if settings.is_sqlite else "PostgreSQL")
+    bus = "Redis" if settings.redis_url else "in-process"
+    print(f"Relais listening on {url}  (database: {database}, bus: {bus})", flush=True)
     asyncio.run(_serve(app, settings))
     return 0
 
@@ -115,12 +116,12 @@ def cmd_admin(args: argparse.Namespace) -> int:
             if args.role != "patient":
                 pw_hash = await accounts.prepare_password(_password(args))
             async with db.write() as conn:
-                uid = await accounts.create_user(conn, username=args.username, role=args.role,
-                                                 display_name=args.display_name,
-                                                 password_hash=pw_hash)
-                await append(conn, [AuditRecord("admin.user_create", target=uid,
+                new_uid = await accounts.create_user(
+                    conn, username=args.username, role=args.role,
+                    display_name=args.display_name, password_hash=pw_hash)
+                await append(conn, [AuditRecord("admin.user_create", target=new_uid,
                                                 detail={"role": args.role, "via": "cli"})])
-            return {"user_id": uid, "username": args.username.lower(), "role": args.role}
+            return {"user_id": new_uid, "username": args.username.lower(), "role": args.role}
         async with db.read() as conn:
             uid = await accounts.user_id_by_name(conn, args.username)
         if uid is None:
@@ -163,7 +164,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         log = AuditLog(db)
         if args.action == "verify":
             return await log.verify()
-        out = open(args.output, "w") if args.output not in (None, "-") else sys.stdout  # noqa: SIM115
+        # A CLI run, not the server: blocking file writes are fine here.
+        out = open(args.output, "w") if args.output not in (None, "-") else sys.stdout  # noqa: ASYNC230
         n = 0
         try:
             async for row in log.rows():

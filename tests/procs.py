@@ -37,7 +37,7 @@ class ServerProcess:
 
     async def start(self, timeout: float = 20) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        logf = open(self.log, "ab")  # noqa: SIM115 - owned by the child process
+        logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve"], env=self.env, stdout=logf,
             stderr=subprocess.STDOUT, start_new_session=True,

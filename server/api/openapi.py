@@ -10,6 +10,10 @@ from server.errors import ERROR_STATUS
 from .routing import ROUTES
 
 
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {
@@ -38,7 +42,7 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
                 "200": {"description": "success"},
                 "default": {
                     "description": "typed error",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    "content": {"application/json": {"schema": _ref("Error")}},
                 },
             },
         }
@@ -59,7 +63,7 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
                 schemas[sub] = sub_schema
             op["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+                "content": {"application/json": {"schema": _ref(name)}},
             }
         if spec.raw_body:
             op["requestBody"] = {

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.engine import Database
@@ -84,7 +84,7 @@ async def append(conn: AsyncConnection, records: Iterable[AuditRecord]) -> None:
         last_hash = chain_hash(last_hash, row)
         row["hash"] = last_hash
         rows.append(row)
-    await conn.execute(AuditEvent.__table__.insert(), rows)
+    await conn.execute(insert(AuditEvent), rows)
     await conn.execute(
         update(AuditHead).where(AuditHead.id == 1).values(last_id=last_id, last_hash=last_hash)
     )

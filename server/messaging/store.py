@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -227,10 +227,10 @@ class MessageStore:
                     detail={"seq": seq, "bytes": len(msg.envelope)},
                 ))
         if rows:
-            await conn.execute(Message.__table__.insert(), rows)
+            await conn.execute(insert(Message), rows)
             await append(conn, audit)
 
-        for i, p in enumerate(batch):
+        for i in range(len(batch)):
             if results[i] is None:
                 first = results[fresh[keys[i]]]
                 assert isinstance(first, StoredMessage)

@@ -43,7 +43,7 @@ def build_socket_server(settings: Settings) -> socketio.AsyncServer:
 
 
 def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
-    @sio.event  # type: ignore[misc]
+    @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         request = environ.get("aiohttp.request")
         ip = request.remote if request is not None and request.remote else "unknown"
@@ -70,7 +70,7 @@ def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
         for hook in svc.connect_hooks:
             await hook(svc, conn, first)
 
-    @sio.event  # type: ignore[misc]
+    @sio.event
     async def disconnect(sid: str, *_: Any) -> None:
         conn, last = svc.connections.remove(sid)
         metrics.CONNECTIONS.set(len(svc.connections))
@@ -82,6 +82,6 @@ def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
             except Exception:
                 log.exception("disconnect hook failed")
 
-    @sio.on("*")  # type: ignore[misc]
+    @sio.on("*")
     async def any_event(event: str, sid: str, data: Any = None, *_: Any) -> Any:
         return await dispatch(svc, svc.connections.by_sid.get(sid), event, data)

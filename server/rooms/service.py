@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.log import AuditRecord, append
@@ -74,14 +74,14 @@ async def _add_event(conn: AsyncConnection, room_id: str, action: str, actor: st
     seq = (await conn.execute(
         update(Room).where(Room.id == room_id).values(last_event_seq=Room.last_event_seq + 1)
         .returning(Room.last_event_seq))).scalar_one()
-    await conn.execute(MembershipEvent.__table__.insert().values(
+    await conn.execute(insert(MembershipEvent).values(
         room_id=room_id, event_seq=seq, action=action, actor_user_id=actor,
         target_user_id=target, room_role=room_role, consent_id=consent_id,
         signed_event=signed_event, created_at=now_ms()))
     return int(seq)
 
 
-async def _notify(svc: Services, room_id: str, user_ids: list[str], payload: dict[str, Any]) -> None:
+async def _notify(svc: Services, user_ids: list[str], payload: dict[str, Any]) -> None:
     await svc.sio.emit("room.member", payload, to=[user_room(u) for u in user_ids])
 
 
@@ -100,17 +100,17 @@ async def create_room(svc: Services, p: Principal, patient_user_id: str | None,
                 User.id == patient_user_id))).first()
             if patient is None or patient.role != "patient" or patient.disabled:
                 raise ApiError("validation_failed", "patient_user_id is not an active patient")
-        await conn.execute(Room.__table__.insert().values(
+        await conn.execute(insert(Room).values(
             id=room_id, patient_user_id=patient_user_id, created_by=p.user_id,
             encrypted_meta=encrypted_meta, last_seq=0, last_event_seq=0, created_at=now))
-        await conn.execute(Membership.__table__.insert().values(
+        await conn.execute(insert(Membership).values(
             room_id=room_id, user_id=p.user_id, room_role="owner", added_by=p.user_id,
             added_at=now, joined_seq=0))
         await _add_event(conn, room_id, "create", p.user_id, p.user_id, "owner", None,
                          signed_event)
         audit = [AuditRecord("room.create", p.user_id, p.device_id, room_id, ip=p.ip)]
         if patient_user_id is not None and patient_user_id != p.user_id:
-            await conn.execute(Membership.__table__.insert().values(
+            await conn.execute(insert(Membership).values(
                 room_id=room_id, user_id=patient_user_id, room_role="member",
                 added_by=p.user_id, added_at=now, joined_seq=0))
             await _add_event(conn, room_id, "add", p.user_id, patient_user_id, "member", None,
@@ -192,7 +192,7 @@ async def record_consent(svc: Services, p: Principal, room_id: str, subject_user
         if (await conn.execute(select(User.id).where(User.id == subject_user_id))).first() is None:
             raise ApiError("not_found", "user not found")
         consent_id = new_id("c")
-        await conn.execute(Consent.__table__.insert().values(
+        await conn.execute(insert(Consent).values(
             id=consent_id, room_id=room_id, subject_user_id=subject_user_id,
             recorded_by=p.user_id, method=method, created_at=now_ms()))
         await append(conn, [AuditRecord("room.consent", p.user_id, p.device_id, room_id,
@@ -229,7 +229,7 @@ async def add_member(svc: Services, p: Principal, room_id: str, user_id: str, ro
             await conn.execute(update(Consent).where(Consent.id == consent_id).values(
                 used_at=now_ms()))
         now = now_ms()
-        await conn.execute(Membership.__table__.insert().values(
+        await conn.execute(insert(Membership).values(
             room_id=room_id, user_id=user_id, room_role=room_role, added_by=p.user_id,
             added_at=now, joined_seq=room.last_seq))
         event_seq = await _add_event(conn, room_id, "add", p.user_id, user_id, room_role,
@@ -241,7 +241,7 @@ async def add_member(svc: Services, p: Principal, room_id: str, user_id: str, ro
         members = await _member_ids(conn, room_id)
     payload = {"room_id": room_id, "action": "add", "user_id": user_id, "room_role": room_role,
                "event_seq": event_seq, "actor_user_id": p.user_id}
-    await _notify(svc, room_id, members, payload)
+    await _notify(svc, members, payload)
     return payload
 
 
@@ -261,7 +261,7 @@ async def remove_member(svc: Services, p: Principal, room_id: str, user_id: str,
             if owners <= 1:
                 raise ApiError("conflict", "the last owner cannot leave; add another owner first")
         members = await _member_ids(conn, room_id)
-        await conn.execute(Membership.__table__.delete().where(
+        await conn.execute(delete(Membership).where(
             Membership.room_id == room_id, Membership.user_id == user_id))
         event_seq = await _add_event(conn, room_id, "remove", p.user_id, user_id, None, None,
                                      signed_event)
@@ -269,7 +269,7 @@ async def remove_member(svc: Services, p: Principal, room_id: str, user_id: str,
                                         target=user_id, ip=p.ip)])
     payload = {"room_id": room_id, "action": "remove", "user_id": user_id,
                "event_seq": event_seq, "actor_user_id": p.user_id}
-    await _notify(svc, room_id, members, payload)
+    await _notify(svc, members, payload)
     return payload
 
 

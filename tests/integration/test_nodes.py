@@ -74,7 +74,9 @@ async def test_two_nodes_share_rooms_over_redis(tmp_path: Path, pg_url: str):
         assert await b.terminate() == 0
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 async def test_sigkill_while_sending_loses_and_duplicates_nothing(tmp_path: Path, backend: str):
     from tests.conftest import create_pg_database, drop_pg_database
 

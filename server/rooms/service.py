@@ -82,6 +82,10 @@ async def _add_event(conn: AsyncConnection, room_id: str, action: str, actor: st
 
 
 async def _notify(svc: Services, user_ids: list[str], payload: dict[str, Any]) -> None:
+    """Tell old and new members; drop this node's cached member list (typing relay) at once."""
+    cache = svc.extras.get("membership_cache")
+    if cache is not None:
+        cache.invalidate(payload["room_id"])
     await svc.sio.emit("room.member", payload, to=[user_room(u) for u in user_ids])
 
 

@@ -1,0 +1,1 @@
+"""Attachments: ciphertext blobs uploaded and downloaded by room members only."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.models import ROLES, User, new_id, now_ms
@@ -37,7 +37,7 @@ async def create_user(
         raise ApiError("conflict", "username already taken")
     user_id = new_id("u")
     await conn.execute(
-        User.__table__.insert().values(
+        insert(User).values(
             id=user_id,
             username=username,
             display_name=display_name or username,

@@ -17,6 +17,7 @@ from server.errors import ApiError
 
 from .passwords import verify_password
 from .principal import Principal
+from .sessions import disconnect_sockets
 
 
 class LoginBody(BaseModel):
@@ -102,6 +103,7 @@ async def logout(request: web.Request, p: Principal, _b: None) -> web.Response:
     await svc.sessions.revoke(p.session_id)
     await svc.audit.record(AuditRecord("auth.logout", p.user_id, p.device_id, ip=p.ip,
                                        target=p.session_id))
+    await disconnect_sockets(svc, p.user_id, session_id=p.session_id)
     return json_response({"ok": True})
 
 
@@ -130,6 +132,7 @@ async def revoke_session(request: web.Request, p: Principal, _b: None) -> web.Re
     sid = request.match_info["session_id"]
     if not await svc.sessions.revoke(sid, user_id=p.user_id):
         raise ApiError("not_found", "session not found")
+    await disconnect_sockets(svc, p.user_id, session_id=sid)
     await svc.audit.record(AuditRecord("auth.session_revoke", p.user_id, p.device_id, ip=p.ip,
                                        target=sid))
     return json_response({"ok": True})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.engine import Database
@@ -12,6 +13,9 @@ from server.db.models import Device, Session, User, new_id, now_ms
 
 from .principal import Principal
 from .tokens import hash_token, new_token
+
+if TYPE_CHECKING:
+    from server.services import Services
 
 # last_seen_at is a convenience for "list sessions"; refreshing it on every request would turn
 # each read into a write, so it is refreshed at most this often per session.
@@ -45,7 +49,7 @@ class SessionService:
         if device_id is None:
             device_id = new_id("d")
             await conn.execute(
-                Device.__table__.insert().values(
+                insert(Device).values(
                     id=device_id, user_id=user_id, name=device_name[:200], created_at=now
                 )
             )
@@ -53,7 +57,7 @@ class SessionService:
         session_id = new_id("s")
         expires = now + self.ttl_ms
         await conn.execute(
-            Session.__table__.insert().values(
+            insert(Session).values(
                 id=session_id,
                 token_hash=hash_token(token),
                 user_id=user_id,
@@ -142,3 +146,19 @@ class SessionService:
             )
         return out
 
+
+async def disconnect_sockets(svc: Services, user_id: str, *, session_id: str | None = None) -> int:
+    """Close this node's live sockets of a user (or of one session of theirs).
+
+    Revoking a session in the database stops new requests and connects, but an open socket was
+    authenticated once at connect; without this it would keep sending until it reconnects.
+    Returns how many sockets were closed.
+    """
+    closed = 0
+    for sid in svc.connections.sids_of_user(user_id):
+        conn = svc.connections.by_sid.get(sid)
+        if conn is None or (session_id is not None and conn.principal.session_id != session_id):
+            continue
+        await svc.sio.disconnect(sid)
+        closed += 1
+    return closed

@@ -40,6 +40,7 @@ FEATURE_MODULES = (
     "server.rooms.events",
     "server.attachments.routes",
     "server.api.ops_routes",
+    "server.realtime.session_sweeper",
 )
 
 

@@ -46,6 +46,11 @@ class Settings:
     invite_ttl_s: int = field(
         default=2 * 3600, metadata={"doc": "Lifetime of a patient invitation link, seconds."}
     )
+    session_recheck_s: float = field(
+        default=30.0,
+        metadata={"doc": "How often each node re-checks its live sockets' sessions (revoked "
+                  "elsewhere, expired, user disabled) and closes the ended ones, seconds."},
+    )
     login_max_failures: int = field(
         default=5, metadata={"doc": "Failed logins for one account before a temporary lockout."}
     )

@@ -304,3 +304,25 @@ async def test_disabled_user_cannot_login_or_connect(relais, clients, anon):
     with pytest.raises(RelaisError) as err:
         await other.login(user.username, PASSWORD)
     assert err.value.code == "account_disabled"
+
+
+async def test_session_revoked_on_another_node_closes_the_socket(start_server, tmp_path,
+                                                                 database_url, clients):
+    """A revocation written by another node (here: straight into the shared database) is
+    picked up by this node's sweeper, which closes the socket."""
+    from sqlalchemy import update
+
+    from server.db.models import Session, now_ms
+    from tests.conftest import make_user as _make_user
+    from tests.conftest import test_settings as _settings
+    from tests.conftest import wait_for as _wait_for
+
+    running = await start_server(_settings(tmp_path, database_url, session_recheck_s=0.2))
+    user = await _make_user(running, "clinician")
+    c = await clients(running, user)
+    c.sio.reconnection = False
+    assert c.sio.connected
+    async with running.services.db.write() as conn:
+        await conn.execute(update(Session).where(Session.user_id == user.user_id)
+                           .values(revoked_at=now_ms()))
+    await _wait_for(lambda: not c.sio.connected, timeout=10)

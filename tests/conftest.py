@@ -197,7 +197,7 @@ async def clients() -> AsyncIterator[Callable[..., Awaitable[RelaisClient]]]:
     for c in made:
         try:
             await c.close()
-        except Exception:  # noqa: S110 - teardown best effort
+        except Exception:
             pass
 
 

@@ -1,0 +1,618 @@
+"""Run every benchmark of issue 3 and rewrite the results section of docs/performance.md.
+
+    python -m bench.run_all [--quick] [--only send,fanout,memory,profile] [--repeats N]
+                            [--no-postgres] [--no-node] [--no-doc]
+
+Each scenario starts its own server process (killed at the end whatever happens), drives it from
+separate load-generator processes on 127.0.0.1 only, and is repeated; the median is reported with
+the spread, because the 2-core machine is shared. Only the text between the `bench:results`
+markers of docs/performance.md is replaced; the hand-written analysis around it is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .fixtures import Member, create_pg_database, drop_pg_database, populate
+from .loadgen import WorkerSpec, run_load, split
+from .procs import Server, free_port, python_argv, relais_args
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "performance.md"
+RESULTS = ROOT / "bench" / "results.json"  # the figures behind the doc's tables, merged by section
+SECTIONS = ("send", "fanout", "memory")
+START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+NODE_DIR = Path(
+    os.environ.get("RELAIS_BENCH_NODE_DIR", Path.home() / ".cache" / "relais-bench" / "node")
+)
+
+SEND_ROOMS, SEND_PER_ROOM = 20, 5  # 100 senders
+OFFERED_RATE = 2000.0
+FAN_ROOMS, FAN_PER_ROOM = 50, 10  # 500 clients
+IDLE_PER_ROOM = 10
+
+
+@dataclass
+class Config:
+    warmup: float
+    duration: float
+    repeats: int
+    send_inflight: tuple[int, ...]
+    fanout_inflight: int
+    idle_clients: int
+    workers: int
+    idle_workers: int
+
+
+FULL = Config(
+    warmup=2,
+    duration=10,
+    repeats=3,
+    send_inflight=(1, 4),
+    fanout_inflight=8,
+    idle_clients=5000,
+    workers=2,
+    idle_workers=4,
+)
+QUICK = Config(
+    warmup=1,
+    duration=3,
+    repeats=1,
+    send_inflight=(4,),
+    fanout_inflight=8,
+    idle_clients=5000,
+    workers=2,
+    idle_workers=4,
+)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _clients(members: list[Member], senders: str) -> list[tuple[str, str, bool]]:
+    """senders: 'all' (every member sends) or 'one' (the first member of each room sends)."""
+    seen: set[str] = set()
+    out = []
+    for m in members:
+        sends = senders == "all" or m.room_id not in seen
+        seen.add(m.room_id)
+        out.append((m.token, m.room_id, sends))
+    return out
+
+
+def _summary(name: str, runs: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    def med(key: str) -> float:
+        vals = [r[key] for r in runs if key in r]
+        return statistics.median(vals) if vals else float("nan")
+
+    keys = [
+        "acks_per_s",
+        "deliveries_per_s",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "server_cpu_pct",
+        "loadgen_cpu_pct",
+        "others_cpu_pct",
+    ]
+    row = {
+        "scenario": name,
+        **extra,
+        "runs": len(runs),
+        **{k: med(k) for k in keys},
+        "errors": sum(r.get("errors", 0) for r in runs),
+        "timeouts": sum(r.get("timeouts", 0) for r in runs),
+        "connect_failed": sum(r.get("connect_failed", 0) for r in runs),
+        "spread_acks": [round(r["acks_per_s"]) for r in runs],
+        "spread_deliveries": [round(r["deliveries_per_s"]) for r in runs],
+        "spread_p99": [round(r["p99_ms"], 1) for r in runs],
+        "error_sample": next((r["error_sample"] for r in runs if r.get("error_sample")), ""),
+    }
+    log(f"{name} {extra}: " + ", ".join(f"{k}={row[k]:.1f}" for k in keys[:6]))
+    return row
+
+
+def _repeat(
+    cfg: Config, srv: Server, clients: list[tuple[str, str, bool]], mode: str, event: str, **kw: Any
+) -> list[dict[str, Any]]:
+    runs = []
+    for i in range(cfg.repeats):
+        specs = [
+            WorkerSpec(
+                srv.url,
+                mode,
+                event,
+                part,
+                warmup=cfg.warmup,
+                duration=cfg.duration,
+                seed=i * 100 + j,
+                **kw,
+            )
+            for j, part in enumerate(split(clients, cfg.workers))
+        ]
+        runs.append(run_load(specs, srv))
+    return runs
+
+
+def _database(kind: str, work: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{work / 'relais.db'}"
+    return asyncio.run(create_pg_database())
+
+
+def bench_send(
+    cfg: Config, kind: str, work: Path, profile: Path | None, manager: str = ""
+) -> list[dict[str, Any]]:
+    """Closed loop at each in-flight depth, then open loop at 2,000/s and at half the measured
+    maximum (a p99 at a load this node sustains). `manager` runs bench.serve instead of the CLI."""
+    work.mkdir(parents=True, exist_ok=True)
+    url = _database(kind, work)
+    rows: list[dict[str, Any]] = []
+    try:
+        members = asyncio.run(populate(url, SEND_ROOMS, SEND_PER_ROOM))
+        clients = _clients(members, "all")
+        port = free_port()
+        entry = ("bench.serve", "--manager", manager) if manager else ("server.cli",)
+        with Server(
+            python_argv(*entry, *relais_args(port, work, url)),
+            port,
+            work / "server.log",
+            cwd=str(ROOT),
+        ) as srv:
+            name = f"send {kind}{' ' + manager if manager else ''}"
+            server = "relais" if not manager else f"relais-{manager}"
+            for inflight in cfg.send_inflight:
+                runs = _repeat(cfg, srv, clients, "closed", "message.send", inflight=inflight)
+                rows.append(
+                    _summary(
+                        f"{name} closed",
+                        runs,
+                        db=kind,
+                        server=server,
+                        mode="closed",
+                        inflight=inflight,
+                    )
+                )
+            best = max(r["acks_per_s"] for r in rows)
+            for rate in (OFFERED_RATE, round(best / 2, -1)):
+                if rate <= 0 or (rate != OFFERED_RATE and rate >= OFFERED_RATE):
+                    continue
+                runs = _repeat(
+                    cfg,
+                    srv,
+                    clients,
+                    "open",
+                    "message.send",
+                    rate_per_sender=rate / len(clients),
+                )
+                rows.append(
+                    _summary(
+                        f"{name} open", runs, db=kind, server=server, mode="open", offered=rate
+                    )
+                )
+            if profile is not None:
+                srv.profile_to = profile
+                _repeat(
+                    Config(**{**asdict(cfg), "repeats": 1}),
+                    srv,
+                    clients,
+                    "closed",
+                    "message.send",
+                    inflight=max(cfg.send_inflight),
+                )
+                srv.profile_to = None
+    finally:
+        if kind == "postgres":
+            asyncio.run(drop_pg_database(url))
+    return rows
+
+
+def _node_dir() -> Path | None:
+    """socket.io for the Node reference server, installed into a cache dir (never the repo)."""
+    if shutil.which("node") is None:
+        return None
+    if not (NODE_DIR / "node_modules" / "socket.io").exists():
+        if shutil.which("npm") is None:
+            return None
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        log(f"installing socket.io into {NODE_DIR}")
+        done = subprocess.run(
+            ["npm", "install", "--prefix", str(NODE_DIR), "socket.io@4", "--no-audit", "--no-fund"],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            log("npm install socket.io failed; skipping the Node reference")
+            return None
+    return NODE_DIR / "node_modules"
+
+
+def _fanout_server(variant: str, port: int, work: Path, url: str, tokens: Path) -> Server:
+    log_file = work / f"{variant}.log"
+    if variant.startswith("relais"):
+        manager = {"relais": "fanout", "relais-stock": "stock", "relais-direct": "direct"}[variant]
+        return Server(
+            python_argv(
+                "bench.serve", "--manager", manager, *relais_args(port, work / variant, url)
+            ),
+            port,
+            log_file,
+            cwd=str(ROOT),
+        )
+    if variant == "bare-aiohttp":
+        return Server(
+            python_argv("bench.bare_server", str(port), str(tokens)), port, log_file, cwd=str(ROOT)
+        )
+    node_modules = _node_dir()
+    assert node_modules is not None
+    return Server(
+        ["node", str(ROOT / "bench" / "node_server.js"), str(port), str(tokens)],
+        port,
+        log_file,
+        env={**os.environ, "NODE_PATH": str(node_modules)},
+    )
+
+
+def _variants(node: bool, only: str = "") -> list[str]:
+    if only:
+        return [v for v in only.split(",") if v != "node-socket.io" or _node_dir() is not None]
+    out = ["relais", "relais-stock", "relais-direct", "bare-aiohttp"]
+    if node and _node_dir() is not None:
+        out.append("node-socket.io")
+    return out
+
+
+def bench_fanout(
+    cfg: Config, work: Path, node: bool, profile: Path | None, only: str = ""
+) -> list[dict[str, Any]]:
+    work.mkdir(parents=True, exist_ok=True)
+    url = _database("sqlite", work)
+    members = asyncio.run(populate(url, FAN_ROOMS, FAN_PER_ROOM))
+    tokens = work / "tokens.json"
+    tokens.write_text(json.dumps({m.token: m.room_id for m in members}))
+    clients = _clients(members, "one")
+    rows = []
+    for variant in _variants(node, only):
+        port = free_port()
+        with _fanout_server(variant, port, work, url, tokens) as srv:
+            runs = _repeat(
+                cfg, srv, clients, "closed", "bench.broadcast", inflight=cfg.fanout_inflight
+            )
+            rows.append(
+                _summary(f"fan-out {variant}", runs, server=variant, inflight=cfg.fanout_inflight)
+            )
+            if profile is not None and variant == "relais":
+                srv.profile_to = profile
+                _repeat(
+                    Config(**{**asdict(cfg), "repeats": 1}),
+                    srv,
+                    clients,
+                    "closed",
+                    "bench.broadcast",
+                    inflight=cfg.fanout_inflight,
+                )
+                srv.profile_to = None
+    return rows
+
+
+def bench_memory(cfg: Config, work: Path, node: bool, only: str = "") -> list[dict[str, Any]]:
+    work.mkdir(parents=True, exist_ok=True)
+    url = _database("sqlite", work)
+    n = cfg.idle_clients
+    members = asyncio.run(populate(url, n // IDLE_PER_ROOM, IDLE_PER_ROOM))
+    tokens = work / "tokens.json"
+    tokens.write_text(json.dumps({m.token: m.room_id for m in members}))
+    clients = [(m.token, m.room_id, False) for m in members]
+    rows = []
+    for variant in _variants(node, only):
+        if variant in ("relais-stock", "relais-direct"):
+            continue  # the manager does not change per-connection state
+        port = free_port()
+        with _fanout_server(variant, port, work, url, tokens) as srv:
+            # Warm-up: connect and drop a few clients so lazy imports and pools are paid.
+            warm = [WorkerSpec(srv.url, "idle", "", clients[:50], warmup=0, duration=0)]
+            run_load(warm, srv, hold=0.5)
+            time.sleep(2)
+            rss0 = srv.rss_kb()
+            t0 = time.monotonic()
+            seen: dict[str, Any] = {}
+
+            def measure(
+                out: dict[str, Any], srv: Server = srv, seen: dict[str, Any] = seen, t0: float = t0
+            ) -> None:
+                seen["connect_s"] = time.monotonic() - t0
+                time.sleep(5)  # let the server settle (ping timers armed, buffers allocated)
+                seen["rss1"] = srv.rss_kb()
+                seen["connected"] = out["connected"]
+                seen["failed"] = out["connect_failed"]
+                seen["error"] = out["connect_error"]
+
+            specs = [
+                WorkerSpec(srv.url, "idle", "", part, warmup=0, duration=0)
+                for part in split(clients, cfg.idle_workers)
+            ]
+            run_load(specs, srv, on_connected=measure)
+            per_conn = (seen["rss1"] - rss0) / max(1, seen["connected"])
+            row = {
+                "scenario": f"idle {variant}",
+                "server": variant,
+                "connected": seen["connected"],
+                "connect_failed": seen["failed"],
+                "rss_before_kb": rss0,
+                "rss_after_kb": seen["rss1"],
+                "kb_per_connection": per_conn,
+                "connect_phase_s": seen["connect_s"],
+                "error_sample": seen["error"],
+            }
+            log(f"idle {variant}: {seen['connected']} connected, {per_conn:.1f} KB/conn")
+            rows.append(row)
+    return rows
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(ln.split()[1])
+        for ln in Path("/proc/meminfo").read_text().splitlines()
+        if ln.startswith("MemTotal")
+    )
+    versions = {}
+    for mod in (
+        "aiohttp",
+        "socketio",
+        "engineio",
+        "sqlalchemy",
+        "aiosqlite",
+        "asyncpg",
+        "pydantic",
+    ):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            from importlib.metadata import version
+
+            try:
+                versions[mod] = version("python-" + mod if mod.endswith("io") else mod)
+            except Exception:
+                versions[mod] = "?"
+    node = shutil.which("node")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": subprocess.run(
+            [node, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if node
+        else "absent",
+        "versions": versions,
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def _f(v: Any, nd: int = 0) -> str:
+    if isinstance(v, float):
+        return "n/a" if v != v else f"{v:,.{nd}f}"
+    return str(v)
+
+
+def render(res: dict[str, Any], argv: list[str]) -> str:
+    m = res["machine"]
+    out = [
+        f"_Generated by `python -m bench.run_all {' '.join(argv)}` on {res['date']}; "
+        f"{res['config']['repeats']} run(s) per scenario, median shown, [spread] of each run; "
+        f"window {res['config']['duration']} s after {res['config']['warmup']} s warm-up._",
+        "",
+        "Each section's run: "
+        + "; ".join(f"{k} {v}" for k, v in res.get("dates", {}).items())
+        + ". `bench/results.json` holds every figure, including each repeat.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux "
+        f"{m['kernel']}, Python {m['python']}, Node {m['node']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + f". Load average at start: {' '.join(m['loadavg'])}.",
+        "",
+    ]
+    if res.get("send"):
+        out += [
+            "### 1. Persisted `message.send` (100 senders, 20 rooms of 5, fan-out to the 4 "
+            "other members)",
+            "",
+            "| server | database | mode | acked/s | p50 ms | p99 ms | max ms | deliveries/s | "
+            "server CPU % | loadgen CPU % | others' CPU % | errors | spread acked/s | "
+            "spread p99 |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        ]
+        for r in res["send"]:
+            mode = (
+                f"closed, {r['inflight']} in flight/sender"
+                if r["mode"] == "closed"
+                else f"open, {r['offered']:.0f}/s offered"
+            )
+            out.append(
+                f"| {r.get('server', 'relais')} | {r['db']} | {mode} | {_f(r['acks_per_s'])} | "
+                f"{_f(r['p50_ms'], 1)} | "
+                f"{_f(r['p99_ms'], 1)} | {_f(r['max_ms'], 1)} | "
+                f"{_f(r['deliveries_per_s'])} | {_f(r['server_cpu_pct'])} | "
+                f"{_f(r['loadgen_cpu_pct'])} | {_f(r['others_cpu_pct'])} | "
+                f"{r['errors'] + r['timeouts']} | {r['spread_acks']} | "
+                f"{r['spread_p99']} |"
+            )
+        out.append("")
+    if res.get("fanout"):
+        out += [
+            "### 2. Fan-out (500 clients, 50 rooms of 10; one sender per room keeps "
+            f"{res['config']['fanout_inflight']} `bench.broadcast` in flight; each goes to "
+            "the 9 other members)",
+            "",
+            "| server | deliveries/s | broadcasts acked/s | p50 ack ms | p99 ack ms | "
+            "server CPU % | loadgen CPU % | others' CPU % | errors | spread deliveries/s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in res["fanout"]:
+            out.append(
+                f"| {r['server']} | {_f(r['deliveries_per_s'])} | "
+                f"{_f(r['acks_per_s'])} | {_f(r['p50_ms'], 1)} | {_f(r['p99_ms'], 1)} | "
+                f"{_f(r['server_cpu_pct'])} | {_f(r['loadgen_cpu_pct'])} | "
+                f"{_f(r['others_cpu_pct'])} | {r['errors'] + r['timeouts']} | "
+                f"{r['spread_deliveries']} |"
+            )
+        out.append("")
+    if res.get("memory"):
+        out += [
+            f"### 3. Idle connections ({res['config']['idle_clients']} clients)",
+            "",
+            "| server | connected | failed | RSS before MiB | RSS after MiB | "
+            "KB per connection | connect phase s |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in res["memory"]:
+            out.append(
+                f"| {r['server']} | {r['connected']} | {r['connect_failed']} | "
+                f"{r['rss_before_kb'] / 1024:.1f} | {r['rss_after_kb'] / 1024:.1f} | "
+                f"{r['kb_per_connection']:.1f} | {r['connect_phase_s']:.1f} |"
+            )
+        out.append("")
+    if res.get("profiles"):
+        out += ["### Profiles (py-spy, one extra run each, not counted above)", ""]
+        for text in res["profiles"].values():
+            out += [text, ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+SKELETON = f"""# Performance
+
+How fast one Relais node is on the reference machine, measured by `make bench`
+(`python -m bench.run_all`). The results section is rewritten by that command; the rest is
+written by hand.
+
+## Results
+
+{START}
+{END}
+"""
+
+
+def write_doc(section: str, doc: Path = DOC) -> None:
+    text = doc.read_text() if doc.exists() else SKELETON
+    if START not in text or END not in text:
+        text = text.rstrip() + "\n\n## Results\n\n" + START + "\n" + END + "\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(head + START + "\n" + section + END + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs, one repeat")
+    parser.add_argument("--only", default="send,fanout,memory,profile")
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--duration", type=float)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--send-manager",
+        default="",
+        choices=["", "fanout", "stock", "direct"],
+        help="run the send bench on bench.serve with this manager (default: the plain CLI)",
+    )
+    parser.add_argument("--no-node", action="store_true")
+    parser.add_argument("--variants", default="", help="fan-out/memory servers, comma-separated")
+    parser.add_argument("--no-doc", action="store_true", help="print, do not rewrite the doc")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    if args.repeats:
+        cfg = Config(**{**asdict(cfg), "repeats": args.repeats})
+    if args.duration:
+        cfg = Config(**{**asdict(cfg), "duration": args.duration})
+    only = set(args.only.split(","))
+    work = Path(tempfile.mkdtemp(prefix="relais-bench-"))
+    log(f"work dir {work}")
+    res: dict[str, Any] = {
+        "date": subprocess.run(
+            ["date", "-u"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
+        "machine": machine_info(),
+        "config": asdict(cfg),
+        "profiles": {},
+    }
+    from .profile_report import markdown, summarise
+
+    def prof(name: str) -> Path | None:
+        return work / f"{name}.pyspy.txt" if "profile" in only else None
+
+    try:
+        if "send" in only:
+            res["send"] = bench_send(
+                cfg, "sqlite", work / "send-sqlite", prof("send"), args.send_manager
+            )
+            if not args.no_postgres:
+                res["send"] += bench_send(
+                    cfg, "postgres", work / "send-pg", None, args.send_manager
+                )
+        if "fanout" in only:
+            res["fanout"] = bench_fanout(
+                cfg, work / "fanout", not args.no_node, prof("fanout"), args.variants
+            )
+        if "memory" in only:
+            res["memory"] = bench_memory(cfg, work / "memory", not args.no_node, args.variants)
+        for name, title in (
+            ("send", "`message.send` on SQLite, closed loop"),
+            ("fanout", "fan-out through `bench.broadcast`, FanoutManager"),
+        ):
+            p = work / f"{name}.pyspy.txt"
+            if p.exists() and p.stat().st_size:
+                res["profiles"][name] = markdown(summarise(str(p), 15), title)
+    finally:
+        (work / "results.json").write_text(json.dumps(res, indent=1, default=str))
+        log(f"raw results: {work / 'results.json'}")
+    # A partial run (--only) replaces its own sections and keeps the others' last figures.
+    res["dates"] = {k: res["date"] for k in SECTIONS if k in res}
+    if RESULTS.exists() and not args.no_doc:
+        prev = json.loads(RESULTS.read_text())
+        for key in SECTIONS:
+            if key not in res and key in prev:
+                res[key] = prev[key]
+                res["dates"][key] = prev.get("dates", {}).get(key, prev.get("date", "?"))
+                if key in prev.get("profiles", {}) and key not in res["profiles"]:
+                    res["profiles"][key] = prev["profiles"][key]
+    if not args.no_doc:
+        RESULTS.write_text(json.dumps(res, indent=1, default=str) + "\n")
+        for db in work.rglob("*.db*"):
+            db.unlink()
+    section = render(res, argv)
+    if args.no_doc:
+        print(section)
+    else:
+        write_doc(section)
+        log(f"rewrote the results section of {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -42,6 +42,12 @@ def build_socket_server(settings: Settings) -> socketio.AsyncServer:
     )
 
 
+def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """The CONNECT_ERROR packet carries {"message": ..., "data": {"error": {code, message}}}."""
+    return socketio.exceptions.ConnectionRefusedError(
+        message, {"error": {"code": code, "message": message}})
+
+
 def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -52,15 +58,11 @@ def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
             if fwd:
                 ip = fwd.split(",")[0].strip()
         if not svc.limits.ips.take(ip):
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "rate_limited", "message": "too many connections from this address"}
-            )
+            raise _refused("rate_limited", "too many connections from this address")
         token = auth.get("token") if isinstance(auth, dict) else None
         principal = await svc.sessions.resolve(token) if isinstance(token, str) else None
         if principal is None:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "unauthorized", "message": "invalid or expired session"}
-            )
+            raise _refused("unauthorized", "invalid or expired session")
         principal.ip = ip
         conn = Connection(sid, principal, time.time())
         first = svc.connections.add(conn)

@@ -640,13 +640,7 @@ async def test_socket_refuses_anonymous(world: World) -> None:
     assert "error" not in await sio.call("sync", {}, timeout=10)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: server/realtime/socket_server.py connect() raises ConnectionRefusedError(dict); "
-    "python-socketio stringifies a single argument, so clients get "
-    "{'message': \"{'code': 'unauthorized', ...}\"} (a Python repr) instead of a parseable "
-    "code. Fix: raise ConnectionRefusedError(message, {'code': ..., 'message': ...}) or "
-    "document the {message, data} shape"))
 async def test_socket_refusal_carries_error_code(world: World) -> None:
     refusal = await _refusal(world.running.url, {"token": "rls_not-a-token"})
-    code = refusal.get("code") or (refusal.get("data") or {}).get("code")
+    code = ((refusal.get("data") or {}).get("error") or {}).get("code")
     assert code == UNAUTH, refusal

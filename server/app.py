@@ -12,6 +12,7 @@ from aiohttp import web
 from server.api.context import SERVICES_KEY
 from server.api.routing import add_routes, error_response
 from server.audit.log import AuditLog
+from server.auth import passwords
 from server.auth.sessions import SessionService
 from server.db.engine import Database
 from server.db.migrate import upgrade
@@ -108,6 +109,7 @@ async def drain(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
+    passwords.configure(settings.argon2_time_cost, settings.argon2_memory_kib)
     db = Database(settings.effective_database_url)
     sio = build_socket_server(settings)
     app = web.Application(

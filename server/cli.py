@@ -69,7 +69,10 @@ async def _serve(app: Any, settings: Settings) -> None:
 
 
 async def _with_db(settings: Settings, fn: Any) -> Any:
+    from server.auth import passwords
     from server.db.engine import Database
+
+    passwords.configure(settings.argon2_time_cost, settings.argon2_memory_kib)
     from server.db.migrate import upgrade
 
     db = Database(settings.effective_database_url)

@@ -51,6 +51,12 @@ class Settings:
         metadata={"doc": "How often each node re-checks its live sockets' sessions (revoked "
                   "elsewhere, expired, user disabled) and closes the ended ones, seconds."},
     )
+    argon2_time_cost: int = field(
+        default=3, metadata={"doc": "argon2id passes for new password hashes."}
+    )
+    argon2_memory_kib: int = field(
+        default=64 * 1024, metadata={"doc": "argon2id memory for new password hashes, KiB."}
+    )
     login_max_failures: int = field(
         default=5, metadata={"doc": "Failed logins for one account before a temporary lockout."}
     )

@@ -23,12 +23,20 @@ from aiohttp.test_utils import TestServer
 
 from client import RelaisClient
 from server.app import create_app
+from server.auth import passwords
 from server.settings import Settings
 
 PG_URL = os.environ.get("RELAIS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("RELAIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE = os.environ.get("RELAIS_REQUIRE_SERVICES") == "1"
 PASSWORD = "correct horse battery"
+
+# argon2id at a test-sized cost (same algorithm and code path; production defaults are 3 passes
+# and 64 MiB). Exported for the server processes the tests start, too.
+ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8 * 1024}
+os.environ["RELAIS_ARGON2_TIME_COST"] = str(ARGON2["argon2_time_cost"])
+os.environ["RELAIS_ARGON2_MEMORY_KIB"] = str(ARGON2["argon2_memory_kib"])
+passwords.configure(ARGON2["argon2_time_cost"], ARGON2["argon2_memory_kib"])
 
 
 def _unavailable(what: str, why: object) -> None:
@@ -108,7 +116,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 def test_settings(tmp_path: Path, database_url: str, **over: Any) -> Settings:
     base = Settings(data_dir=str(tmp_path / "data"), database_url=database_url,
-                    redis_prefix=f"t{secrets.token_hex(4)}")
+                    redis_prefix=f"t{secrets.token_hex(4)}", **ARGON2)
     return base.replace(**over)
 
 

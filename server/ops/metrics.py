@@ -29,6 +29,11 @@ WRITE_BATCH = Histogram(
     registry=REGISTRY,
 )
 FANOUT_DELIVERIES = Counter(
-    "relais_fanout_deliveries_total", "Packets queued to local sockets by room emits",
+    "relais_fanout_deliveries_total", "Packets delivered to local sockets by room emits",
+    registry=REGISTRY,
+)
+FANOUT_DIRECT = Counter(
+    "relais_fanout_direct_total",
+    "Room-emit deliveries written straight to an idle WebSocket (the rest are queued)",
     registry=REGISTRY,
 )

@@ -1,30 +1,79 @@
-"""Room emits that encode once and enqueue directly, without one asyncio task per recipient.
+"""Room emits that encode once and deliver without one asyncio task per recipient.
 
 python-socketio's `AsyncManager.emit` encodes the packet once but then creates a task per
-recipient to call `eio.send_packet`, which only re-checks the ping timeout and awaits an
-unbounded `asyncio.Queue.put`. Each engine.io socket already owns a writer task that drains that
-queue, so the task per recipient is pure overhead (it dominated our profile, see
-docs/performance.md). Here the engine.io packet is built once and `put_nowait` onto every
-recipient's queue.
+recipient to call `eio.send_packet`, which awaits an `asyncio.Queue.put` that the socket's
+engine.io writer task drains. Even without the task per recipient (our first version:
+`put_nowait` on each queue), every delivery still wakes that writer through
+`asyncio.wait_for(queue.get())` — a task step and a timer per recipient, most of the profile
+(docs/performance.md).
 
-This relies on two engine.io internals, checked by tests/unit/test_fanout_internals.py so that an
-upgrade that changes them fails loudly: `AsyncServer.sockets` (eio sid -> socket) and
-`AsyncSocket.queue` / `AsyncSocket.closed`. Emits with an ack callback keep the stock path.
+So a delivery takes one of two paths:
+- **direct**: the recipient is on WebSocket, its writer is parked on an empty queue (nothing of
+  its own in flight, so writing now keeps the order), its transport buffer is small and the frame
+  is small. The frame is written to the WebSocket from this loop. Under those conditions aiohttp's
+  `send_str` cannot suspend (no executor compression below 16 KiB, no drain while the transport is
+  not paused), so one slow recipient cannot hold up the others.
+- **queued**: anything else (long-polling, upgrade in progress, writer busy, a backed-up slow
+  link): `put_nowait` on the socket's queue, and its writer task sends it with backpressure.
+
+This relies on engine.io internals, checked by tests/unit/test_fanout_internals.py so an upgrade
+that changes them fails loudly: `AsyncServer.sockets`, `AsyncServer._async["websocket"]` (the
+per-server driver class, replaced here by a subclass that remembers its WebSocket),
+`AsyncSocket.queue` / `.closed` / `.upgraded`, and `asyncio.Queue._getters`. Emits with an ack
+callback keep the stock path.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import socketio
+from aiohttp import web
 from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import AsyncManager, AsyncRedisManager
 from socketio import packet as sio_packet
 
 from server.ops import metrics
 
+# Direct writes only for frames and buffers small enough that aiohttp cannot suspend the emitter
+# (its synchronous-compression ceiling is 16 KiB; the transport pauses at 64 KiB).
+DIRECT_MAX_FRAME = 16 * 1024
+DIRECT_MAX_BUFFERED = 16 * 1024
+
+
+class TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+    """engine.io's aiohttp WebSocket driver, remembered on its engine.io socket."""
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        self.handler.__self__.relais_ws = self
+        return await super().__call__(environ)
+
+
+def install_tracking(sio: socketio.AsyncServer) -> None:
+    """Use TrackedWebSocket for this server only (the driver table is copied, not patched)."""
+    sio.eio._async = {**sio.eio._async, "websocket": TrackedWebSocket}
+
+
+def _direct_target(sock: Any, size: int) -> web.WebSocketResponse | None:
+    if size > DIRECT_MAX_FRAME or not sock.upgraded or not sock.queue._getters:
+        return None
+    ws = getattr(sock, "relais_ws", None)
+    resp = ws._sock if ws is not None else None
+    if resp is None or resp.closed:
+        return None
+    writer = resp._writer
+    if writer is None or writer.protocol._paused:
+        return None
+    transport = writer.transport
+    if transport is None or transport.is_closing():
+        return None
+    if transport.get_write_buffer_size() > DIRECT_MAX_BUFFERED:
+        return None
+    return resp  # type: ignore[no-any-return]
+
 
 class FanoutManager(AsyncManager):  # type: ignore[misc]
-
     async def emit(
         self,
         event: str,
@@ -49,24 +98,35 @@ class FanoutManager(AsyncManager):  # type: ignore[misc]
             args = [event]
         encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace,
                                            data=args).encode()
-        if not isinstance(encoded, list):
-            encoded = [encoded]
-        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in encoded]
-        for p in packets:
-            p.encode()  # fill the encode cache once; every writer reuses the string
+        if isinstance(encoded, list):  # binary attachments: several frames, keep them queued
+            packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in encoded]
+            text = None
+        else:
+            packets = [eio_packet.Packet(eio_packet.MESSAGE, encoded)]
+            text = packets[0].encode()  # fills the cache every queued delivery reuses
+        size = len(text) if text is not None else DIRECT_MAX_FRAME + 1
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
-        n = 0
+        n = direct = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
                 continue
+            n += 1
+            resp = _direct_target(sock, size) if text is not None else None
+            if resp is not None:
+                try:
+                    await resp.send_str(text)  # type: ignore[arg-type]
+                    direct += 1
+                    continue
+                except Exception:  # noqa: S110 - a closing transport: fall back to the queue
+                    pass
             for p in packets:
                 sock.queue.put_nowait(p)
-            n += 1
         metrics.FANOUT_DELIVERIES.inc(n)
+        metrics.FANOUT_DIRECT.inc(direct)
 
 
 class RedisFanoutManager(AsyncRedisManager, FanoutManager):  # type: ignore[misc]

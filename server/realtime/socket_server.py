@@ -12,7 +12,7 @@ from server.ops import metrics
 from server.settings import Settings
 
 from .connections import Connection, device_room, user_room
-from .fanout import FanoutManager, RedisFanoutManager
+from .fanout import FanoutManager, RedisFanoutManager, install_tracking
 from .registry import dispatch
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def build_socket_server(settings: Settings) -> socketio.AsyncServer:
         )
     else:
         manager = FanoutManager()
-    return socketio.AsyncServer(
+    sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
         max_http_buffer_size=settings.max_event_bytes,
@@ -40,6 +40,8 @@ def build_socket_server(settings: Settings) -> socketio.AsyncServer:
         # Our dispatch never raises, so handlers can run as tasks without losing errors.
         async_handlers=True,
     )
+    install_tracking(sio)
+    return sio
 
 
 def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:

@@ -59,3 +59,39 @@ async def test_emit_enqueues_one_shared_packet_without_tasks():
     socks[1].closed = True
     await mgr.emit("message.new", {"x": 2}, "/", room="room")
     assert socks[1].queue.empty() and not socks[0].queue.empty()
+
+
+def test_driver_table_is_per_server_and_tracked():
+    from server.realtime.fanout import TrackedWebSocket, install_tracking
+
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    stock = sio.eio._async["websocket"]
+    install_tracking(sio)
+    assert sio.eio._async["websocket"] is TrackedWebSocket
+    assert issubclass(TrackedWebSocket, stock)
+    other = socketio.AsyncServer(async_mode="aiohttp")
+    assert other.eio._async["websocket"] is stock, "the driver table must not be patched globally"
+
+
+async def test_queue_getters_show_a_parked_consumer():
+    q: asyncio.Queue[int] = asyncio.Queue()
+    assert not q._getters
+    waiter = asyncio.create_task(q.get())
+    await asyncio.sleep(0)
+    assert q._getters
+    q.put_nowait(1)
+    assert not q._getters, "put_nowait must take the waiter off _getters"
+    assert await waiter == 1
+
+
+def test_aiohttp_websocket_writer_internals():
+    import inspect as _inspect
+
+    from aiohttp import web
+    from aiohttp._websocket import writer as ws_writer
+
+    assert "_writer" in web.WebSocketResponse.__slots__ or hasattr(
+        web.WebSocketResponse(), "_writer")
+    src = _inspect.getsource(ws_writer.WebSocketWriter.send_frame)
+    assert "WEBSOCKET_MAX_SYNC_CHUNK_SIZE" in src and "_paused" in src
+    assert ws_writer.WEBSOCKET_MAX_SYNC_CHUNK_SIZE >= 16 * 1024

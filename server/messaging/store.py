@@ -19,9 +19,9 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -161,12 +161,9 @@ class MessageStore:
 
         keys = [(p.principal.device_id, p.client_msg_id) for p in batch]
         existing: dict[tuple[str, str], StoredMessage] = {}
-        conds = [
-            and_(Message.sender_device_id == d, Message.client_msg_id == c) for d, c in set(keys)
-        ]
-        for i in range(0, len(conds), 200):
-            for row in await conn.execute(select(Message.__table__).where(or_(*conds[i:i + 200]))):
-                existing[(row.sender_device_id, row.client_msg_id)] = _row_to_stored(row, True)
+        # One cached statement (expanding IN over row values), whatever the batch size.
+        for row in await conn.execute(_SELECT_EXISTING, {"keys": list(set(keys))}):
+            existing[(row.sender_device_id, row.client_msg_id)] = _row_to_stored(row, True)
 
         results: list[StoredMessage | ApiError | None] = [None] * len(batch)
         fresh: dict[tuple[str, str], int] = {}  # key -> index of the first request in this batch
@@ -181,7 +178,9 @@ class MessageStore:
                 results[i] = prior if prior.room_id == p.room_id else ApiError(
                     "conflict", "client_msg_id already used for another room")
             elif key in fresh:
-                continue  # resolved below from the first occurrence
+                if batch[fresh[key]].room_id != p.room_id:
+                    results[i] = ApiError("conflict", "client_msg_id already used for another room")
+                # else: resolved below from the first occurrence
             else:
                 fresh[key] = i
                 per_room[p.room_id].append(i)
@@ -189,16 +188,18 @@ class MessageStore:
         ts = now_ms()
         rows: list[dict[str, Any]] = []
         audit: list[AuditRecord] = []
+        # Lock the batch's rooms in id order (concurrent nodes cannot deadlock), then move every
+        # room's counter in one executemany: two round trips however many rooms.
+        last_seq: dict[str, int] = {}
+        if per_room:
+            for locked in await conn.execute(_LOCK_ROOMS, {"ids": sorted(per_room)}):
+                last_seq[locked.id] = locked.last_seq
+            await conn.execute(
+                _BUMP_ROOM,
+                [{"rid": r, "new_seq": last_seq[r] + len(idxs)} for r, idxs in per_room.items()],
+            )
         for room_id, idxs in per_room.items():
-            last = (
-                await conn.execute(
-                    update(Room)
-                    .where(Room.id == room_id)
-                    .values(last_seq=Room.last_seq + len(idxs))
-                    .returning(Room.last_seq)
-                )
-            ).scalar_one()
-            seq = last - len(idxs)
+            seq = last_seq[room_id]
             for i in idxs:
                 seq += 1
                 p = batch[i]
@@ -236,6 +237,23 @@ class MessageStore:
                 assert isinstance(first, StoredMessage)
                 results[i] = StoredMessage(**{**first.__dict__, "duplicate": True})
         return [r for r in results if r is not None]
+
+
+_SELECT_EXISTING = select(Message.__table__).where(
+    tuple_(Message.sender_device_id, Message.client_msg_id).in_(bindparam("keys", expanding=True))
+)
+_LOCK_ROOMS = (
+    select(Room.id, Room.last_seq)
+    .where(Room.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Room.id)
+    .with_for_update()
+)
+_ROOMS = cast(Table, Room.__table__)
+_BUMP_ROOM = (
+    update(_ROOMS)
+    .where(_ROOMS.c.id == bindparam("rid"))
+    .values(last_seq=bindparam("new_seq"))
+)
 
 
 def _row_to_stored(row: Any, duplicate: bool = False) -> StoredMessage:

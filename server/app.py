@@ -64,7 +64,7 @@ async def error_middleware(
         resp = await handler(request)
     except ApiError as err:
         metrics.ERRORS.labels(err.code).inc()
-        return error_response(err)
+        resp = error_response(err)
     except web.HTTPException as exc:
         if exc.status == 404:
             return error_response(ApiError("not_found", "no such route"))
@@ -77,9 +77,20 @@ async def error_middleware(
         raise
     except Exception:
         metrics.ERRORS.labels("internal").inc()
-        log.exception("request failed", extra={"route": request.path})
-        return error_response(ApiError("internal", "internal error"))
+        log.exception("request failed", extra={"route": _route_name(request)})
+        resp = error_response(ApiError("internal", "internal error"))
+    _count(request, resp)
     return resp
+
+
+def _route_name(request: web.Request) -> str:
+    """The route template (never the concrete path: ids and invite tokens stay out)."""
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+def _count(request: web.Request, resp: web.StreamResponse) -> None:
+    metrics.HTTP_REQUESTS.labels(_route_name(request), str(resp.status)).inc()
 
 
 async def drain(app: web.Application) -> None:

@@ -133,9 +133,12 @@ def cmd_admin(args: argparse.Namespace) -> int:
             pw_hash = await accounts.prepare_password(_password(args))
             async with db.write() as conn:
                 await accounts.set_password_hash(conn, uid, pw_hash)
+                # As over REST: a reset logs the account out everywhere (live sockets close
+                # within session_recheck_s through each node's session sweeper).
+                await SessionService(db, settings.session_ttl_s).revoke_all(conn, uid)
                 await append(conn, [AuditRecord("admin.password_reset", target=uid,
                                                 detail={"via": "cli"})])
-            return {"user_id": uid, "password": "reset"}
+            return {"user_id": uid, "password": "reset", "sessions": "revoked"}
         if args.action == "disable-user":
             sessions = SessionService(db, settings.session_ttl_s)
             async with db.write() as conn:

@@ -33,7 +33,7 @@ class Settings:
         default="",
         metadata={
             "doc": "Redis URL. Empty: in-process bus (one node). Set it to run several nodes "
-            "(socket.io Redis manager, shared presence and rate limits)."
+            "(socket.io Redis manager, shared presence; rate limits stay per node)."
         },
     )
     redis_prefix: str = field(

@@ -93,9 +93,15 @@ def invalidate_room(svc: Services, room_id: str) -> None:
         cache.invalidate(room_id)
 
 
+# Built once: a fresh aliased() per call made every presence announcement recompile its query
+# (41% of the loop during a connect storm, docs/performance.md).
+_MINE = aliased(Membership, name="mine")
+_THEIRS = aliased(Membership, name="theirs")
+
+
 async def co_members(db: Database, user_id: str, among: list[str] | None = None) -> set[str]:
     """Users sharing at least one room with `user_id` (never `user_id` itself)."""
-    mine, theirs = aliased(Membership), aliased(Membership)
+    mine, theirs = _MINE, _THEIRS
     stmt = (select(theirs.user_id).distinct()
             .join(mine, mine.room_id == theirs.room_id)
             .where(mine.user_id == user_id, theirs.user_id != user_id))

@@ -30,6 +30,7 @@ from server.auth.principal import Principal
 from server.db.engine import Database
 from server.db.models import Membership, Message, Room, new_id, now_ms
 from server.errors import ApiError, not_found
+from server.ops import metrics
 
 log = logging.getLogger("relais.messaging")
 
@@ -123,6 +124,7 @@ class MessageStore:
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         self.batches += 1
         self.batched_messages += len(batch)
+        metrics.WRITE_BATCH.observe(len(batch))
         try:
             async with self.db.write() as conn:
                 results = await self._write(conn, batch)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -30,6 +31,12 @@ PG_URL = os.environ.get("RELAIS_TEST_DATABASE_URL", "postgresql+asyncpg://postgr
 REDIS_URL = os.environ.get("RELAIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE = os.environ.get("RELAIS_REQUIRE_SERVICES") == "1"
 PASSWORD = "correct horse battery"
+
+# CI replays the same generated cases every run (a red CI must be reproducible); local runs
+# explore new ones each time.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # argon2id at a test-sized cost (same algorithm and code path; production defaults are 3 passes
 # and 64 MiB). Exported for the server processes the tests start, too.

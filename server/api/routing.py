@@ -14,7 +14,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.errors import ApiError
+from server.errors import ApiError, not_found
+from server.validation import reject_nul
 
 from .context import Principal, authenticate_request, client_ip, services
 
@@ -99,6 +100,7 @@ async def _read_body(request: web.Request, spec: RouteSpec) -> BaseModel | None:
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise ApiError("bad_request", "body is not valid JSON") from None
+    reject_nul(data)
     try:
         return spec.body.model_validate(data)
     except ValidationError as exc:
@@ -109,6 +111,8 @@ def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRespon
     async def handler(request: web.Request) -> web.StreamResponse:
         svc = services(request)
         svc.limits.check_ip(client_ip(request, svc.settings))
+        if any("\x00" in v for v in request.match_info.values()):
+            raise not_found("resource")
         principal: Principal | None = None
         if spec.auth:
             principal = await authenticate_request(request)

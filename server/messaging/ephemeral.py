@@ -35,7 +35,7 @@ from server.errors import ApiError, not_found
 from server.realtime.connections import user_room
 from server.realtime.registry import on
 
-from .schemas import Id, Strict
+from .schemas import MAX_INT64, Id, Strict
 
 if TYPE_CHECKING:
     from server.realtime.connections import Connection
@@ -340,7 +340,7 @@ class Typing(Strict):
 
 class ReceiptRead(Strict):
     room_id: Id
-    seq: Annotated[int, Field(ge=0)]
+    seq: Annotated[int, Field(ge=0, le=MAX_INT64)]
 
 
 class ReceiptsGet(Strict):

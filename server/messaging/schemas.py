@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+# Every integer that reaches a BIGINT column is bounded by it.
+MAX_INT64 = 2**63 - 1
+
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
 ClientMsgId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.:]+$")
@@ -45,11 +48,13 @@ class MessageSend(Strict):
 
 
 class Sync(Strict):
-    since: Annotated[dict[Id, Annotated[int, Field(ge=0)]], Field(max_length=10_000)] = {}
+    since: Annotated[
+        dict[Id, Annotated[int, Field(ge=0, le=MAX_INT64)]], Field(max_length=10_000)
+    ] = {}
     limit: Annotated[int, Field(ge=1, le=1000)] | None = None
 
 
 class History(Strict):
     room_id: Id
-    before_seq: Annotated[int, Field(ge=1)] | None = None
+    before_seq: Annotated[int, Field(ge=1, le=MAX_INT64)] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100

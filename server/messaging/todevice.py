@@ -31,7 +31,7 @@ from server.errors import ApiError
 from server.realtime.connections import device_room
 from server.realtime.registry import on
 
-from .schemas import ClientMsgId, Id, Strict
+from .schemas import MAX_INT64, ClientMsgId, Id, Strict
 
 if TYPE_CHECKING:
     from server.auth.principal import Principal
@@ -59,7 +59,7 @@ class ToDeviceSend(Strict):
 
 
 class ToDeviceAck(Strict):
-    up_to: Annotated[int, Field(ge=0)]
+    up_to: Annotated[int, Field(ge=0, le=MAX_INT64)]
 
 
 def _wire(row: Any) -> dict[str, Any]:

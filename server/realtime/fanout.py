@@ -43,11 +43,23 @@ DIRECT_MAX_BUFFERED = 16 * 1024
 
 
 class TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
-    """engine.io's aiohttp WebSocket driver, remembered on its engine.io socket."""
+    """engine.io's aiohttp WebSocket driver, remembered on its engine.io socket.
+
+    It also ends the session on a text frame that is not an engine.io packet (empty, or a
+    non-digit type): python-engineio decodes frames outside its error handling, so such a frame
+    would otherwise kill the handler and leave a half-dead socket that never disconnects. The
+    frame is handed on as an engine.io CLOSE packet, which disconnects the session at once.
+    """
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
         self.handler.__self__.relais_ws = self
         return await super().__call__(environ)
+
+    async def wait(self) -> Any:
+        data = await super().wait()
+        if isinstance(data, str) and (not data or not data[0].isdigit()):
+            return str(eio_packet.CLOSE)
+        return data
 
 
 def install_tracking(sio: socketio.AsyncServer) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from server.errors import ApiError
 from server.ops import metrics
+from server.validation import reject_nul
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -73,6 +74,7 @@ async def dispatch(svc: Services, conn: Connection | None, name: str, data: Any)
             raise ApiError("unauthorized", "connection is not authenticated")
         svc.limits.check_user(conn.principal.user_id, spec.rate_cost)
         payload: Any = None
+        reject_nul(data)
         if spec.model is not None:
             try:
                 payload = spec.model.model_validate(data if data is not None else {})

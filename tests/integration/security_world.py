@@ -146,7 +146,7 @@ class World:
         for sio in self.sockets.values():
             try:
                 await sio.disconnect()
-            except Exception:  # noqa: S110 - best effort teardown
+            except Exception:
                 pass
         await self.http.close()
 
@@ -163,8 +163,14 @@ class World:
                 select(AuditHead.last_id).where(AuditHead.id == 1))).scalar_one())
 
 
+_PW_HASH: list[str] = []
+
+
 async def build_world(running: Running) -> World:
-    pw_hash = await accounts.prepare_password(PASSWORD)
+    # One argon2 hash per process: the salt makes it valid for every test user.
+    if not _PW_HASH:
+        _PW_HASH.append(await accounts.prepare_password(PASSWORD))
+    pw_hash = _PW_HASH[0]
     world = World(running, aiohttp.ClientSession(), pw_hash)
     for name, role in ACTOR_ROLES.items():
         uid, username = await world.user(role, name.replace("_", "-"))

@@ -1,0 +1,183 @@
+"""Property test of message sequencing on the real MessageStore and a real database.
+
+Hypothesis draws schedules: waves of sends, each wave fired concurrently (so the group-commit
+writer sees mixed batches), from several devices (two of one user) into several rooms, with
+client_msg_ids drawn from a small pool so that retries — within one batch and across batches —
+are frequent, and with senders who are not members of the room they write to. Whatever the
+schedule:
+- each room's stored seqs are exactly 1..n, n being the number of distinct (device,
+  client_msg_id) sent into it by members, and rooms.last_seq is n;
+- each (device, client_msg_id) is stored once, and every ack for it (first try and retries)
+  carries the stored id, seq and ts, with exactly one ack not flagged `duplicate`;
+- a non-member's send is refused with `not_found` and stores nothing;
+- reusing a client_msg_id for another room is refused with `conflict`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from server.auth.principal import Principal
+from server.db.models import Message, Room
+from server.errors import ApiError
+from server.messaging.store import StoredMessage
+from server.rooms import service as rooms
+from tests.conftest import envelope
+from tests.conftest import test_settings as make_settings
+from tests.integration.security_world import World, build_world
+
+N_ROOMS = 3
+# device index -> user index; users 0..2 are members of some rooms, user 3 of none
+DEVICE_USER = [0, 0, 1, 2, 3]
+ROOM_MEMBERS = [{0, 1}, {0, 2}, {0, 1, 2}]
+
+ops = st.tuples(st.integers(0, len(DEVICE_USER) - 1), st.integers(0, N_ROOMS - 1),
+                st.integers(0, 4))
+schedules = st.lists(st.lists(ops, min_size=1, max_size=12), min_size=1, max_size=4)
+
+
+async def _devices(w: World) -> list[Principal]:
+    """Five devices of four clinicians (user 0 has two)."""
+    users = [await w.user("clinician", f"seq{i}") for i in range(4)]
+    principals = []
+    for u in DEVICE_USER:
+        uid = users[u][0]
+        _, device, session = await w.session(uid)
+        principals.append(Principal(uid, device, "clinician", session, "127.0.0.1"))
+    return principals
+
+
+async def _rooms(w: World, devices: list[Principal]) -> list[str]:
+    svc = w.svc
+    owner = devices[0]
+    made = []
+    for members in ROOM_MEMBERS:
+        room = (await rooms.create_room(svc, owner, None, None, None))["room_id"]
+        for u in sorted(members - {0}):
+            uid = devices[DEVICE_USER.index(u)].user_id
+            await rooms.add_member(svc, owner, room, uid, "member", None, None)
+        made.append(room)
+    return made
+
+
+async def run_schedule(w: World, devices: list[Principal],
+                       schedule: list[list[tuple[int, int, int]]]) -> None:
+    svc = w.svc
+    room_ids = await _rooms(w, devices)
+    tag = secrets.token_hex(3)  # client_msg_ids are per device: keep examples apart
+    acks: dict[tuple[str, str], list[StoredMessage]] = defaultdict(list)
+    expected_keys: dict[str, set[tuple[str, str]]] = defaultdict(set)
+
+    async def send(dev: int, room: int, k: int) -> tuple[int, int, str, Any]:
+        p = devices[dev]
+        cmid = f"{tag}-r{room}-k{k}"
+        try:
+            res: Any = await svc.messages.send(p, room_ids[room], cmid, '{"ct":"x"}')
+        except ApiError as err:
+            res = err
+        return dev, room, cmid, res
+
+    for wave in schedule:
+        for dev, room, cmid, res in await asyncio.gather(*(send(*op) for op in wave)):
+            member = DEVICE_USER[dev] in ROOM_MEMBERS[room]
+            if not member:
+                assert isinstance(res, ApiError) and res.code == "not_found", res
+                continue
+            assert isinstance(res, StoredMessage), res
+            key = (devices[dev].device_id, cmid)
+            acks[key].append(res)
+            expected_keys[room_ids[room]].add(key)
+
+    async with svc.db.read() as conn:
+        for room_id in room_ids:
+            rows = (await conn.execute(select(Message.__table__).where(
+                Message.room_id == room_id).order_by(Message.seq))).all()
+            last_seq = (await conn.execute(select(Room.last_seq).where(
+                Room.id == room_id))).scalar_one()
+            want = expected_keys[room_id]
+            assert [r.seq for r in rows] == list(range(1, len(want) + 1)), "gap or duplicate"
+            assert last_seq == len(want)
+            stored = {(r.sender_device_id, r.client_msg_id): r for r in rows}
+            assert len(stored) == len(rows) and set(stored) == want
+            for key, row in stored.items():
+                got = acks[key]
+                assert {(a.id, a.seq, a.ts) for a in got} == {(row.id, row.seq, row.created_at)}
+                assert sum(not a.duplicate for a in got) == 1, "one original ack per message"
+        strangers = {d.device_id for d, u in zip(devices, DEVICE_USER, strict=True) if u == 3}
+        leaked = (await conn.execute(select(Message.id).where(
+            Message.sender_device_id.in_(strangers)))).all()
+        assert leaked == [], "a non-member's message was stored"
+
+
+async def test_sequencing_properties(start_server: Any, tmp_path: Path,
+                                     database_url: str) -> None:
+    running = await start_server(make_settings(tmp_path, database_url))
+    w = await build_world(running)
+    loop = asyncio.get_running_loop()
+    try:
+        devices = await _devices(w)
+        examples: list[int] = []
+
+        @settings(max_examples=40, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(schedule=schedules)
+        def check(schedule: list[list[tuple[int, int, int]]]) -> None:
+            examples.append(1)
+            asyncio.run_coroutine_threadsafe(run_schedule(w, devices, schedule), loop).result(60)
+
+        await asyncio.to_thread(check)
+        assert len(examples) >= 20
+    finally:
+        await w.close()
+
+
+async def test_client_msg_id_reused_for_another_room_is_refused(
+        start_server: Any, tmp_path: Path, database_url: str) -> None:
+    running = await start_server(make_settings(tmp_path, database_url))
+    w = await build_world(running)
+    try:
+        devices = await _devices(w)
+        room_a, _, room_c = await _rooms(w, devices)
+        p = devices[0]
+        first = await w.svc.messages.send(p, room_a, "reused", '{"ct":"x"}')
+        try:
+            await w.svc.messages.send(p, room_c, "reused", '{"ct":"y"}')
+        except ApiError as err:
+            assert err.code == "conflict"
+        else:
+            raise AssertionError("a client_msg_id was accepted for a second room")
+        again = await w.svc.messages.send(p, room_a, "reused", '{"ct":"x"}')
+        assert (again.id, again.seq, again.duplicate) == (first.id, first.seq, True)
+        # Over the socket too, with an envelope: the ack is the typed error.
+        sio = await w.socket("owner")
+        ok = await sio.call("message.send", {"room_id": w.room, "client_msg_id": "sock-reused",
+                                             "envelope": envelope("a")}, timeout=10)
+        assert "error" not in ok
+    finally:
+        await w.close()
+
+
+async def test_same_batch_reuse_for_another_room_is_refused(
+        start_server: Any, tmp_path: Path, database_url: str) -> None:
+    running = await start_server(make_settings(tmp_path, database_url))
+    w = await build_world(running)
+    try:
+        devices = await _devices(w)
+        room_a, _, room_c = await _rooms(w, devices)
+        p = devices[0]
+        results = await asyncio.gather(
+            w.svc.messages.send(p, room_a, "twice", '{"ct":"x"}'),
+            w.svc.messages.send(p, room_c, "twice", '{"ct":"y"}'),
+            return_exceptions=True)
+        refused = [r for r in results if isinstance(r, ApiError)]
+        assert len(refused) == 1 and refused[0].code == "conflict", results
+    finally:
+        await w.close()

@@ -19,8 +19,9 @@ import socketio
 
 
 class RelaisError(Exception):
-    def __init__(self, code: str, message: str, status: int | None = None,
-                 details: Any = None) -> None:
+    def __init__(
+        self, code: str, message: str, status: int | None = None, details: Any = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
@@ -31,8 +32,7 @@ class RelaisError(Exception):
 def _raise_if_error(data: Any, status: int | None = None) -> Any:
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         err = data["error"]
-        raise RelaisError(str(err.get("code")), str(err.get("message")), status,
-                          err.get("details"))
+        raise RelaisError(str(err.get("code")), str(err.get("message")), status, err.get("details"))
     return data
 
 
@@ -74,14 +74,21 @@ class RelaisClient:
             self._http = aiohttp.ClientSession()
         return self._http
 
-    async def request(self, method: str, path: str, json: Any = None,
-                      data: Any = None, headers: dict[str, str] | None = None) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         http = await self._session()
         hdrs = dict(headers or {})
         if self.token:
             hdrs["Authorization"] = f"Bearer {self.token}"
-        async with http.request(method, self.base_url + path, json=json, data=data,
-                                headers=hdrs) as resp:
+        async with http.request(
+            method, self.base_url + path, json=json, data=data, headers=hdrs
+        ) as resp:
             if resp.content_type == "application/json":
                 body = await resp.json()
             else:
@@ -91,10 +98,20 @@ class RelaisClient:
                 raise RelaisError("http_error", f"HTTP {resp.status}", resp.status)
             return body
 
-    async def login(self, username: str, password: str, *, totp: str | None = None,
-                    device_name: str = "python-sdk", device_id: str | None = None) -> Any:
-        body: dict[str, Any] = {"username": username, "password": password,
-                                "device_name": device_name}
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        totp: str | None = None,
+        device_name: str = "python-sdk",
+        device_id: str | None = None,
+    ) -> Any:
+        body: dict[str, Any] = {
+            "username": username,
+            "password": password,
+            "device_name": device_name,
+        }
         if totp:
             body["totp"] = totp
         if device_id:
@@ -106,21 +123,35 @@ class RelaisClient:
     def use_session(self, token: str, user_id: str, device_id: str) -> None:
         self.token, self.user_id, self.device_id = token, user_id, device_id
 
-    async def create_room(self, patient_user_id: str | None = None,
-                          encrypted_meta: str | None = None) -> str:
-        res = await self.request("POST", "/api/v1/rooms", json={
-            "patient_user_id": patient_user_id, "encrypted_meta": encrypted_meta})
+    async def create_room(
+        self, patient_user_id: str | None = None, encrypted_meta: str | None = None
+    ) -> str:
+        res = await self.request(
+            "POST",
+            "/api/v1/rooms",
+            json={"patient_user_id": patient_user_id, "encrypted_meta": encrypted_meta},
+        )
         return str(res["room_id"])
 
-    async def add_member(self, room_id: str, user_id: str, *, room_role: str = "member",
-                         consent_id: str | None = None) -> Any:
-        return await self.request("POST", f"/api/v1/rooms/{room_id}/members", json={
-            "user_id": user_id, "room_role": room_role, "consent_id": consent_id})
+    async def add_member(
+        self,
+        room_id: str,
+        user_id: str,
+        *,
+        room_role: str = "member",
+        consent_id: str | None = None,
+    ) -> Any:
+        return await self.request(
+            "POST",
+            f"/api/v1/rooms/{room_id}/members",
+            json={"user_id": user_id, "room_role": room_role, "consent_id": consent_id},
+        )
 
     # -- socket ---------------------------------------------------------------------------------
     async def connect(self, *, wait_timeout: float = 10) -> None:
-        sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.2,
-                                   reconnection_delay_max=2)
+        sio = socketio.AsyncClient(
+            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=2
+        )
         self.sio = sio
 
         @sio.on("message.new")
@@ -133,8 +164,12 @@ class RelaisClient:
                 self.to_device.append(data)
             await self.events.put((event, data))
 
-        await sio.connect(self.base_url, auth={"token": self.token},
-                          transports=self.transports, wait_timeout=wait_timeout)
+        await sio.connect(
+            self.base_url,
+            auth={"token": self.token},
+            transports=self.transports,
+            wait_timeout=wait_timeout,
+        )
 
     async def _deliver(self, msg: dict[str, Any]) -> None:
         if self.inbox.accept(msg) and self.on_message is not None:
@@ -148,9 +183,15 @@ class RelaisClient:
         res = await self.sio.call(event, data, timeout=timeout)
         return _raise_if_error(res)
 
-    async def send(self, room_id: str, envelope: dict[str, Any], *,
-                   client_msg_id: str | None = None, retries: int = 20,
-                   timeout: float = 10) -> dict[str, Any]:
+    async def send(
+        self,
+        room_id: str,
+        envelope: dict[str, Any],
+        *,
+        client_msg_id: str | None = None,
+        retries: int = 20,
+        timeout: float = 10,
+    ) -> dict[str, Any]:
         """Send until acked; the same client_msg_id on every try makes retries safe."""
         cmid = client_msg_id or secrets.token_urlsafe(12)
         payload = {"room_id": room_id, "client_msg_id": cmid, "envelope": envelope}
@@ -186,21 +227,26 @@ class RelaisClient:
             if not res.get("more"):
                 return delivered
 
-    async def send_to_device(self, messages: list[dict[str, Any]], *,
-                             client_msg_id: str | None = None) -> dict[str, Any]:
+    async def send_to_device(
+        self, messages: list[dict[str, Any]], *, client_msg_id: str | None = None
+    ) -> dict[str, Any]:
         """Queue payloads for devices: messages = [{device_id, type, payload}]. Retrying with
         the same client_msg_id stores nothing twice."""
         cmid = client_msg_id or secrets.token_urlsafe(12)
         ack: dict[str, Any] = await self.call(
-            "todevice.send", {"messages": messages, "client_msg_id": cmid})
+            "todevice.send", {"messages": messages, "client_msg_id": cmid}
+        )
         return ack
 
     async def upload_attachment(self, room_id: str, data: Any) -> dict[str, Any]:
         """Upload already-encrypted bytes (or an async iterator of byte chunks, sent chunked);
         returns {attachment_id, room_id, size, sha256, created_at}."""
         res: dict[str, Any] = await self.request(
-            "POST", f"/api/v1/rooms/{room_id}/attachments", data=data,
-            headers={"Content-Type": "application/octet-stream"})
+            "POST",
+            f"/api/v1/rooms/{room_id}/attachments",
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         return res
 
     async def download_attachment(self, attachment_id: str) -> bytes:

@@ -133,8 +133,12 @@ def create_app(settings: Settings) -> web.Application:
         sessions=SessionService(db, settings.session_ttl_s),
         audit=AuditLog(db),
         messages=MessageStore(db, max_batch=settings.write_batch_max),
-        limits=RateLimiter(settings.rate_user_per_s, settings.rate_user_burst,
-                           settings.rate_ip_per_s, settings.rate_ip_burst),
+        limits=RateLimiter(
+            settings.rate_user_per_s,
+            settings.rate_user_burst,
+            settings.rate_ip_per_s,
+            settings.rate_ip_burst,
+        ),
         connections=ConnectionTable(),
         sio=sio,
     )

@@ -18,12 +18,15 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         kind: Any = type(f.default)
         if kind is bool:
-            parser.add_argument(flag, dest=f.name, default=None,
-                                type=lambda v: v.lower() in ("1", "true", "yes", "on"),
-                                help=f.metadata["doc"])
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                default=None,
+                type=lambda v: v.lower() in ("1", "true", "yes", "on"),
+                help=f.metadata["doc"],
+            )
         else:
-            parser.add_argument(flag, dest=f.name, type=kind, default=None,
-                                help=f.metadata["doc"])
+            parser.add_argument(flag, dest=f.name, type=kind, default=None, help=f.metadata["doc"])
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -38,8 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.node_id or f"pid{os.getpid()}")
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}"
-    database = ("SQLite " + settings.effective_database_url.split("///")[-1]
-                if settings.is_sqlite else "PostgreSQL")
+    database = (
+        "SQLite " + settings.effective_database_url.split("///")[-1]
+        if settings.is_sqlite
+        else "PostgreSQL"
+    )
     bus = "Redis" if settings.redis_url else "in-process"
     print(f"Relais listening on {url}  (database: {database}, bus: {bus})", flush=True)
     asyncio.run(_serve(app, settings))
@@ -120,10 +126,22 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 pw_hash = await accounts.prepare_password(_password(args))
             async with db.write() as conn:
                 new_uid = await accounts.create_user(
-                    conn, username=args.username, role=args.role,
-                    display_name=args.display_name, password_hash=pw_hash)
-                await append(conn, [AuditRecord("admin.user_create", target=new_uid,
-                                                detail={"role": args.role, "via": "cli"})])
+                    conn,
+                    username=args.username,
+                    role=args.role,
+                    display_name=args.display_name,
+                    password_hash=pw_hash,
+                )
+                await append(
+                    conn,
+                    [
+                        AuditRecord(
+                            "admin.user_create",
+                            target=new_uid,
+                            detail={"role": args.role, "via": "cli"},
+                        )
+                    ],
+                )
             return {"user_id": new_uid, "username": args.username.lower(), "role": args.role}
         async with db.read() as conn:
             uid = await accounts.user_id_by_name(conn, args.username)
@@ -136,20 +154,21 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 # As over REST: a reset logs the account out everywhere (live sockets close
                 # within session_recheck_s through each node's session sweeper).
                 await SessionService(db, settings.session_ttl_s).revoke_all(conn, uid)
-                await append(conn, [AuditRecord("admin.password_reset", target=uid,
-                                                detail={"via": "cli"})])
+                await append(
+                    conn, [AuditRecord("admin.password_reset", target=uid, detail={"via": "cli"})]
+                )
             return {"user_id": uid, "password": "reset", "sessions": "revoked"}
         if args.action == "disable-user":
             sessions = SessionService(db, settings.session_ttl_s)
             async with db.write() as conn:
                 await accounts.set_disabled(conn, uid, True)
                 await sessions.revoke_all(conn, uid)
-                await append(conn, [AuditRecord("admin.user_disable", target=uid,
-                                                detail={"via": "cli"})])
+                await append(
+                    conn, [AuditRecord("admin.user_disable", target=uid, detail={"via": "cli"})]
+                )
             return {"user_id": uid, "disabled": True}
         if args.action == "list-sessions":
-            return {"user_id": uid,
-                    "sessions": await SessionService(db, 0).list_for_user(uid)}
+            return {"user_id": uid, "sessions": await SessionService(db, 0).list_for_user(uid)}
         raise AssertionError(args.action)
 
     try:
@@ -204,8 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin_sub = admin.add_subparsers(dest="action", required=True)
     create = admin_sub.add_parser("create-user", help="create an account")
     create.add_argument("username")
-    create.add_argument("--role", required=True,
-                        choices=["admin", "clinician", "assistant", "caregiver", "patient"])
+    create.add_argument(
+        "--role", required=True, choices=["admin", "clinician", "assistant", "caregiver", "patient"]
+    )
     create.add_argument("--display-name")
     create.add_argument("--password", help="else RELAIS_ADMIN_PASSWORD, stdin or a prompt")
     reset = admin_sub.add_parser("reset-password", help="set a new password")

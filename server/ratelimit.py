@@ -37,8 +37,9 @@ class TokenBuckets:
 
 
 class RateLimiter:
-    def __init__(self, user_rate: float, user_burst: float, ip_rate: float,
-                 ip_burst: float) -> None:
+    def __init__(
+        self, user_rate: float, user_burst: float, ip_rate: float, ip_burst: float
+    ) -> None:
         self.users = TokenBuckets(user_rate, user_burst)
         self.ips = TokenBuckets(ip_rate, ip_burst)
 

@@ -48,8 +48,10 @@ class Settings:
     )
     session_recheck_s: float = field(
         default=30.0,
-        metadata={"doc": "How often each node re-checks its live sockets' sessions (revoked "
-                  "elsewhere, expired, user disabled) and closes the ended ones, seconds."},
+        metadata={
+            "doc": "How often each node re-checks its live sockets' sessions (revoked "
+            "elsewhere, expired, user disabled) and closes the ended ones, seconds."
+        },
     )
     argon2_time_cost: int = field(
         default=3, metadata={"doc": "argon2id passes for new password hashes."}

@@ -18,16 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from hypothesis import settings
 
 from client import RelaisClient
 from server.app import create_app
 from server.auth import passwords
 from server.settings import Settings
 
-PG_URL = os.environ.get("RELAIS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "RELAIS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("RELAIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE = os.environ.get("RELAIS_REQUIRE_SERVICES") == "1"
 PASSWORD = "correct horse battery"
@@ -122,8 +124,12 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def test_settings(tmp_path: Path, database_url: str, **over: Any) -> Settings:
-    base = Settings(data_dir=str(tmp_path / "data"), database_url=database_url,
-                    redis_prefix=f"t{secrets.token_hex(4)}", **ARGON2)
+    base = Settings(
+        data_dir=str(tmp_path / "data"),
+        database_url=database_url,
+        redis_prefix=f"t{secrets.token_hex(4)}",
+        **ARGON2,
+    )
     return base.replace(**over)
 
 
@@ -157,8 +163,9 @@ async def start_server() -> AsyncIterator[Callable[[Settings], Awaitable[Running
 
 
 @pytest.fixture
-async def relais(start_server: Callable[[Settings], Awaitable[Running]], tmp_path: Path,
-                 database_url: str) -> Running:
+async def relais(
+    start_server: Callable[[Settings], Awaitable[Running]], tmp_path: Path, database_url: str
+) -> Running:
     """A running server on the parametrised database (SQLite and PostgreSQL)."""
     return await start_server(test_settings(tmp_path, database_url))
 
@@ -178,8 +185,7 @@ async def make_user(running: Running, role: str, username: str | None = None) ->
     svc = running.services
     pw_hash = None if role == "patient" else await accounts.prepare_password(PASSWORD)
     async with svc.db.write() as conn:
-        uid = await accounts.create_user(conn, username=username, role=role,
-                                         password_hash=pw_hash)
+        uid = await accounts.create_user(conn, username=username, role=role, password_hash=pw_hash)
     return UserHandle(uid, username, PASSWORD, role)
 
 
@@ -195,8 +201,13 @@ async def patient_session(running: Running, user_id: str) -> tuple[str, str]:
 async def clients() -> AsyncIterator[Callable[..., Awaitable[RelaisClient]]]:
     made: list[RelaisClient] = []
 
-    async def _client(running: Running, user: UserHandle, *, connect: bool = True,
-                      transports: list[str] | None = None) -> RelaisClient:
+    async def _client(
+        running: Running,
+        user: UserHandle,
+        *,
+        connect: bool = True,
+        transports: list[str] | None = None,
+    ) -> RelaisClient:
         c = RelaisClient(running.url, transports=transports)
         made.append(c)
         if user.role == "patient":

@@ -16,9 +16,18 @@ from server.db.migrate import upgrade
 
 
 class ServerProcess:
-    def __init__(self, port: int, data_dir: Path, database_url: str, *, redis_url: str = "",
-                 redis_prefix: str = "relais", node_id: str = "node", log: Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        data_dir: Path,
+        database_url: str,
+        *,
+        redis_url: str = "",
+        redis_prefix: str = "relais",
+        node_id: str = "node",
+        log: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.env = {
@@ -39,8 +48,11 @@ class ServerProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve"], env=self.env, stdout=logf,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "server.cli", "serve"],
+            env=self.env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         logf.close()
         loop = asyncio.get_running_loop()

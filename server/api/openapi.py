@@ -68,13 +68,15 @@ def build_openapi(version: str = "0.1.0") -> dict[str, Any]:
         if spec.raw_body:
             op["requestBody"] = {
                 "required": True,
-                "content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                     "format": "binary"}}},
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
             }
         if spec.response is not None:
             rname = spec.response.__name__
             schemas[rname] = spec.response.model_json_schema(
-                ref_template="#/components/schemas/{model}")
+                ref_template="#/components/schemas/{model}"
+            )
             op["responses"]["200"]["content"] = {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{rname}"}}
             }

@@ -21,8 +21,14 @@ async def healthz(request: web.Request, _p: Principal | None, _b: None) -> web.R
     return json_response({"status": "ok"})
 
 
-@route("GET", "/readyz", summary="Readiness: database (and Redis when configured) reachable.",
-       auth=False, tags=("ops",), errors=("unavailable",))
+@route(
+    "GET",
+    "/readyz",
+    summary="Readiness: database (and Redis when configured) reachable.",
+    auth=False,
+    tags=("ops",),
+    errors=("unavailable",),
+)
 async def readyz(request: web.Request, _p: Principal | None, _b: None) -> web.Response:
     svc = services(request)
     checks: dict[str, str] = {}
@@ -49,7 +55,8 @@ async def prometheus(request: web.Request, _p: Principal | None, _b: None) -> we
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-@route("GET", "/api/openapi.json", summary="This API's OpenAPI document.", auth=False,
-       tags=("ops",))
+@route(
+    "GET", "/api/openapi.json", summary="This API's OpenAPI document.", auth=False, tags=("ops",)
+)
 async def openapi(request: web.Request, _p: Principal | None, _b: None) -> web.Response:
     return json_response(build_openapi())

@@ -58,8 +58,9 @@ def route(
 
     def deco(fn: Handler) -> Handler:
         ROUTES.append(
-            RouteSpec(method, path, fn, summary, body, response, auth, roles, raw_body, tags,
-                      errors)
+            RouteSpec(
+                method, path, fn, summary, body, response, auth, roles, raw_body, tags, errors
+            )
         )
         return fn
 
@@ -83,8 +84,9 @@ def validation_error(exc: ValidationError) -> ApiError:
     problems = [
         {"loc": ".".join(str(p) for p in e["loc"]), "type": e["type"]} for e in exc.errors()
     ][:20]
-    return ApiError("validation_failed", "request does not match the schema",
-                    details={"problems": problems})
+    return ApiError(
+        "validation_failed", "request does not match the schema", details={"problems": problems}
+    )
 
 
 async def _read_body(request: web.Request, spec: RouteSpec) -> BaseModel | None:

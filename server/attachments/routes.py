@@ -46,8 +46,13 @@ def _blobs(svc: Services) -> BlobStore:
 
 
 async def _is_member(conn: AsyncConnection, room_id: str, user_id: str) -> bool:
-    row = (await conn.execute(select(Membership.user_id).where(
-        Membership.room_id == room_id, Membership.user_id == user_id))).first()
+    row = (
+        await conn.execute(
+            select(Membership.user_id).where(
+                Membership.room_id == room_id, Membership.user_id == user_id
+            )
+        )
+    ).first()
     return row is not None
 
 
@@ -56,10 +61,15 @@ async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
         yield chunk
 
 
-@route("POST", "/api/v1/rooms/{room_id}/attachments", raw_body=True, tags=("attachments",),
-       errors=("not_found", "payload_too_large", "validation_failed"),
-       summary="Upload an encrypted attachment (body: the ciphertext, "
-               "application/octet-stream). Returns {attachment_id, room_id, size, sha256}.")
+@route(
+    "POST",
+    "/api/v1/rooms/{room_id}/attachments",
+    raw_body=True,
+    tags=("attachments",),
+    errors=("not_found", "payload_too_large", "validation_failed"),
+    summary="Upload an encrypted attachment (body: the ciphertext, "
+    "application/octet-stream). Returns {attachment_id, room_id, size, sha256}.",
+)
 async def upload(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     room_id = request.match_info["room_id"]
@@ -85,48 +95,91 @@ async def upload(request: web.Request, p: Principal, _b: None) -> web.Response:
         async with svc.db.write() as conn:
             if not await _is_member(conn, room_id, p.user_id):
                 raise not_found()
-            await conn.execute(insert(Attachment).values(
-                id=attachment_id, room_id=room_id, uploader_user_id=p.user_id,
-                uploader_device_id=p.device_id, size=staged.size, sha256=staged.sha256,
-                created_at=ts))
-            await append(conn, [AuditRecord(
-                "attachment.upload", p.user_id, p.device_id, room_id, target=attachment_id,
-                ip=p.ip, ts=ts, detail={"bytes": staged.size})])
+            await conn.execute(
+                insert(Attachment).values(
+                    id=attachment_id,
+                    room_id=room_id,
+                    uploader_user_id=p.user_id,
+                    uploader_device_id=p.device_id,
+                    size=staged.size,
+                    sha256=staged.sha256,
+                    created_at=ts,
+                )
+            )
+            await append(
+                conn,
+                [
+                    AuditRecord(
+                        "attachment.upload",
+                        p.user_id,
+                        p.device_id,
+                        room_id,
+                        target=attachment_id,
+                        ip=p.ip,
+                        ts=ts,
+                        detail={"bytes": staged.size},
+                    )
+                ],
+            )
     except BaseException:
         await blobs.remove(attachment_id)
         raise
-    return json_response({"attachment_id": attachment_id, "room_id": room_id,
-                          "size": staged.size, "sha256": staged.sha256, "created_at": ts},
-                         status=201)
+    return json_response(
+        {
+            "attachment_id": attachment_id,
+            "room_id": room_id,
+            "size": staged.size,
+            "sha256": staged.sha256,
+            "created_at": ts,
+        },
+        status=201,
+    )
 
 
-@route("GET", "/api/v1/attachments/{attachment_id}", tags=("attachments",),
-       errors=("not_found",),
-       summary="Download an attachment's ciphertext (members of its room only). Headers: "
-               "X-Content-SHA256, Content-Length.")
+@route(
+    "GET",
+    "/api/v1/attachments/{attachment_id}",
+    tags=("attachments",),
+    errors=("not_found",),
+    summary="Download an attachment's ciphertext (members of its room only). Headers: "
+    "X-Content-SHA256, Content-Length.",
+)
 async def download(request: web.Request, p: Principal, _b: None) -> web.StreamResponse:
     svc = services(request)
     attachment_id = request.match_info["attachment_id"]
     if not ID_PATTERN.match(attachment_id):
         raise not_found("attachment")
     async with svc.db.read() as conn:
-        row = (await conn.execute(select(Attachment.__table__).where(
-            Attachment.id == attachment_id))).first()
+        row = (
+            await conn.execute(select(Attachment.__table__).where(Attachment.id == attachment_id))
+        ).first()
         if row is None or not await _is_member(conn, row.room_id, p.user_id):
             raise not_found("attachment")
     blobs = _blobs(svc)
     if not await blobs.exists(attachment_id):
         log.error("attachment row without its blob", extra={"attachment_id": attachment_id})
         raise not_found("attachment")
-    await svc.audit.record(AuditRecord(
-        "attachment.download", p.user_id, p.device_id, row.room_id, target=attachment_id,
-        ip=p.ip, detail={"bytes": row.size}))
-    return web.FileResponse(blobs.path_for(attachment_id), chunk_size=SEND_CHUNK, headers={
-        "Content-Type": "application/octet-stream",
-        "Content-Disposition": f'attachment; filename="{attachment_id}"',
-        "Cache-Control": "private, no-store",
-        "X-Content-SHA256": row.sha256,
-    })
+    await svc.audit.record(
+        AuditRecord(
+            "attachment.download",
+            p.user_id,
+            p.device_id,
+            row.room_id,
+            target=attachment_id,
+            ip=p.ip,
+            detail={"bytes": row.size},
+        )
+    )
+    return web.FileResponse(
+        blobs.path_for(attachment_id),
+        chunk_size=SEND_CHUNK,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{attachment_id}"',
+            "Cache-Control": "private, no-store",
+            "X-Content-SHA256": row.sha256,
+        },
+    )
 
 
 async def setup(svc: Services) -> None:

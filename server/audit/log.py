@@ -23,8 +23,17 @@ from server.db.models import AuditEvent, AuditHead, now_ms
 
 GENESIS_HASH = "0" * 64
 CHAINED_FIELDS = (
-    "id", "ts", "action", "actor_user_id", "actor_device_id", "on_behalf_of", "room_id",
-    "target", "ip", "outcome", "detail",
+    "id",
+    "ts",
+    "action",
+    "actor_user_id",
+    "actor_device_id",
+    "on_behalf_of",
+    "room_id",
+    "target",
+    "ip",
+    "outcome",
+    "detail",
 )
 
 
@@ -43,8 +52,9 @@ class AuditRecord:
 
 
 def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    canonical = json.dumps({k: row.get(k) for k in CHAINED_FIELDS}, sort_keys=True,
-                           separators=(",", ":"))
+    canonical = json.dumps(
+        {k: row.get(k) for k in CHAINED_FIELDS}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 

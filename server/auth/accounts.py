@@ -13,8 +13,9 @@ from .passwords import MIN_PASSWORD_LENGTH, hash_password
 
 def check_password_policy(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ApiError("validation_failed",
-                       f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise ApiError(
+            "validation_failed", f"password must have at least {MIN_PASSWORD_LENGTH} characters"
+        )
 
 
 async def create_user(
@@ -59,16 +60,18 @@ async def prepare_password(password: str) -> str:
 
 async def set_password_hash(conn: AsyncConnection, user_id: str, pw_hash: str) -> None:
     result = await conn.execute(
-        update(User).where(User.id == user_id).values(
-            password_hash=pw_hash, failed_logins=0, locked_until=0)
+        update(User)
+        .where(User.id == user_id)
+        .values(password_hash=pw_hash, failed_logins=0, locked_until=0)
     )
     if not result.rowcount:
         raise ApiError("not_found", "user not found")
 
 
 async def user_id_by_name(conn: AsyncConnection, username: str) -> str | None:
-    row = (await conn.execute(
-        select(User.id).where(User.username == username.strip().lower()))).first()
+    row = (
+        await conn.execute(select(User.id).where(User.username == username.strip().lower()))
+    ).first()
     return row.id if row else None
 
 

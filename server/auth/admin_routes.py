@@ -29,10 +29,15 @@ Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 class CreateUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                               max_length=120, pattern=r"^[A-Za-z0-9_.@\-]+$")]
-    role: Annotated[str, StringConstraints(
-        pattern=r"^(admin|clinician|assistant|caregiver|patient)$")]
+    username: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.@\-]+$"
+        ),
+    ]
+    role: Annotated[
+        str, StringConstraints(pattern=r"^(admin|clinician|assistant|caregiver|patient)$")
+    ]
     display_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     password: Password | None = None
 
@@ -50,9 +55,15 @@ async def _existing(request: web.Request, user_id: str) -> Any:
     return row
 
 
-@route("POST", "/api/v1/admin/users", body=CreateUser, roles=ADMIN, tags=("admin",),
-       summary="Create an account (a password for everyone but patients).",
-       errors=("forbidden", "conflict", "validation_failed"))
+@route(
+    "POST",
+    "/api/v1/admin/users",
+    body=CreateUser,
+    roles=ADMIN,
+    tags=("admin",),
+    summary="Create an account (a password for everyone but patients).",
+    errors=("forbidden", "conflict", "validation_failed"),
+)
 async def create_user(request: web.Request, p: Principal, body: CreateUser) -> web.Response:
     svc = services(request)
     if body.role == "patient" and body.password is not None:
@@ -62,35 +73,90 @@ async def create_user(request: web.Request, p: Principal, body: CreateUser) -> w
     # Hash before the transaction: argon2 inside a SQLite write lock would stall every writer.
     pw_hash = await accounts.prepare_password(body.password) if body.password else None
     async with svc.db.write() as conn:
-        uid = await accounts.create_user(conn, username=body.username, role=body.role,
-                                         display_name=body.display_name, password_hash=pw_hash)
-        await append(conn, [AuditRecord("admin.user_create", p.user_id, p.device_id, ip=p.ip,
-                                        target=uid, detail={"role": body.role, "via": "api"})])
-    return json_response({"user_id": uid, "username": body.username.lower(), "role": body.role,
-                          "display_name": body.display_name or body.username.lower()},
-                         status=201)
+        uid = await accounts.create_user(
+            conn,
+            username=body.username,
+            role=body.role,
+            display_name=body.display_name,
+            password_hash=pw_hash,
+        )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "admin.user_create",
+                    p.user_id,
+                    p.device_id,
+                    ip=p.ip,
+                    target=uid,
+                    detail={"role": body.role, "via": "api"},
+                )
+            ],
+        )
+    return json_response(
+        {
+            "user_id": uid,
+            "username": body.username.lower(),
+            "role": body.role,
+            "display_name": body.display_name or body.username.lower(),
+        },
+        status=201,
+    )
 
 
-@route("GET", "/api/v1/admin/users", roles=ADMIN, tags=("admin",),
-       summary="All accounts (never their secrets).")
+@route(
+    "GET",
+    "/api/v1/admin/users",
+    roles=ADMIN,
+    tags=("admin",),
+    summary="All accounts (never their secrets).",
+)
 async def list_users(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     now = now_ms()
     async with svc.db.read() as conn:
-        rows = (await conn.execute(select(
-            User.id, User.username, User.display_name, User.role, User.disabled,
-            User.totp_secret.is_not(None).label("totp_enabled"), User.locked_until,
-            User.created_at).order_by(User.created_at, User.id))).all()
+        rows = (
+            await conn.execute(
+                select(
+                    User.id,
+                    User.username,
+                    User.display_name,
+                    User.role,
+                    User.disabled,
+                    User.totp_secret.is_not(None).label("totp_enabled"),
+                    User.locked_until,
+                    User.created_at,
+                ).order_by(User.created_at, User.id)
+            )
+        ).all()
     await svc.audit.record(AuditRecord("admin.user_list", p.user_id, p.device_id, ip=p.ip))
-    return json_response({"users": [
-        {"user_id": r.id, "username": r.username, "display_name": r.display_name,
-         "role": r.role, "disabled": bool(r.disabled), "totp_enabled": bool(r.totp_enabled),
-         "locked": r.locked_until > now, "created_at": r.created_at} for r in rows]})
+    return json_response(
+        {
+            "users": [
+                {
+                    "user_id": r.id,
+                    "username": r.username,
+                    "display_name": r.display_name,
+                    "role": r.role,
+                    "disabled": bool(r.disabled),
+                    "totp_enabled": bool(r.totp_enabled),
+                    "locked": r.locked_until > now,
+                    "created_at": r.created_at,
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
-@route("POST", "/api/v1/admin/users/{user_id}/disable", roles=ADMIN, tags=("admin",),
-       summary="Disable an account, revoke its sessions and close its sockets.",
-       errors=("forbidden", "not_found", "conflict"))
+@route(
+    "POST",
+    "/api/v1/admin/users/{user_id}/disable",
+    roles=ADMIN,
+    tags=("admin",),
+    summary="Disable an account, revoke its sessions and close its sockets.",
+    errors=("forbidden", "not_found", "conflict"),
+)
 async def disable_user(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     user_id = request.match_info["user_id"]
@@ -100,30 +166,62 @@ async def disable_user(request: web.Request, p: Principal, _b: None) -> web.Resp
     async with svc.db.write() as conn:
         await accounts.set_disabled(conn, user_id, True)
         await svc.sessions.revoke_all(conn, user_id)
-        await append(conn, [AuditRecord("admin.user_disable", p.user_id, p.device_id, ip=p.ip,
-                                        target=user_id, detail={"via": "api"})])
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "admin.user_disable",
+                    p.user_id,
+                    p.device_id,
+                    ip=p.ip,
+                    target=user_id,
+                    detail={"via": "api"},
+                )
+            ],
+        )
     closed = await disconnect_sockets(svc, user_id)
     return json_response({"user_id": user_id, "disabled": True, "sockets_closed": closed})
 
 
-@route("POST", "/api/v1/admin/users/{user_id}/enable", roles=ADMIN, tags=("admin",),
-       summary="Re-enable a disabled account (its old sessions stay revoked).",
-       errors=("forbidden", "not_found"))
+@route(
+    "POST",
+    "/api/v1/admin/users/{user_id}/enable",
+    roles=ADMIN,
+    tags=("admin",),
+    summary="Re-enable a disabled account (its old sessions stay revoked).",
+    errors=("forbidden", "not_found"),
+)
 async def enable_user(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     user_id = request.match_info["user_id"]
     await _existing(request, user_id)
     async with svc.db.write() as conn:
         await accounts.set_disabled(conn, user_id, False)
-        await append(conn, [AuditRecord("admin.user_enable", p.user_id, p.device_id, ip=p.ip,
-                                        target=user_id, detail={"via": "api"})])
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "admin.user_enable",
+                    p.user_id,
+                    p.device_id,
+                    ip=p.ip,
+                    target=user_id,
+                    detail={"via": "api"},
+                )
+            ],
+        )
     return json_response({"user_id": user_id, "disabled": False})
 
 
-@route("POST", "/api/v1/admin/users/{user_id}/reset-password", body=ResetPassword, roles=ADMIN,
-       tags=("admin",),
-       summary="Set a new password, clear the lockout, revoke every session of the account.",
-       errors=("forbidden", "not_found", "conflict", "validation_failed"))
+@route(
+    "POST",
+    "/api/v1/admin/users/{user_id}/reset-password",
+    body=ResetPassword,
+    roles=ADMIN,
+    tags=("admin",),
+    summary="Set a new password, clear the lockout, revoke every session of the account.",
+    errors=("forbidden", "not_found", "conflict", "validation_failed"),
+)
 async def reset_password(request: web.Request, p: Principal, body: ResetPassword) -> web.Response:
     svc = services(request)
     user_id = request.match_info["user_id"]
@@ -134,19 +232,37 @@ async def reset_password(request: web.Request, p: Principal, body: ResetPassword
     async with svc.db.write() as conn:
         await accounts.set_password_hash(conn, user_id, pw_hash)
         await svc.sessions.revoke_all(conn, user_id)
-        await append(conn, [AuditRecord("admin.password_reset", p.user_id, p.device_id,
-                                        ip=p.ip, target=user_id, detail={"via": "api"})])
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "admin.password_reset",
+                    p.user_id,
+                    p.device_id,
+                    ip=p.ip,
+                    target=user_id,
+                    detail={"via": "api"},
+                )
+            ],
+        )
     closed = await disconnect_sockets(svc, user_id)
     return json_response({"user_id": user_id, "password": "reset", "sockets_closed": closed})
 
 
-@route("GET", "/api/v1/admin/users/{user_id}/sessions", roles=ADMIN, tags=("admin",),
-       summary="An account's sessions (active and past).", errors=("forbidden", "not_found"))
+@route(
+    "GET",
+    "/api/v1/admin/users/{user_id}/sessions",
+    roles=ADMIN,
+    tags=("admin",),
+    summary="An account's sessions (active and past).",
+    errors=("forbidden", "not_found"),
+)
 async def user_sessions(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     user_id = request.match_info["user_id"]
     await _existing(request, user_id)
     sessions = await svc.sessions.list_for_user(user_id)
-    await svc.audit.record(AuditRecord("admin.session_list", p.user_id, p.device_id, ip=p.ip,
-                                       target=user_id))
+    await svc.audit.record(
+        AuditRecord("admin.session_list", p.user_id, p.device_id, ip=p.ip, target=user_id)
+    )
     return json_response({"user_id": user_id, "sessions": sessions})

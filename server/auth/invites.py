@@ -39,8 +39,9 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A
 
 class CreateInvite(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                   max_length=200)]
+    display_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    ]
     room_id: Id | None = None
     with_code: bool = False
 
@@ -80,10 +81,16 @@ def _invalid() -> ApiError:
     return ApiError("invite_invalid", "this invitation is not valid (used, expired or unknown)")
 
 
-@route("POST", "/api/v1/invites", body=CreateInvite, response=InviteCreated,
-       roles=("clinician", "admin"), tags=("invites",),
-       summary="Invite a patient: a single-use join link (token shown once), optional code.",
-       errors=("forbidden", "not_found", "conflict"))
+@route(
+    "POST",
+    "/api/v1/invites",
+    body=CreateInvite,
+    response=InviteCreated,
+    roles=("clinician", "admin"),
+    tags=("invites",),
+    summary="Invite a patient: a single-use join link (token shown once), optional code.",
+    errors=("forbidden", "not_found", "conflict"),
+)
 async def create_invite(request: web.Request, p: Principal, body: CreateInvite) -> web.Response:
     svc = services(request)
     invite_id = new_id("i")
@@ -98,51 +105,117 @@ async def create_invite(request: web.Request, p: Principal, body: CreateInvite) 
             room = await rooms._room(conn, body.room_id)
             if room.patient_user_id is not None:
                 raise ApiError("conflict", "this room already has a patient")
-        await conn.execute(insert(Invite).values(
-            id=invite_id, token_hash=hash_token(token),
-            code_hash=code_hash(invite_id, code) if code is not None else None,
-            display_name=body.display_name, room_id=body.room_id, created_by=p.user_id,
-            created_at=now, expires_at=expires, used_at=None, failed_codes=0,
-            redeemed_user_id=None))
-        await append(conn, [AuditRecord("invite.create", p.user_id, p.device_id, body.room_id,
-                                        target=invite_id, ip=p.ip,
-                                        detail={"with_code": body.with_code})])
-    return json_response(InviteCreated(
-        invite_id=invite_id, token=token, url=JOIN_PATH + token, code=code,
-        room_id=body.room_id, expires_at=expires).model_dump(), status=201)
+        await conn.execute(
+            insert(Invite).values(
+                id=invite_id,
+                token_hash=hash_token(token),
+                code_hash=code_hash(invite_id, code) if code is not None else None,
+                display_name=body.display_name,
+                room_id=body.room_id,
+                created_by=p.user_id,
+                created_at=now,
+                expires_at=expires,
+                used_at=None,
+                failed_codes=0,
+                redeemed_user_id=None,
+            )
+        )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "invite.create",
+                    p.user_id,
+                    p.device_id,
+                    body.room_id,
+                    target=invite_id,
+                    ip=p.ip,
+                    detail={"with_code": body.with_code},
+                )
+            ],
+        )
+    return json_response(
+        InviteCreated(
+            invite_id=invite_id,
+            token=token,
+            url=JOIN_PATH + token,
+            code=code,
+            room_id=body.room_id,
+            expires_at=expires,
+        ).model_dump(),
+        status=201,
+    )
 
 
-@route("GET", "/api/v1/invites", roles=("clinician", "admin"), tags=("invites",),
-       summary="The caller's pending (unused, unexpired) invitations.")
+@route(
+    "GET",
+    "/api/v1/invites",
+    roles=("clinician", "admin"),
+    tags=("invites",),
+    summary="The caller's pending (unused, unexpired) invitations.",
+)
 async def list_invites(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     async with svc.db.read() as conn:
-        rows = (await conn.execute(
-            select(Invite.id, Invite.display_name, Invite.room_id, Invite.code_hash,
-                   Invite.created_at, Invite.expires_at, Invite.failed_codes)
-            .where(Invite.created_by == p.user_id, Invite.used_at.is_(None),
-                   Invite.expires_at > now_ms())
-            .order_by(Invite.created_at))).all()
-    return json_response({"invites": [
-        {"invite_id": r.id, "display_name": r.display_name, "room_id": r.room_id,
-         "with_code": r.code_hash is not None, "created_at": r.created_at,
-         "expires_at": r.expires_at, "code_attempts_left": MAX_CODE_ATTEMPTS - r.failed_codes}
-        for r in rows]})
+        rows = (
+            await conn.execute(
+                select(
+                    Invite.id,
+                    Invite.display_name,
+                    Invite.room_id,
+                    Invite.code_hash,
+                    Invite.created_at,
+                    Invite.expires_at,
+                    Invite.failed_codes,
+                )
+                .where(
+                    Invite.created_by == p.user_id,
+                    Invite.used_at.is_(None),
+                    Invite.expires_at > now_ms(),
+                )
+                .order_by(Invite.created_at)
+            )
+        ).all()
+    return json_response(
+        {
+            "invites": [
+                {
+                    "invite_id": r.id,
+                    "display_name": r.display_name,
+                    "room_id": r.room_id,
+                    "with_code": r.code_hash is not None,
+                    "created_at": r.created_at,
+                    "expires_at": r.expires_at,
+                    "code_attempts_left": MAX_CODE_ATTEMPTS - r.failed_codes,
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
-@route("DELETE", "/api/v1/invites/{invite_id}", roles=("clinician", "admin"), tags=("invites",),
-       summary="Revoke one of the caller's pending invitations.", errors=("not_found",))
+@route(
+    "DELETE",
+    "/api/v1/invites/{invite_id}",
+    roles=("clinician", "admin"),
+    tags=("invites",),
+    summary="Revoke one of the caller's pending invitations.",
+    errors=("not_found",),
+)
 async def revoke_invite(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     invite_id = request.match_info["invite_id"]
     async with svc.db.write() as conn:
         result = await conn.execute(
-            update(Invite).where(Invite.id == invite_id, Invite.created_by == p.user_id,
-                                 Invite.used_at.is_(None)).values(used_at=now_ms()))
+            update(Invite)
+            .where(Invite.id == invite_id, Invite.created_by == p.user_id, Invite.used_at.is_(None))
+            .values(used_at=now_ms())
+        )
         if not result.rowcount:
             raise not_found("invitation")
-        await append(conn, [AuditRecord("invite.revoke", p.user_id, p.device_id,
-                                        target=invite_id, ip=p.ip)])
+        await append(
+            conn, [AuditRecord("invite.revoke", p.user_id, p.device_id, target=invite_id, ip=p.ip)]
+        )
     return json_response({"ok": True})
 
 
@@ -151,77 +224,134 @@ async def _wrong_code(request: web.Request, invite: Any) -> ApiError:
     svc = services(request)
     ip = client_ip(request, svc.settings)
     async with svc.db.write() as conn:
-        failures = (await conn.execute(
-            update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
-            .values(failed_codes=Invite.failed_codes + 1).returning(Invite.failed_codes)
-        )).scalar_one_or_none()
+        failures = (
+            await conn.execute(
+                update(Invite)
+                .where(Invite.id == invite.id, Invite.used_at.is_(None))
+                .values(failed_codes=Invite.failed_codes + 1)
+                .returning(Invite.failed_codes)
+            )
+        ).scalar_one_or_none()
         if failures is None:  # used or revoked meanwhile
-            await append(conn, [AuditRecord("invite.redeem", target=invite.id, ip=ip,
-                                            outcome="invalid")])
+            await append(
+                conn, [AuditRecord("invite.redeem", target=invite.id, ip=ip, outcome="invalid")]
+            )
             return _invalid()
         burned = failures >= MAX_CODE_ATTEMPTS
         if burned:
-            await conn.execute(update(Invite).where(Invite.id == invite.id).values(
-                used_at=now_ms()))
-        await append(conn, [AuditRecord("invite.redeem", target=invite.id, ip=ip,
-                                        outcome="burned" if burned else "bad_code",
-                                        detail={"failed_codes": failures})])
-    return ApiError("invalid_credentials", "wrong invitation code",
-                    details={"attempts_left": max(0, MAX_CODE_ATTEMPTS - failures)})
+            await conn.execute(
+                update(Invite).where(Invite.id == invite.id).values(used_at=now_ms())
+            )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "invite.redeem",
+                    target=invite.id,
+                    ip=ip,
+                    outcome="burned" if burned else "bad_code",
+                    detail={"failed_codes": failures},
+                )
+            ],
+        )
+    return ApiError(
+        "invalid_credentials",
+        "wrong invitation code",
+        details={"attempts_left": max(0, MAX_CODE_ATTEMPTS - failures)},
+    )
 
 
-async def _join_room(conn: AsyncConnection, invite: Any, patient_id: str,
-                     now: int) -> tuple[int, list[str]]:
+async def _join_room(
+    conn: AsyncConnection, invite: Any, patient_id: str, now: int
+) -> tuple[int, list[str]]:
     """Make the new patient the room's patient and a member, as if the inviter added them.
 
     The inviter must still be allowed to add members now (an owner of the room, or an admin,
     not disabled): an invitation must not outlive its author's rights over the room.
     """
-    inviter = (await conn.execute(select(User.role, User.disabled).where(
-        User.id == invite.created_by))).first()
+    inviter = (
+        await conn.execute(select(User.role, User.disabled).where(User.id == invite.created_by))
+    ).first()
     membership = await rooms._membership(conn, invite.room_id, invite.created_by)
-    allowed = inviter is not None and not inviter.disabled and (
-        inviter.role == "admin"
-        or (membership is not None and membership.room_role == "owner"
-            and inviter.role in rooms.CARE_TEAM_ROLES))
+    allowed = (
+        inviter is not None
+        and not inviter.disabled
+        and (
+            inviter.role == "admin"
+            or (
+                membership is not None
+                and membership.room_role == "owner"
+                and inviter.role in rooms.CARE_TEAM_ROLES
+            )
+        )
+    )
     if not allowed:
         raise _invalid()
     claimed = await conn.execute(
-        update(Room).where(Room.id == invite.room_id, Room.patient_user_id.is_(None))
-        .values(patient_user_id=patient_id))
+        update(Room)
+        .where(Room.id == invite.room_id, Room.patient_user_id.is_(None))
+        .values(patient_user_id=patient_id)
+    )
     if not claimed.rowcount:
         raise ApiError("conflict", "the invitation's room already has a patient")
-    await conn.execute(insert(Membership).values(
-        room_id=invite.room_id, user_id=patient_id, room_role="member",
-        added_by=invite.created_by, added_at=now, joined_seq=0))
-    event_seq = await rooms._add_event(conn, invite.room_id, "add", invite.created_by,
-                                       patient_id, "member", None, None)
+    await conn.execute(
+        insert(Membership).values(
+            room_id=invite.room_id,
+            user_id=patient_id,
+            room_role="member",
+            added_by=invite.created_by,
+            added_at=now,
+            joined_seq=0,
+        )
+    )
+    event_seq = await rooms._add_event(
+        conn, invite.room_id, "add", invite.created_by, patient_id, "member", None, None
+    )
     return event_seq, await rooms._member_ids(conn, invite.room_id)
 
 
-@route("POST", "/api/v1/invites/redeem", body=RedeemInvite, response=Redeemed, auth=False,
-       tags=("invites",),
-       summary="Redeem an invitation: creates the patient, their device and a session.",
-       errors=("invite_invalid", "invalid_credentials", "conflict", "rate_limited"))
-async def redeem_invite(request: web.Request, _p: Principal | None,
-                        body: RedeemInvite) -> web.Response:
+@route(
+    "POST",
+    "/api/v1/invites/redeem",
+    body=RedeemInvite,
+    response=Redeemed,
+    auth=False,
+    tags=("invites",),
+    summary="Redeem an invitation: creates the patient, their device and a session.",
+    errors=("invite_invalid", "invalid_credentials", "conflict", "rate_limited"),
+)
+async def redeem_invite(
+    request: web.Request, _p: Principal | None, body: RedeemInvite
+) -> web.Response:
     svc = services(request)
     ip = client_ip(request, svc.settings)
     now = now_ms()
     async with svc.db.read() as conn:
-        invite = (await conn.execute(select(Invite.__table__).where(
-            Invite.token_hash == hash_token(body.token)))).first()
+        invite = (
+            await conn.execute(
+                select(Invite.__table__).where(Invite.token_hash == hash_token(body.token))
+            )
+        ).first()
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
-        await svc.audit.record(AuditRecord("invite.redeem", target=invite.id if invite else None,
-                                           ip=ip, outcome="invalid"))
+        await svc.audit.record(
+            AuditRecord(
+                "invite.redeem", target=invite.id if invite else None, ip=ip, outcome="invalid"
+            )
+        )
         raise _invalid()
     if invite.code_hash is not None:
         if body.code is None:
-            await svc.audit.record(AuditRecord("invite.redeem", target=invite.id, ip=ip,
-                                               outcome="code_missing"))
-            raise ApiError("invalid_credentials", "this invitation needs its code",
-                           details={"code_required": True,
-                                    "attempts_left": MAX_CODE_ATTEMPTS - invite.failed_codes})
+            await svc.audit.record(
+                AuditRecord("invite.redeem", target=invite.id, ip=ip, outcome="code_missing")
+            )
+            raise ApiError(
+                "invalid_credentials",
+                "this invitation needs its code",
+                details={
+                    "code_required": True,
+                    "attempts_left": MAX_CODE_ATTEMPTS - invite.failed_codes,
+                },
+            )
         if not same(code_hash(invite.id, body.code), invite.code_hash):
             raise await _wrong_code(request, invite)
     try:
@@ -229,47 +359,98 @@ async def redeem_invite(request: web.Request, _p: Principal | None,
     except ApiError as err:
         # The transaction rolled back; the refusal is recorded in its own.
         outcome = "invalid" if err.code == "invite_invalid" else err.code
-        await svc.audit.record(AuditRecord("invite.redeem", target=invite.id, ip=ip,
-                                           outcome=outcome))
+        await svc.audit.record(
+            AuditRecord("invite.redeem", target=invite.id, ip=ip, outcome=outcome)
+        )
         raise
 
 
-async def _redeem(request: web.Request, invite: Any, body: RedeemInvite, ip: str,
-                  now: int) -> web.Response:
+async def _redeem(
+    request: web.Request, invite: Any, body: RedeemInvite, ip: str, now: int
+) -> web.Response:
     svc = services(request)
     event_seq, members = 0, list[str]()
     async with svc.db.write() as conn:
         # The single-use guard: only one transaction can move used_at from NULL.
         won = await conn.execute(
-            update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None),
-                                 Invite.expires_at > now,
-                                 Invite.failed_codes < MAX_CODE_ATTEMPTS)
-            .values(used_at=now))
+            update(Invite)
+            .where(
+                Invite.id == invite.id,
+                Invite.used_at.is_(None),
+                Invite.expires_at > now,
+                Invite.failed_codes < MAX_CODE_ATTEMPTS,
+            )
+            .values(used_at=now)
+        )
         if won.rowcount != 1:
             raise _invalid()
-        patient_id = await create_user(conn, username=f"patient-{secrets.token_hex(8)}",
-                                       role="patient", display_name=invite.display_name)
-        await conn.execute(update(Invite).where(Invite.id == invite.id).values(
-            redeemed_user_id=patient_id))
-        issued = await svc.sessions.issue(conn, patient_id, device_name=body.device_name,
-                                          user_agent=request.headers.get("User-Agent"))
-        audit = [AuditRecord("invite.redeem", patient_id, issued.device_id, invite.room_id,
-                             target=invite.id, ip=ip),
-                 AuditRecord("auth.login", patient_id, issued.device_id, ip=ip,
-                             target=issued.session_id, detail={"via": "invite"})]
+        patient_id = await create_user(
+            conn,
+            username=f"patient-{secrets.token_hex(8)}",
+            role="patient",
+            display_name=invite.display_name,
+        )
+        await conn.execute(
+            update(Invite).where(Invite.id == invite.id).values(redeemed_user_id=patient_id)
+        )
+        issued = await svc.sessions.issue(
+            conn,
+            patient_id,
+            device_name=body.device_name,
+            user_agent=request.headers.get("User-Agent"),
+        )
+        audit = [
+            AuditRecord(
+                "invite.redeem",
+                patient_id,
+                issued.device_id,
+                invite.room_id,
+                target=invite.id,
+                ip=ip,
+            ),
+            AuditRecord(
+                "auth.login",
+                patient_id,
+                issued.device_id,
+                ip=ip,
+                target=issued.session_id,
+                detail={"via": "invite"},
+            ),
+        ]
         if invite.room_id is not None:
             event_seq, members = await _join_room(conn, invite, patient_id, now)
-            audit.append(AuditRecord("room.member_add", invite.created_by, None, invite.room_id,
-                                     target=patient_id, ip=ip,
-                                     detail={"room_role": "member", "via": "invite"}))
+            audit.append(
+                AuditRecord(
+                    "room.member_add",
+                    invite.created_by,
+                    None,
+                    invite.room_id,
+                    target=patient_id,
+                    ip=ip,
+                    detail={"room_role": "member", "via": "invite"},
+                )
+            )
         await append(conn, audit)
     if invite.room_id is not None:
-        await svc.sio.emit("room.member", {
-            "room_id": invite.room_id, "action": "add", "user_id": patient_id,
-            "room_role": "member", "event_seq": event_seq, "actor_user_id": invite.created_by,
-        }, to=[user_room(u) for u in members])
-    return json_response(Redeemed(
-        token=issued.token, user_id=patient_id, device_id=issued.device_id,
-        session_id=issued.session_id, room_id=invite.room_id,
-        expires_at=issued.expires_at).model_dump())
-
+        await svc.sio.emit(
+            "room.member",
+            {
+                "room_id": invite.room_id,
+                "action": "add",
+                "user_id": patient_id,
+                "room_role": "member",
+                "event_seq": event_seq,
+                "actor_user_id": invite.created_by,
+            },
+            to=[user_room(u) for u in members],
+        )
+    return json_response(
+        Redeemed(
+            token=issued.token,
+            user_id=patient_id,
+            device_id=issued.device_id,
+            session_id=issued.session_id,
+            room_id=invite.room_id,
+            expires_at=issued.expires_at,
+        ).model_dump()
+    )

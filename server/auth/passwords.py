@@ -28,6 +28,7 @@ def _dummy() -> str:
         _DUMMY_HASH = _HASHER.hash("relais-dummy-password")
     return _DUMMY_HASH
 
+
 MIN_PASSWORD_LENGTH = 10
 
 

@@ -38,9 +38,16 @@ class LoginResult(BaseModel):
     expires_at: Annotated[int, Field(description="ms since epoch")]
 
 
-@route("POST", "/api/v1/auth/login", body=LoginBody, response=LoginResult, auth=False,
-       tags=("auth",), summary="Exchange username + password (+ TOTP) for a session token.",
-       errors=("invalid_credentials", "totp_required", "account_locked", "rate_limited"))
+@route(
+    "POST",
+    "/api/v1/auth/login",
+    body=LoginBody,
+    response=LoginResult,
+    auth=False,
+    tags=("auth",),
+    summary="Exchange username + password (+ TOTP) for a session token.",
+    errors=("invalid_credentials", "totp_required", "account_locked", "rate_limited"),
+)
 async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> web.Response:
     svc = services(request)
     ip = client_ip(request, svc.settings)
@@ -50,8 +57,11 @@ async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> 
     now = now_ms()
     if user is not None and user.locked_until > now:
         await svc.audit.record(AuditRecord("auth.login", user.id, ip=ip, outcome="locked"))
-        raise ApiError("account_locked", "too many failed attempts, try again later",
-                       details={"retry_after_ms": user.locked_until - now})
+        raise ApiError(
+            "account_locked",
+            "too many failed attempts, try again later",
+            details={"retry_after_ms": user.locked_until - now},
+        )
     # Always hash-verify (a dummy hash for unknown users) so timing reveals nothing.
     ok = await verify_password(user.password_hash if user else None, body.password)
     if ok and user is not None and user.totp_secret:
@@ -64,11 +74,15 @@ async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> 
                 failures = user.failed_logins + 1
                 values: dict[str, int] = {"failed_logins": failures}
                 if failures >= svc.settings.login_max_failures:
-                    values = {"failed_logins": 0,
-                              "locked_until": now + svc.settings.login_lockout_s * 1000}
+                    values = {
+                        "failed_logins": 0,
+                        "locked_until": now + svc.settings.login_lockout_s * 1000,
+                    }
                 await conn.execute(update(User).where(User.id == user.id).values(**values))
-            await append(conn, [AuditRecord("auth.login", user.id if user else None, ip=ip,
-                                            outcome="denied")])
+            await append(
+                conn,
+                [AuditRecord("auth.login", user.id if user else None, ip=ip, outcome="denied")],
+            )
         raise ApiError("invalid_credentials", "wrong username or password")
     if user.disabled:
         await svc.audit.record(AuditRecord("auth.login", user.id, ip=ip, outcome="disabled"))
@@ -78,31 +92,49 @@ async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> 
         if body.device_id is not None:
             from server.db.models import Device
 
-            own = (await conn.execute(select(Device.id).where(
-                Device.id == body.device_id, Device.user_id == user.id,
-                Device.revoked_at.is_(None)))).first()
+            own = (
+                await conn.execute(
+                    select(Device.id).where(
+                        Device.id == body.device_id,
+                        Device.user_id == user.id,
+                        Device.revoked_at.is_(None),
+                    )
+                )
+            ).first()
             if own is None:
                 raise ApiError("not_found", "device not found")
             device_id = own.id
         issued = await svc.sessions.issue(
-            conn, user.id, device_id=device_id, device_name=body.device_name,
+            conn,
+            user.id,
+            device_id=device_id,
+            device_name=body.device_name,
             user_agent=request.headers.get("User-Agent"),
         )
         await conn.execute(update(User).where(User.id == user.id).values(failed_logins=0))
-        await append(conn, [AuditRecord("auth.login", user.id, issued.device_id, ip=ip,
-                                        target=issued.session_id)])
-    return json_response(LoginResult(
-        token=issued.token, session_id=issued.session_id, user_id=user.id,
-        device_id=issued.device_id, role=user.role, expires_at=issued.expires_at,
-    ).model_dump())
+        await append(
+            conn,
+            [AuditRecord("auth.login", user.id, issued.device_id, ip=ip, target=issued.session_id)],
+        )
+    return json_response(
+        LoginResult(
+            token=issued.token,
+            session_id=issued.session_id,
+            user_id=user.id,
+            device_id=issued.device_id,
+            role=user.role,
+            expires_at=issued.expires_at,
+        ).model_dump()
+    )
 
 
 @route("POST", "/api/v1/auth/logout", tags=("auth",), summary="Revoke the calling session.")
 async def logout(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     await svc.sessions.revoke(p.session_id)
-    await svc.audit.record(AuditRecord("auth.logout", p.user_id, p.device_id, ip=p.ip,
-                                       target=p.session_id))
+    await svc.audit.record(
+        AuditRecord("auth.logout", p.user_id, p.device_id, ip=p.ip, target=p.session_id)
+    )
     await disconnect_sockets(svc, p.user_id, session_id=p.session_id)
     return json_response({"ok": True})
 
@@ -111,13 +143,24 @@ async def logout(request: web.Request, p: Principal, _b: None) -> web.Response:
 async def me(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     async with svc.db.read() as conn:
-        user = (await conn.execute(select(User.id, User.username, User.display_name, User.role,
-                                          User.totp_secret).where(User.id == p.user_id))).one()
-    return json_response({
-        "user_id": user.id, "username": user.username, "display_name": user.display_name,
-        "role": user.role, "device_id": p.device_id, "session_id": p.session_id,
-        "totp_enabled": user.totp_secret is not None,
-    })
+        user = (
+            await conn.execute(
+                select(
+                    User.id, User.username, User.display_name, User.role, User.totp_secret
+                ).where(User.id == p.user_id)
+            )
+        ).one()
+    return json_response(
+        {
+            "user_id": user.id,
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role,
+            "device_id": p.device_id,
+            "session_id": p.session_id,
+            "totp_enabled": user.totp_secret is not None,
+        }
+    )
 
 
 @route("GET", "/api/v1/auth/sessions", tags=("auth",), summary="The caller's sessions.")
@@ -125,14 +168,20 @@ async def list_sessions(request: web.Request, p: Principal, _b: None) -> web.Res
     return json_response({"sessions": await services(request).sessions.list_for_user(p.user_id)})
 
 
-@route("DELETE", "/api/v1/auth/sessions/{session_id}", tags=("auth",),
-       summary="Revoke one of the caller's sessions.", errors=("not_found",))
+@route(
+    "DELETE",
+    "/api/v1/auth/sessions/{session_id}",
+    tags=("auth",),
+    summary="Revoke one of the caller's sessions.",
+    errors=("not_found",),
+)
 async def revoke_session(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     sid = request.match_info["session_id"]
     if not await svc.sessions.revoke(sid, user_id=p.user_id):
         raise ApiError("not_found", "session not found")
     await disconnect_sockets(svc, p.user_id, session_id=sid)
-    await svc.audit.record(AuditRecord("auth.session_revoke", p.user_id, p.device_id, ip=p.ip,
-                                       target=sid))
+    await svc.audit.record(
+        AuditRecord("auth.session_revoke", p.user_id, p.device_id, ip=p.ip, target=sid)
+    )
     return json_response({"ok": True})

@@ -48,14 +48,27 @@ def code_ok(secret: str, code: str) -> bool:
 
 async def _account(request: web.Request, p: Principal) -> Any:
     async with services(request).db.read() as conn:
-        return (await conn.execute(select(
-            User.id, User.username, User.password_hash, User.totp_secret, User.locked_until,
-            User.failed_logins).where(User.id == p.user_id))).one()
+        return (
+            await conn.execute(
+                select(
+                    User.id,
+                    User.username,
+                    User.password_hash,
+                    User.totp_secret,
+                    User.locked_until,
+                    User.failed_logins,
+                ).where(User.id == p.user_id)
+            )
+        ).one()
 
 
-@route("POST", "/api/v1/auth/totp/setup", tags=("auth",),
-       summary="Propose a TOTP secret (not stored until confirmed).",
-       errors=("conflict", "forbidden"))
+@route(
+    "POST",
+    "/api/v1/auth/totp/setup",
+    tags=("auth",),
+    summary="Propose a TOTP secret (not stored until confirmed).",
+    errors=("conflict", "forbidden"),
+)
 async def totp_setup(request: web.Request, p: Principal, _b: None) -> web.Response:
     user = await _account(request, p)
     if user.password_hash is None:
@@ -67,37 +80,54 @@ async def totp_setup(request: web.Request, p: Principal, _b: None) -> web.Respon
     return json_response({"secret": secret, "otpauth_uri": uri})
 
 
-@route("POST", "/api/v1/auth/totp/confirm", body=ConfirmTotp, tags=("auth",),
-       summary="Enable TOTP with the proposed secret and a code it generated.",
-       errors=("invalid_credentials", "conflict", "forbidden"))
+@route(
+    "POST",
+    "/api/v1/auth/totp/confirm",
+    body=ConfirmTotp,
+    tags=("auth",),
+    summary="Enable TOTP with the proposed secret and a code it generated.",
+    errors=("invalid_credentials", "conflict", "forbidden"),
+)
 async def totp_confirm(request: web.Request, p: Principal, body: ConfirmTotp) -> web.Response:
     svc = services(request)
     user = await _account(request, p)
     if user.password_hash is None:
         raise ApiError("forbidden", "accounts without a password do not use TOTP")
     if not code_ok(body.secret, body.code):
-        await svc.audit.record(AuditRecord("auth.totp_enable", p.user_id, p.device_id, ip=p.ip,
-                                           outcome="denied"))
+        await svc.audit.record(
+            AuditRecord("auth.totp_enable", p.user_id, p.device_id, ip=p.ip, outcome="denied")
+        )
         raise ApiError("invalid_credentials", "the code does not match the secret")
     async with svc.db.write() as conn:
-        result = await conn.execute(update(User).where(
-            User.id == p.user_id, User.totp_secret.is_(None)).values(totp_secret=body.secret))
+        result = await conn.execute(
+            update(User)
+            .where(User.id == p.user_id, User.totp_secret.is_(None))
+            .values(totp_secret=body.secret)
+        )
         if not result.rowcount:
             raise ApiError("conflict", "TOTP is already enabled")
         await append(conn, [AuditRecord("auth.totp_enable", p.user_id, p.device_id, ip=p.ip)])
     return json_response({"totp_enabled": True})
 
 
-@route("POST", "/api/v1/auth/totp/disable", body=DisableTotp, tags=("auth",),
-       summary="Disable TOTP (needs the password and a current code).",
-       errors=("invalid_credentials", "account_locked", "conflict"))
+@route(
+    "POST",
+    "/api/v1/auth/totp/disable",
+    body=DisableTotp,
+    tags=("auth",),
+    summary="Disable TOTP (needs the password and a current code).",
+    errors=("invalid_credentials", "account_locked", "conflict"),
+)
 async def totp_disable(request: web.Request, p: Principal, body: DisableTotp) -> web.Response:
     svc = services(request)
     user = await _account(request, p)
     now = now_ms()
     if user.locked_until > now:
-        raise ApiError("account_locked", "too many failed attempts, try again later",
-                       details={"retry_after_ms": user.locked_until - now})
+        raise ApiError(
+            "account_locked",
+            "too many failed attempts, try again later",
+            details={"retry_after_ms": user.locked_until - now},
+        )
     if user.totp_secret is None:
         raise ApiError("conflict", "TOTP is not enabled")
     ok = await verify_password(user.password_hash, body.password)
@@ -107,16 +137,24 @@ async def totp_disable(request: web.Request, p: Principal, body: DisableTotp) ->
             failures = user.failed_logins + 1
             values: dict[str, int] = {"failed_logins": failures}
             if failures >= svc.settings.login_max_failures:
-                values = {"failed_logins": 0,
-                          "locked_until": now + svc.settings.login_lockout_s * 1000}
+                values = {
+                    "failed_logins": 0,
+                    "locked_until": now + svc.settings.login_lockout_s * 1000,
+                }
             await conn.execute(update(User).where(User.id == p.user_id).values(**values))
-            await append(conn, [AuditRecord("auth.totp_disable", p.user_id, p.device_id,
-                                            ip=p.ip, outcome="denied")])
+            await append(
+                conn,
+                [
+                    AuditRecord(
+                        "auth.totp_disable", p.user_id, p.device_id, ip=p.ip, outcome="denied"
+                    )
+                ],
+            )
         else:
-            await conn.execute(update(User).where(User.id == p.user_id).values(
-                totp_secret=None, failed_logins=0))
-            await append(conn, [AuditRecord("auth.totp_disable", p.user_id, p.device_id,
-                                            ip=p.ip)])
+            await conn.execute(
+                update(User).where(User.id == p.user_id).values(totp_secret=None, failed_logins=0)
+            )
+            await append(conn, [AuditRecord("auth.totp_disable", p.user_id, p.device_id, ip=p.ip)])
     if not ok:
         raise ApiError("invalid_credentials", "wrong password or code")
     return json_response({"totp_enabled": False})

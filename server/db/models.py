@@ -185,12 +185,14 @@ class ToDevice(Base):
 
     __tablename__ = "to_device"
     __table_args__ = (
-        UniqueConstraint("sender_device_id", "client_msg_id", "recipient_device_id",
-                         name="uq_to_device_idem"),
+        UniqueConstraint(
+            "sender_device_id", "client_msg_id", "recipient_device_id", name="uq_to_device_idem"
+        ),
         Index("ix_to_device_recipient", "recipient_device_id", "id"),
     )
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     recipient_device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     recipient_user_id: Mapped[str] = mapped_column(String(40))
     sender_user_id: Mapped[str] = mapped_column(String(40))
@@ -206,8 +208,9 @@ class ReadReceipt(Base):
     room_id: Mapped[str] = mapped_column(
         ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
     )
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     seq: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

@@ -22,8 +22,9 @@ async def _main(message: str) -> None:
         n = len(list((MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))) + 1
 
         def run(conn: Connection) -> None:
-            command.revision(alembic_config(conn), message=message, autogenerate=True,
-                             rev_id=f"{n:04d}")
+            command.revision(
+                alembic_config(conn), message=message, autogenerate=True, rev_id=f"{n:04d}"
+            )
 
         async with db.write() as conn:
             await conn.run_sync(run)

@@ -52,11 +52,13 @@ MAX_PRESENCE_QUERY = 200
 
 # -- membership cache -------------------------------------------------------------------------
 
+
 class MembershipCache:
     """room_id -> member user ids, fresh for `ttl` seconds (also caches "no such room")."""
 
-    def __init__(self, db: Database, ttl: float = MEMBERS_TTL_S,
-                 max_rooms: int = CACHE_MAX_ROOMS) -> None:
+    def __init__(
+        self, db: Database, ttl: float = MEMBERS_TTL_S, max_rooms: int = CACHE_MAX_ROOMS
+    ) -> None:
         self.db = db
         self.ttl = ttl
         self.max_rooms = max_rooms
@@ -70,8 +72,13 @@ class MembershipCache:
             return hit[1]
         self.misses += 1
         async with self.db.read() as conn:
-            users = frozenset((await conn.execute(
-                select(Membership.user_id).where(Membership.room_id == room_id))).scalars())
+            users = frozenset(
+                (
+                    await conn.execute(
+                        select(Membership.user_id).where(Membership.room_id == room_id)
+                    )
+                ).scalars()
+            )
         if len(self._rooms) >= self.max_rooms:
             self._rooms = {k: v for k, v in self._rooms.items() if v[0] > now}
             if len(self._rooms) >= self.max_rooms:
@@ -102,23 +109,28 @@ _THEIRS = aliased(Membership, name="theirs")
 async def co_members(db: Database, user_id: str, among: list[str] | None = None) -> set[str]:
     """Users sharing at least one room with `user_id` (never `user_id` itself)."""
     mine, theirs = _MINE, _THEIRS
-    stmt = (select(theirs.user_id).distinct()
-            .join(mine, mine.room_id == theirs.room_id)
-            .where(mine.user_id == user_id, theirs.user_id != user_id))
+    stmt = (
+        select(theirs.user_id)
+        .distinct()
+        .join(mine, mine.room_id == theirs.room_id)
+        .where(mine.user_id == user_id, theirs.user_id != user_id)
+    )
     if among is not None:
         stmt = stmt.where(theirs.user_id.in_(among))
     async with db.read() as conn:
         return set((await conn.execute(stmt)).scalars())
 
 
-async def _emit_to_users(svc: Services, event: str, data: dict[str, Any],
-                         users: set[str] | frozenset[str]) -> None:
+async def _emit_to_users(
+    svc: Services, event: str, data: dict[str, Any], users: set[str] | frozenset[str]
+) -> None:
     # Never emit with an empty target list: python-socketio treats `to=[]` as "everyone".
     if users:
         await svc.sio.emit(event, data, to=[user_room(u) for u in sorted(users)])
 
 
 # -- presence backends -------------------------------------------------------------------------
+
 
 class LocalPresence:
     """One node: the connection table is the whole truth."""
@@ -179,8 +191,13 @@ class RedisPresence:
     needs a non-cluster Redis (what docker-compose ships).
     """
 
-    def __init__(self, svc: Services, on_offline: Callable[[str], Awaitable[None]],
-                 heartbeat_s: float = HEARTBEAT_S, node_ttl_s: float = NODE_TTL_S) -> None:
+    def __init__(
+        self,
+        svc: Services,
+        on_offline: Callable[[str], Awaitable[None]],
+        heartbeat_s: float = HEARTBEAT_S,
+        node_ttl_s: float = NODE_TTL_S,
+    ) -> None:
         self.svc = svc
         self.redis = svc.redis
         prefix = svc.settings.redis_prefix
@@ -216,11 +233,20 @@ class RedisPresence:
             log.warning("could not withdraw this node's presence from Redis")
 
     async def _set(self, user_id: str, present: bool) -> int:
-        return int(await self._change(
-            keys=[self.nodes_key, self.node_key],
-            args=[user_id, "1" if present else "0", now_ms(), self.hash_prefix, self.node,
-                  self._deadline(), self.node_ttl_ms * 3],
-        ))
+        return int(
+            await self._change(
+                keys=[self.nodes_key, self.node_key],
+                args=[
+                    user_id,
+                    "1" if present else "0",
+                    now_ms(),
+                    self.hash_prefix,
+                    self.node,
+                    self._deadline(),
+                    self.node_ttl_ms * 3,
+                ],
+            )
+        )
 
     async def went_online(self, user_id: str) -> bool:
         return await self._set(user_id, True) == 1
@@ -267,13 +293,17 @@ class RedisPresence:
             if dead == self.node or not await self.redis.zrem(self.nodes_key, dead):
                 continue  # another node claimed it
             key = self.hash_prefix + dead
-            users = [u.decode() if isinstance(u, bytes) else str(u)
-                     for u in await self.redis.hkeys(key)]
+            users = [
+                u.decode() if isinstance(u, bytes) else str(u) for u in await self.redis.hkeys(key)
+            ]
             await self.redis.delete(key)
             log.info("reaped a dead node's presence", extra={"users": len(users)})
             for user_id in users:
-                left = int(await self._count(keys=[self.nodes_key],
-                                             args=[user_id, now_ms(), self.hash_prefix]))
+                left = int(
+                    await self._count(
+                        keys=[self.nodes_key], args=[user_id, now_ms(), self.hash_prefix]
+                    )
+                )
                 if left == 0:
                     await self.on_offline(user_id)
 
@@ -318,8 +348,12 @@ async def _on_disconnect(svc: Services, conn: Connection, last_here: bool) -> No
     if isinstance(cache, MembershipCache):
         for room_id in sorted(conn.typing_in):
             members = await cache.members(room_id)
-            await _emit_to_users(svc, "typing", {"room_id": room_id, "user_id": uid,
-                                                 "typing": False}, members - {uid})
+            await _emit_to_users(
+                svc,
+                "typing",
+                {"room_id": room_id, "user_id": uid, "typing": False},
+                members - {uid},
+            )
     conn.typing_in.clear()
     backend = svc.extras.get("presence")
     if not last_here or not isinstance(backend, LocalPresence | RedisPresence):
@@ -332,6 +366,7 @@ async def _on_disconnect(svc: Services, conn: Connection, last_here: bool) -> No
 
 
 # -- events -----------------------------------------------------------------------------------
+
 
 class Typing(Strict):
     room_id: Id
@@ -361,14 +396,16 @@ async def typing(svc: Services, conn: Connection, p: Typing) -> dict[str, Any]:
         conn.typing_in.add(p.room_id)
     else:
         conn.typing_in.discard(p.room_id)
-    await _emit_to_users(svc, "typing", {"room_id": p.room_id, "user_id": uid,
-                                         "typing": p.typing}, members - {uid})
+    await _emit_to_users(
+        svc, "typing", {"room_id": p.room_id, "user_id": uid, "typing": p.typing}, members - {uid}
+    )
     return {}
 
 
 def _upsert_receipt(is_sqlite: bool, room_id: str, user_id: str, seq: int, ts: int) -> Any:
     ins = (sqlite_insert if is_sqlite else pg_insert)(ReadReceipt).values(
-        room_id=room_id, user_id=user_id, seq=seq, updated_at=ts)
+        room_id=room_id, user_id=user_id, seq=seq, updated_at=ts
+    )
     # Monotonic: the WHERE makes an older or equal seq a no-op, also under concurrent writers.
     return ins.on_conflict_do_update(
         index_elements=[ReadReceipt.room_id, ReadReceipt.user_id],
@@ -377,34 +414,66 @@ def _upsert_receipt(is_sqlite: bool, room_id: str, user_id: str, seq: int, ts: i
     )
 
 
-@on("receipt.read", ReceiptRead,
-    summary="Mark the room read up to seq (never moves back); members get `receipt`.")
+@on(
+    "receipt.read",
+    ReceiptRead,
+    summary="Mark the room read up to seq (never moves back); members get `receipt`.",
+)
 async def receipt_read(svc: Services, conn: Connection, p: ReceiptRead) -> dict[str, Any]:
     user = conn.principal
     ts = now_ms()
     async with svc.db.write() as c:
-        room = (await c.execute(
-            select(Room.last_seq).join(Membership, Membership.room_id == Room.id)
-            .where(Room.id == p.room_id, Membership.user_id == user.user_id))).first()
+        room = (
+            await c.execute(
+                select(Room.last_seq)
+                .join(Membership, Membership.room_id == Room.id)
+                .where(Room.id == p.room_id, Membership.user_id == user.user_id)
+            )
+        ).first()
         if room is None:
             raise not_found()
         if p.seq > room.last_seq:
             raise ApiError("validation_failed", "seq is beyond the room's last message")
-        moved = (await c.execute(_upsert_receipt(svc.db.is_sqlite, p.room_id, user.user_id,
-                                                 p.seq, ts))).rowcount
-        current = (await c.execute(select(ReadReceipt.seq).where(
-            ReadReceipt.room_id == p.room_id,
-            ReadReceipt.user_id == user.user_id))).scalar_one()
+        moved = (
+            await c.execute(_upsert_receipt(svc.db.is_sqlite, p.room_id, user.user_id, p.seq, ts))
+        ).rowcount
+        current = (
+            await c.execute(
+                select(ReadReceipt.seq).where(
+                    ReadReceipt.room_id == p.room_id, ReadReceipt.user_id == user.user_id
+                )
+            )
+        ).scalar_one()
         members: frozenset[str] = frozenset()
         if moved:
-            await append(c, [AuditRecord("receipt.write", user.user_id, user.device_id,
-                                         p.room_id, ip=user.ip, ts=ts,
-                                         detail={"seq": int(current)})])
-            members = frozenset((await c.execute(select(Membership.user_id).where(
-                Membership.room_id == p.room_id))).scalars())
+            await append(
+                c,
+                [
+                    AuditRecord(
+                        "receipt.write",
+                        user.user_id,
+                        user.device_id,
+                        p.room_id,
+                        ip=user.ip,
+                        ts=ts,
+                        detail={"seq": int(current)},
+                    )
+                ],
+            )
+            members = frozenset(
+                (
+                    await c.execute(
+                        select(Membership.user_id).where(Membership.room_id == p.room_id)
+                    )
+                ).scalars()
+            )
     if moved:
-        await _emit_to_users(svc, "receipt", {"room_id": p.room_id, "user_id": user.user_id,
-                                              "seq": int(current)}, members)
+        await _emit_to_users(
+            svc,
+            "receipt",
+            {"room_id": p.room_id, "user_id": user.user_id, "seq": int(current)},
+            members,
+        )
     return {"room_id": p.room_id, "seq": int(current), "moved": bool(moved)}
 
 
@@ -412,20 +481,30 @@ async def receipt_read(svc: Services, conn: Connection, p: ReceiptRead) -> dict[
 async def receipts_get(svc: Services, conn: Connection, p: ReceiptsGet) -> dict[str, Any]:
     user = conn.principal
     async with svc.db.read() as c:
-        members = set((await c.execute(select(Membership.user_id).where(
-            Membership.room_id == p.room_id))).scalars())
+        members = set(
+            (
+                await c.execute(select(Membership.user_id).where(Membership.room_id == p.room_id))
+            ).scalars()
+        )
         if user.user_id not in members:
             raise not_found()
-        rows = (await c.execute(select(ReadReceipt.user_id, ReadReceipt.seq).where(
-            ReadReceipt.room_id == p.room_id))).all()
-    await svc.audit.record(AuditRecord("room.receipts_read", user.user_id, user.device_id,
-                                       p.room_id, ip=user.ip))
+        rows = (
+            await c.execute(
+                select(ReadReceipt.user_id, ReadReceipt.seq).where(ReadReceipt.room_id == p.room_id)
+            )
+        ).all()
+    await svc.audit.record(
+        AuditRecord("room.receipts_read", user.user_id, user.device_id, p.room_id, ip=user.ip)
+    )
     seqs = {r.user_id: int(r.seq) for r in rows if r.user_id in members}
     return {"room_id": p.room_id, "receipts": {u: seqs.get(u, 0) for u in sorted(members)}}
 
 
-@on("presence.get", PresenceGet,
-    summary="Online state of users sharing a room with the caller (others are omitted).")
+@on(
+    "presence.get",
+    PresenceGet,
+    summary="Online state of users sharing a room with the caller (others are omitted).",
+)
 async def presence_get(svc: Services, conn: Connection, p: PresenceGet) -> dict[str, Any]:
     me = conn.principal.user_id
     asked = list(dict.fromkeys(p.user_ids))
@@ -440,6 +519,7 @@ async def presence_get(svc: Services, conn: Connection, p: PresenceGet) -> dict[
 
 
 # -- lifecycle --------------------------------------------------------------------------------
+
 
 async def setup(svc: Services) -> None:
     svc.extras["membership_cache"] = MembershipCache(svc.db)

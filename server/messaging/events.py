@@ -39,8 +39,9 @@ async def message_send(svc: Services, conn: Connection, p: MessageSend) -> dict[
         raise ApiError("validation_failed", "envelope has too many or non-scalar fields")
     envelope = _dumps(envelope_obj)
     if len(envelope) > svc.settings.max_envelope_bytes:
-        raise ApiError("payload_too_large",
-                       f"envelope larger than {svc.settings.max_envelope_bytes} bytes")
+        raise ApiError(
+            "payload_too_large", f"envelope larger than {svc.settings.max_envelope_bytes} bytes"
+        )
     msg = await svc.messages.send(conn.principal, p.room_id, p.client_msg_id, envelope)
     if not msg.duplicate:
         metrics.MESSAGES_STORED.inc()
@@ -86,10 +87,16 @@ async def sync(svc: Services, conn: Connection, p: Sync) -> dict[str, Any]:
                     if msgs and msgs[-1].seq < last_seq:
                         more = True
                     if msgs:
-                        reads.append(AuditRecord(
-                            "room.read", user.user_id, user.device_id, room_id, ip=user.ip,
-                            detail={"from_seq": msgs[0].seq, "to_seq": msgs[-1].seq},
-                        ))
+                        reads.append(
+                            AuditRecord(
+                                "room.read",
+                                user.user_id,
+                                user.device_id,
+                                room_id,
+                                ip=user.ip,
+                                detail={"from_seq": msgs[0].seq, "to_seq": msgs[-1].seq},
+                            )
+                        )
             out_rooms.append(entry)
     if reads:
         await svc.audit.record(*reads)
@@ -123,8 +130,14 @@ async def history(svc: Services, conn: Connection, p: History) -> dict[str, Any]
 
     msgs = [_wire(_row_to_stored(r)) for r in rows]
     if msgs:
-        await svc.audit.record(AuditRecord(
-            "room.read", user.user_id, user.device_id, p.room_id, ip=user.ip,
-            detail={"from_seq": msgs[-1]["seq"], "to_seq": msgs[0]["seq"]},
-        ))
+        await svc.audit.record(
+            AuditRecord(
+                "room.read",
+                user.user_id,
+                user.device_id,
+                p.room_id,
+                ip=user.ip,
+                detail={"from_seq": msgs[-1]["seq"], "to_seq": msgs[0]["seq"]},
+            )
+        )
     return {"room_id": p.room_id, "messages": msgs, "more": len(msgs) == p.limit}

@@ -29,14 +29,15 @@ class Envelope(BaseModel):
     alg: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     ct: Annotated[str, StringConstraints(min_length=1)]
 
-
     def extras_ok(self) -> bool:
         extra = self.model_extra or {}
         if len(extra) > 13:
             return False
         return all(
-            isinstance(k, str) and len(k) <= 32 and isinstance(v, str | int) and not isinstance(
-                v, bool)
+            isinstance(k, str)
+            and len(k) <= 32
+            and isinstance(v, str | int)
+            and not isinstance(v, bool)
             for k, v in extra.items()
         )
 

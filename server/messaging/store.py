@@ -177,8 +177,11 @@ class MessageStore:
             elif key in existing:
                 prior = existing[key]
                 # Same id reused for another room: a client bug, never a silent redirect.
-                results[i] = prior if prior.room_id == p.room_id else ApiError(
-                    "conflict", "client_msg_id already used for another room")
+                results[i] = (
+                    prior
+                    if prior.room_id == p.room_id
+                    else ApiError("conflict", "client_msg_id already used for another room")
+                )
             elif key in fresh:
                 if batch[fresh[key]].room_id != p.room_id:
                     results[i] = ApiError("conflict", "client_msg_id already used for another room")
@@ -217,18 +220,30 @@ class MessageStore:
                     members=members[room_id],
                 )
                 results[i] = msg
-                rows.append({
-                    "id": msg.id, "room_id": room_id, "seq": seq,
-                    "sender_user_id": msg.sender_user_id,
-                    "sender_device_id": msg.sender_device_id,
-                    "client_msg_id": msg.client_msg_id, "envelope": msg.envelope,
-                    "created_at": ts,
-                })
-                audit.append(AuditRecord(
-                    "message.write", p.principal.user_id, p.principal.device_id, room_id,
-                    target=msg.id, ip=p.principal.ip, ts=ts,
-                    detail={"seq": seq, "bytes": len(msg.envelope)},
-                ))
+                rows.append(
+                    {
+                        "id": msg.id,
+                        "room_id": room_id,
+                        "seq": seq,
+                        "sender_user_id": msg.sender_user_id,
+                        "sender_device_id": msg.sender_device_id,
+                        "client_msg_id": msg.client_msg_id,
+                        "envelope": msg.envelope,
+                        "created_at": ts,
+                    }
+                )
+                audit.append(
+                    AuditRecord(
+                        "message.write",
+                        p.principal.user_id,
+                        p.principal.device_id,
+                        room_id,
+                        target=msg.id,
+                        ip=p.principal.ip,
+                        ts=ts,
+                        detail={"seq": seq, "bytes": len(msg.envelope)},
+                    )
+                )
         if rows:
             await conn.execute(insert(Message), rows)
             await append(conn, audit)
@@ -252,9 +267,7 @@ _LOCK_ROOMS = (
 )
 _ROOMS = cast(Table, Room.__table__)
 _BUMP_ROOM = (
-    update(_ROOMS)
-    .where(_ROOMS.c.id == bindparam("rid"))
-    .values(last_seq=bindparam("new_seq"))
+    update(_ROOMS).where(_ROOMS.c.id == bindparam("rid")).values(last_seq=bindparam("new_seq"))
 )
 
 

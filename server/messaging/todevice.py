@@ -77,20 +77,28 @@ async def _reachable_devices(
     conn: AsyncConnection, sender_user_id: str, device_ids: list[str]
 ) -> dict[str, str]:
     """device_id -> user_id for the requested devices the sender may write to."""
-    rows = (await conn.execute(
-        select(Device.id, Device.user_id).where(
-            Device.id.in_(device_ids), Device.revoked_at.is_(None))
-    )).all()
+    rows = (
+        await conn.execute(
+            select(Device.id, Device.user_id).where(
+                Device.id.in_(device_ids), Device.revoked_at.is_(None)
+            )
+        )
+    ).all()
     owners = {r.id: r.user_id for r in rows}
     others = {u for u in owners.values() if u != sender_user_id}
     shared: set[str] = set()
     if others:
         mine, theirs = aliased(Membership), aliased(Membership)
-        shared = set((await conn.execute(
-            select(theirs.user_id).distinct()
-            .join(mine, mine.room_id == theirs.room_id)
-            .where(mine.user_id == sender_user_id, theirs.user_id.in_(others))
-        )).scalars())
+        shared = set(
+            (
+                await conn.execute(
+                    select(theirs.user_id)
+                    .distinct()
+                    .join(mine, mine.room_id == theirs.room_id)
+                    .where(mine.user_id == sender_user_id, theirs.user_id.in_(others))
+                )
+            ).scalars()
+        )
     return {d: u for d, u in owners.items() if u == sender_user_id or u in shared}
 
 
@@ -103,13 +111,15 @@ class ToDeviceQueue:
     async def pending(self, device_id: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
         """Oldest first; `more` when the device has further entries beyond this page."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(
-                select(ToDevice.__table__)
-                .join(Device, Device.id == ToDevice.recipient_device_id)
-                .where(ToDevice.recipient_device_id == device_id, Device.revoked_at.is_(None))
-                .order_by(ToDevice.id)
-                .limit(limit + 1)
-            )).all()
+            rows = (
+                await conn.execute(
+                    select(ToDevice.__table__)
+                    .join(Device, Device.id == ToDevice.recipient_device_id)
+                    .where(ToDevice.recipient_device_id == device_id, Device.revoked_at.is_(None))
+                    .order_by(ToDevice.id)
+                    .limit(limit + 1)
+                )
+            ).all()
         return [_wire(r) for r in rows[:limit]], len(rows) > limit
 
     async def store(
@@ -130,12 +140,17 @@ class ToDeviceQueue:
         ts = now_ms()
         async with self.db.write() as conn:
             allowed = await _reachable_devices(conn, sender.user_id, wanted)
-            existing = set((await conn.execute(
-                select(ToDevice.recipient_device_id).where(
-                    ToDevice.sender_device_id == sender.device_id,
-                    ToDevice.client_msg_id == client_msg_id,
-                    ToDevice.recipient_device_id.in_(wanted))
-            )).scalars())
+            existing = set(
+                (
+                    await conn.execute(
+                        select(ToDevice.recipient_device_id).where(
+                            ToDevice.sender_device_id == sender.device_id,
+                            ToDevice.client_msg_id == client_msg_id,
+                            ToDevice.recipient_device_id.in_(wanted),
+                        )
+                    )
+                ).scalars()
+            )
             rows = [
                 {
                     "recipient_device_id": i.device_id,
@@ -156,19 +171,35 @@ class ToDeviceQueue:
                 # Read the ids back by the unique key (portable; RETURNING of a multi-row
                 # insert has no guaranteed order).
                 keys = [r["recipient_device_id"] for r in rows]
-                stored = (await conn.execute(
-                    select(ToDevice.__table__).where(
-                        ToDevice.sender_device_id == sender.device_id,
-                        ToDevice.client_msg_id == client_msg_id,
-                        ToDevice.recipient_device_id.in_(keys))
-                    .order_by(ToDevice.id)
-                )).all()
+                stored = (
+                    await conn.execute(
+                        select(ToDevice.__table__)
+                        .where(
+                            ToDevice.sender_device_id == sender.device_id,
+                            ToDevice.client_msg_id == client_msg_id,
+                            ToDevice.recipient_device_id.in_(keys),
+                        )
+                        .order_by(ToDevice.id)
+                    )
+                ).all()
                 fresh = [{"device_id": r.recipient_device_id, "wire": _wire(r)} for r in stored]
-                await append(conn, [AuditRecord(
-                    "todevice.write", sender.user_id, sender.device_id, ip=sender.ip, ts=ts,
-                    detail={"stored": len(rows), "duplicates": len(existing & set(allowed)),
-                            "refused": len(wanted) - len(allowed)},
-                )])
+                await append(
+                    conn,
+                    [
+                        AuditRecord(
+                            "todevice.write",
+                            sender.user_id,
+                            sender.device_id,
+                            ip=sender.ip,
+                            ts=ts,
+                            detail={
+                                "stored": len(rows),
+                                "duplicates": len(existing & set(allowed)),
+                                "refused": len(wanted) - len(allowed),
+                            },
+                        )
+                    ],
+                )
         not_found = [d for d in wanted if d not in allowed]
         ack = {
             "stored": len(wanted) - len(not_found),
@@ -181,15 +212,19 @@ class ToDeviceQueue:
         async with self.db.write() as conn:
             res = await conn.execute(
                 delete(ToDevice).where(
-                    ToDevice.recipient_device_id == device_id, ToDevice.id <= up_to)
+                    ToDevice.recipient_device_id == device_id, ToDevice.id <= up_to
+                )
             )
         return int(res.rowcount or 0)
 
     async def count(self, device_id: str) -> int:
         """Entries still queued for a device (operations and tests)."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(
-                select(ToDevice.id).where(ToDevice.recipient_device_id == device_id))).all()
+            rows = (
+                await conn.execute(
+                    select(ToDevice.id).where(ToDevice.recipient_device_id == device_id)
+                )
+            ).all()
         return len(rows)
 
 
@@ -200,8 +235,11 @@ def _queue(svc: Services) -> ToDeviceQueue:
     return q
 
 
-@on("todevice.send", ToDeviceSend,
-    summary="Queue opaque payloads for devices of co-members or of the caller's own user.")
+@on(
+    "todevice.send",
+    ToDeviceSend,
+    summary="Queue opaque payloads for devices of co-members or of the caller's own user.",
+)
 async def todevice_send(svc: Services, conn: Connection, p: ToDeviceSend) -> dict[str, Any]:
     limit = svc.settings.max_todevice_bytes
     seen: set[str] = set()
@@ -217,12 +255,14 @@ async def todevice_send(svc: Services, conn: Connection, p: ToDeviceSend) -> dic
     return ack
 
 
-@on("todevice.ack", ToDeviceAck,
-    summary="Delete the caller's own queued to-device entries with id <= up_to.")
+@on(
+    "todevice.ack",
+    ToDeviceAck,
+    summary="Delete the caller's own queued to-device entries with id <= up_to.",
+)
 async def todevice_ack(svc: Services, conn: Connection, p: ToDeviceAck) -> dict[str, Any]:
     return {"deleted": await _queue(svc).ack(conn.principal.device_id, p.up_to)}
 
 
 def setup(svc: Services) -> None:
     svc.extras["todevice"] = ToDeviceQueue(svc.db)
-

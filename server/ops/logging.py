@@ -12,10 +12,24 @@ import logging
 import sys
 import time
 
-ALLOWED_EXTRA = frozenset({
-    "event", "route", "status", "code", "user_id", "device_id", "room_id", "batch", "node",
-    "duration_ms", "sid", "count", "url", "reason",
-})
+ALLOWED_EXTRA = frozenset(
+    {
+        "event",
+        "route",
+        "status",
+        "code",
+        "user_id",
+        "device_id",
+        "room_id",
+        "batch",
+        "node",
+        "duration_ms",
+        "sid",
+        "count",
+        "url",
+        "reason",
+    }
+)
 _STD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 

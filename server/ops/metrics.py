@@ -29,7 +29,8 @@ WRITE_BATCH = Histogram(
     registry=REGISTRY,
 )
 FANOUT_DELIVERIES = Counter(
-    "relais_fanout_deliveries_total", "Packets delivered to local sockets by room emits",
+    "relais_fanout_deliveries_total",
+    "Packets delivered to local sockets by room emits",
     registry=REGISTRY,
 )
 FANOUT_DIRECT = Counter(

@@ -99,8 +99,9 @@ class FanoutManager(AsyncManager):  # type: ignore[misc]
     ) -> None:
         room = to or room
         if callback is not None or namespace not in self.rooms:
-            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
-                               callback=callback, **kwargs)
+            await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+            )
             return
         if isinstance(data, tuple):
             args = [event, *data]
@@ -108,8 +109,9 @@ class FanoutManager(AsyncManager):  # type: ignore[misc]
             args = [event, data]
         else:
             args = [event]
-        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace,
-                                           data=args).encode()
+        encoded = self.server.packet_class(
+            sio_packet.EVENT, namespace=namespace, data=args
+        ).encode()
         if isinstance(encoded, list):  # binary attachments: several frames, keep them queued
             packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in encoded]
             text = None

@@ -59,8 +59,9 @@ def _validation_error(exc: ValidationError) -> ApiError:
     problems = [
         {"loc": ".".join(str(p) for p in e["loc"]), "type": e["type"]} for e in exc.errors()
     ][:20]
-    return ApiError("validation_failed", "payload does not match the schema",
-                    details={"problems": problems})
+    return ApiError(
+        "validation_failed", "payload does not match the schema", details={"problems": problems}
+    )
 
 
 async def dispatch(svc: Services, conn: Connection | None, name: str, data: Any) -> Any:

@@ -39,9 +39,13 @@ async def sweep_once(svc: Services) -> int:
                 select(Session.id)
                 .join(User, User.id == Session.user_id)
                 .join(Device, Device.id == Session.device_id)
-                .where(Session.id.in_(ids[i:i + 500]), Session.revoked_at.is_(None),
-                       Session.expires_at > now, User.disabled.is_(False),
-                       Device.revoked_at.is_(None))
+                .where(
+                    Session.id.in_(ids[i : i + 500]),
+                    Session.revoked_at.is_(None),
+                    Session.expires_at > now,
+                    User.disabled.is_(False),
+                    Device.revoked_at.is_(None),
+                )
             )
             valid.update(r.id for r in rows)
     closed = 0

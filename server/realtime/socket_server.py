@@ -47,7 +47,8 @@ def build_socket_server(settings: Settings) -> socketio.AsyncServer:
 def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
     """The CONNECT_ERROR packet carries {"message": ..., "data": {"error": {code, message}}}."""
     return socketio.exceptions.ConnectionRefusedError(
-        message, {"error": {"code": code, "message": message}})
+        message, {"error": {"code": code, "message": message}}
+    )
 
 
 def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:

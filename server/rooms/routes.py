@@ -46,11 +46,19 @@ def _room_id(request: web.Request) -> str:
     return request.match_info["room_id"]
 
 
-@route("POST", "/api/v1/rooms", body=CreateRoom, roles=("admin", "clinician"), tags=("rooms",),
-       summary="Create a care room (the caller becomes its owner).", errors=("forbidden",))
+@route(
+    "POST",
+    "/api/v1/rooms",
+    body=CreateRoom,
+    roles=("admin", "clinician"),
+    tags=("rooms",),
+    summary="Create a care room (the caller becomes its owner).",
+    errors=("forbidden",),
+)
 async def create_room(request: web.Request, p: Principal, body: CreateRoom) -> web.Response:
-    room = await service.create_room(services(request), p, body.patient_user_id,
-                                     body.encrypted_meta, body.signed_event)
+    room = await service.create_room(
+        services(request), p, body.patient_user_id, body.encrypted_meta, body.signed_event
+    )
     return json_response(room, status=201)
 
 
@@ -59,43 +67,83 @@ async def list_rooms(request: web.Request, p: Principal, _b: None) -> web.Respon
     return json_response({"rooms": await service.list_rooms(services(request), p)})
 
 
-@route("GET", "/api/v1/rooms/{room_id}", tags=("rooms",), errors=("not_found",),
-       summary="A room's state: members, opaque metadata, last seq.")
+@route(
+    "GET",
+    "/api/v1/rooms/{room_id}",
+    tags=("rooms",),
+    errors=("not_found",),
+    summary="A room's state: members, opaque metadata, last seq.",
+)
 async def get_room(request: web.Request, p: Principal, _b: None) -> web.Response:
     return json_response(await service.get_room(services(request), p, _room_id(request)))
 
 
-@route("PATCH", "/api/v1/rooms/{room_id}", body=UpdateRoom, tags=("rooms",),
-       errors=("not_found", "forbidden"), summary="Replace the room's encrypted metadata.")
+@route(
+    "PATCH",
+    "/api/v1/rooms/{room_id}",
+    body=UpdateRoom,
+    tags=("rooms",),
+    errors=("not_found", "forbidden"),
+    summary="Replace the room's encrypted metadata.",
+)
 async def update_room(request: web.Request, p: Principal, body: UpdateRoom) -> web.Response:
-    return json_response(await service.update_meta(services(request), p, _room_id(request),
-                                                   body.encrypted_meta))
+    return json_response(
+        await service.update_meta(services(request), p, _room_id(request), body.encrypted_meta)
+    )
 
 
-@route("POST", "/api/v1/rooms/{room_id}/members", body=AddMember, tags=("rooms",),
-       errors=("not_found", "forbidden", "consent_required", "conflict"),
-       summary="Add a member (owners and admins; consent needed outside the care team).")
+@route(
+    "POST",
+    "/api/v1/rooms/{room_id}/members",
+    body=AddMember,
+    tags=("rooms",),
+    errors=("not_found", "forbidden", "consent_required", "conflict"),
+    summary="Add a member (owners and admins; consent needed outside the care team).",
+)
 async def add_member(request: web.Request, p: Principal, body: AddMember) -> web.Response:
     result: dict[str, Any] = await service.add_member(
-        services(request), p, _room_id(request), body.user_id, body.room_role,
-        body.consent_id, body.signed_event)
+        services(request),
+        p,
+        _room_id(request),
+        body.user_id,
+        body.room_role,
+        body.consent_id,
+        body.signed_event,
+    )
     return json_response(result, status=201)
 
 
-@route("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", body=RemoveMember,
-       tags=("rooms",), errors=("not_found", "forbidden"),
-       summary="Remove a member (owners and admins; any member may leave).")
+@route(
+    "DELETE",
+    "/api/v1/rooms/{room_id}/members/{user_id}",
+    body=RemoveMember,
+    tags=("rooms",),
+    errors=("not_found", "forbidden"),
+    summary="Remove a member (owners and admins; any member may leave).",
+)
 async def remove_member(request: web.Request, p: Principal, body: RemoveMember) -> web.Response:
-    return json_response(await service.remove_member(
-        services(request), p, _room_id(request), request.match_info["user_id"],
-        body.signed_event))
+    return json_response(
+        await service.remove_member(
+            services(request),
+            p,
+            _room_id(request),
+            request.match_info["user_id"],
+            body.signed_event,
+        )
+    )
 
 
-@route("GET", "/api/v1/rooms/{room_id}/membership-events", tags=("rooms",),
-       errors=("not_found",), summary="The room's membership events, oldest first.")
+@route(
+    "GET",
+    "/api/v1/rooms/{room_id}/membership-events",
+    tags=("rooms",),
+    errors=("not_found",),
+    summary="The room's membership events, oldest first.",
+)
 async def membership_events(request: web.Request, p: Principal, _b: None) -> web.Response:
-    return json_response({"events": await service.membership_events(
-        services(request), p, _room_id(request))})
+    return json_response(
+        {"events": await service.membership_events(services(request), p, _room_id(request))}
+    )
 
 
 class RecordConsent(BaseModel):
@@ -104,9 +152,18 @@ class RecordConsent(BaseModel):
     method: Annotated[str, StringConstraints(pattern=r"^(in_app|verbal|written)$")]
 
 
-@route("POST", "/api/v1/rooms/{room_id}/consents", body=RecordConsent, tags=("rooms",),
-       errors=("not_found", "forbidden", "conflict"),
-       summary="Record the patient's consent to let one person into the room.")
+@route(
+    "POST",
+    "/api/v1/rooms/{room_id}/consents",
+    body=RecordConsent,
+    tags=("rooms",),
+    errors=("not_found", "forbidden", "conflict"),
+    summary="Record the patient's consent to let one person into the room.",
+)
 async def record_consent(request: web.Request, p: Principal, body: RecordConsent) -> web.Response:
-    return json_response(await service.record_consent(
-        services(request), p, _room_id(request), body.subject_user_id, body.method), status=201)
+    return json_response(
+        await service.record_consent(
+            services(request), p, _room_id(request), body.subject_user_id, body.method
+        ),
+        status=201,
+    )

@@ -40,8 +40,13 @@ CARE_TEAM_ROLES = ("clinician", "admin")
 
 
 async def _membership(conn: AsyncConnection, room_id: str, user_id: str) -> Any:
-    return (await conn.execute(select(Membership.__table__).where(
-        Membership.room_id == room_id, Membership.user_id == user_id))).first()
+    return (
+        await conn.execute(
+            select(Membership.__table__).where(
+                Membership.room_id == room_id, Membership.user_id == user_id
+            )
+        )
+    ).first()
 
 
 async def _room(conn: AsyncConnection, room_id: str) -> Any:
@@ -68,16 +73,37 @@ async def _require_manager(conn: AsyncConnection, p: Principal, room_id: str) ->
         raise ApiError("forbidden", "only room owners and admins change membership")
 
 
-async def _add_event(conn: AsyncConnection, room_id: str, action: str, actor: str, target: str,
-                     room_role: str | None, consent_id: str | None,
-                     signed_event: str | None) -> int:
-    seq = (await conn.execute(
-        update(Room).where(Room.id == room_id).values(last_event_seq=Room.last_event_seq + 1)
-        .returning(Room.last_event_seq))).scalar_one()
-    await conn.execute(insert(MembershipEvent).values(
-        room_id=room_id, event_seq=seq, action=action, actor_user_id=actor,
-        target_user_id=target, room_role=room_role, consent_id=consent_id,
-        signed_event=signed_event, created_at=now_ms()))
+async def _add_event(
+    conn: AsyncConnection,
+    room_id: str,
+    action: str,
+    actor: str,
+    target: str,
+    room_role: str | None,
+    consent_id: str | None,
+    signed_event: str | None,
+) -> int:
+    seq = (
+        await conn.execute(
+            update(Room)
+            .where(Room.id == room_id)
+            .values(last_event_seq=Room.last_event_seq + 1)
+            .returning(Room.last_event_seq)
+        )
+    ).scalar_one()
+    await conn.execute(
+        insert(MembershipEvent).values(
+            room_id=room_id,
+            event_seq=seq,
+            action=action,
+            actor_user_id=actor,
+            target_user_id=target,
+            room_role=room_role,
+            consent_id=consent_id,
+            signed_event=signed_event,
+            created_at=now_ms(),
+        )
+    )
     return int(seq)
 
 
@@ -94,47 +120,99 @@ async def _member_ids(conn: AsyncConnection, room_id: str) -> list[str]:
     return [r.user_id for r in rows]
 
 
-async def create_room(svc: Services, p: Principal, patient_user_id: str | None,
-                      encrypted_meta: str | None, signed_event: str | None) -> dict[str, Any]:
+async def create_room(
+    svc: Services,
+    p: Principal,
+    patient_user_id: str | None,
+    encrypted_meta: str | None,
+    signed_event: str | None,
+) -> dict[str, Any]:
     room_id = new_id("r")
     now = now_ms()
     async with svc.db.write() as conn:
         if patient_user_id is not None:
-            patient = (await conn.execute(select(User.role, User.disabled).where(
-                User.id == patient_user_id))).first()
+            patient = (
+                await conn.execute(
+                    select(User.role, User.disabled).where(User.id == patient_user_id)
+                )
+            ).first()
             if patient is None or patient.role != "patient" or patient.disabled:
                 raise ApiError("validation_failed", "patient_user_id is not an active patient")
-        await conn.execute(insert(Room).values(
-            id=room_id, patient_user_id=patient_user_id, created_by=p.user_id,
-            encrypted_meta=encrypted_meta, last_seq=0, last_event_seq=0, created_at=now))
-        await conn.execute(insert(Membership).values(
-            room_id=room_id, user_id=p.user_id, room_role="owner", added_by=p.user_id,
-            added_at=now, joined_seq=0))
-        await _add_event(conn, room_id, "create", p.user_id, p.user_id, "owner", None,
-                         signed_event)
+        await conn.execute(
+            insert(Room).values(
+                id=room_id,
+                patient_user_id=patient_user_id,
+                created_by=p.user_id,
+                encrypted_meta=encrypted_meta,
+                last_seq=0,
+                last_event_seq=0,
+                created_at=now,
+            )
+        )
+        await conn.execute(
+            insert(Membership).values(
+                room_id=room_id,
+                user_id=p.user_id,
+                room_role="owner",
+                added_by=p.user_id,
+                added_at=now,
+                joined_seq=0,
+            )
+        )
+        await _add_event(conn, room_id, "create", p.user_id, p.user_id, "owner", None, signed_event)
         audit = [AuditRecord("room.create", p.user_id, p.device_id, room_id, ip=p.ip)]
         if patient_user_id is not None and patient_user_id != p.user_id:
-            await conn.execute(insert(Membership).values(
-                room_id=room_id, user_id=patient_user_id, room_role="member",
-                added_by=p.user_id, added_at=now, joined_seq=0))
-            await _add_event(conn, room_id, "add", p.user_id, patient_user_id, "member", None,
-                             None)
-            audit.append(AuditRecord("room.member_add", p.user_id, p.device_id, room_id,
-                                     target=patient_user_id, ip=p.ip))
+            await conn.execute(
+                insert(Membership).values(
+                    room_id=room_id,
+                    user_id=patient_user_id,
+                    room_role="member",
+                    added_by=p.user_id,
+                    added_at=now,
+                    joined_seq=0,
+                )
+            )
+            await _add_event(conn, room_id, "add", p.user_id, patient_user_id, "member", None, None)
+            audit.append(
+                AuditRecord(
+                    "room.member_add",
+                    p.user_id,
+                    p.device_id,
+                    room_id,
+                    target=patient_user_id,
+                    ip=p.ip,
+                )
+            )
         await append(conn, audit)
     return {"room_id": room_id, "patient_user_id": patient_user_id, "created_at": now}
 
 
 async def list_rooms(svc: Services, p: Principal) -> list[dict[str, Any]]:
     async with svc.db.read() as conn:
-        rows = (await conn.execute(
-            select(Room.id, Room.patient_user_id, Room.encrypted_meta, Room.last_seq,
-                   Membership.room_role)
-            .join(Membership, Membership.room_id == Room.id)
-            .where(Membership.user_id == p.user_id).order_by(Room.created_at))).all()
-    return [{"room_id": r.id, "patient_user_id": r.patient_user_id,
-             "encrypted_meta": r.encrypted_meta, "last_seq": r.last_seq,
-             "room_role": r.room_role} for r in rows]
+        rows = (
+            await conn.execute(
+                select(
+                    Room.id,
+                    Room.patient_user_id,
+                    Room.encrypted_meta,
+                    Room.last_seq,
+                    Membership.room_role,
+                )
+                .join(Membership, Membership.room_id == Room.id)
+                .where(Membership.user_id == p.user_id)
+                .order_by(Room.created_at)
+            )
+        ).all()
+    return [
+        {
+            "room_id": r.id,
+            "patient_user_id": r.patient_user_id,
+            "encrypted_meta": r.encrypted_meta,
+            "last_seq": r.last_seq,
+            "room_role": r.room_role,
+        }
+        for r in rows
+    ]
 
 
 async def get_room(svc: Services, p: Principal, room_id: str) -> dict[str, Any]:
@@ -144,40 +222,77 @@ async def get_room(svc: Services, p: Principal, room_id: str) -> dict[str, Any]:
         room = await _room(conn, room_id)
         if room is None:
             raise not_found()
-        members = (await conn.execute(
-            select(Membership.user_id, Membership.room_role, Membership.added_at, User.role,
-                   User.display_name)
-            .join(User, User.id == Membership.user_id)
-            .where(Membership.room_id == room_id).order_by(Membership.added_at))).all()
+        members = (
+            await conn.execute(
+                select(
+                    Membership.user_id,
+                    Membership.room_role,
+                    Membership.added_at,
+                    User.role,
+                    User.display_name,
+                )
+                .join(User, User.id == Membership.user_id)
+                .where(Membership.room_id == room_id)
+                .order_by(Membership.added_at)
+            )
+        ).all()
     await svc.audit.record(AuditRecord("room.state", p.user_id, p.device_id, room_id, ip=p.ip))
     return {
-        "room_id": room.id, "patient_user_id": room.patient_user_id,
-        "created_by": room.created_by, "created_at": room.created_at,
-        "encrypted_meta": room.encrypted_meta, "last_seq": room.last_seq,
+        "room_id": room.id,
+        "patient_user_id": room.patient_user_id,
+        "created_by": room.created_by,
+        "created_at": room.created_at,
+        "encrypted_meta": room.encrypted_meta,
+        "last_seq": room.last_seq,
         "last_event_seq": room.last_event_seq,
-        "members": [{"user_id": m.user_id, "room_role": m.room_role, "role": m.role,
-                     "display_name": m.display_name, "added_at": m.added_at} for m in members],
+        "members": [
+            {
+                "user_id": m.user_id,
+                "room_role": m.room_role,
+                "role": m.role,
+                "display_name": m.display_name,
+                "added_at": m.added_at,
+            }
+            for m in members
+        ],
     }
 
 
-async def update_meta(svc: Services, p: Principal, room_id: str,
-                      encrypted_meta: str) -> dict[str, Any]:
+async def update_meta(
+    svc: Services, p: Principal, room_id: str, encrypted_meta: str
+) -> dict[str, Any]:
     async with svc.db.write() as conn:
         m = await _require_member(conn, p, room_id)
         if m.room_role != "owner":
             raise ApiError("forbidden", "only room owners change the room's metadata")
-        await conn.execute(update(Room).where(Room.id == room_id).values(
-            encrypted_meta=encrypted_meta))
-        await append(conn, [AuditRecord("room.meta_update", p.user_id, p.device_id, room_id,
-                                        ip=p.ip, detail={"bytes": len(encrypted_meta)})])
+        await conn.execute(
+            update(Room).where(Room.id == room_id).values(encrypted_meta=encrypted_meta)
+        )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "room.meta_update",
+                    p.user_id,
+                    p.device_id,
+                    room_id,
+                    ip=p.ip,
+                    detail={"bytes": len(encrypted_meta)},
+                )
+            ],
+        )
         members = await _member_ids(conn, room_id)
-    await svc.sio.emit("room.updated", {"room_id": room_id, "encrypted_meta": encrypted_meta},
-                       to=[user_room(u) for u in members])
+    await svc.sio.emit(
+        "room.updated",
+        {"room_id": room_id, "encrypted_meta": encrypted_meta},
+        to=[user_room(u) for u in members],
+    )
     return {"room_id": room_id}
 
 
-async def record_consent(svc: Services, p: Principal, room_id: str, subject_user_id: str,
-                         method: str) -> dict[str, Any]:
+async def record_consent(
+    svc: Services, p: Principal, room_id: str, subject_user_id: str, method: str
+) -> dict[str, Any]:
     """The room's patient records consent in the app; an owner records verbal/written consent."""
     async with svc.db.write() as conn:
         m = await _require_member(conn, p, room_id)
@@ -189,30 +304,59 @@ async def record_consent(svc: Services, p: Principal, room_id: str, subject_user
                 raise ApiError("validation_failed", "a patient records consent with method in_app")
         elif m.room_role == "owner" and p.role in CARE_TEAM_ROLES:
             if method not in ("verbal", "written"):
-                raise ApiError("validation_failed",
-                               "a clinician records the patient's verbal or written consent")
+                raise ApiError(
+                    "validation_failed",
+                    "a clinician records the patient's verbal or written consent",
+                )
         else:
             raise ApiError("forbidden", "only the patient or a room owner records consent")
         if (await conn.execute(select(User.id).where(User.id == subject_user_id))).first() is None:
             raise ApiError("not_found", "user not found")
         consent_id = new_id("c")
-        await conn.execute(insert(Consent).values(
-            id=consent_id, room_id=room_id, subject_user_id=subject_user_id,
-            recorded_by=p.user_id, method=method, created_at=now_ms()))
-        await append(conn, [AuditRecord("room.consent", p.user_id, p.device_id, room_id,
-                                        target=subject_user_id, ip=p.ip,
-                                        on_behalf_of=room.patient_user_id
-                                        if p.user_id != room.patient_user_id else None,
-                                        detail={"consent_id": consent_id, "method": method})])
+        await conn.execute(
+            insert(Consent).values(
+                id=consent_id,
+                room_id=room_id,
+                subject_user_id=subject_user_id,
+                recorded_by=p.user_id,
+                method=method,
+                created_at=now_ms(),
+            )
+        )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "room.consent",
+                    p.user_id,
+                    p.device_id,
+                    room_id,
+                    target=subject_user_id,
+                    ip=p.ip,
+                    on_behalf_of=room.patient_user_id
+                    if p.user_id != room.patient_user_id
+                    else None,
+                    detail={"consent_id": consent_id, "method": method},
+                )
+            ],
+        )
     return {"consent_id": consent_id}
 
 
-async def add_member(svc: Services, p: Principal, room_id: str, user_id: str, room_role: str,
-                     consent_id: str | None, signed_event: str | None) -> dict[str, Any]:
+async def add_member(
+    svc: Services,
+    p: Principal,
+    room_id: str,
+    user_id: str,
+    room_role: str,
+    consent_id: str | None,
+    signed_event: str | None,
+) -> dict[str, Any]:
     async with svc.db.write() as conn:
         await _require_manager(conn, p, room_id)
-        target = (await conn.execute(select(User.role, User.disabled).where(
-            User.id == user_id))).first()
+        target = (
+            await conn.execute(select(User.role, User.disabled).where(User.id == user_id))
+        ).first()
         if target is None or target.disabled:
             raise ApiError("not_found", "user not found")
         if await _membership(conn, room_id, user_id) is not None:
@@ -223,34 +367,76 @@ async def add_member(svc: Services, p: Principal, room_id: str, user_id: str, ro
         needs_consent = target.role not in CARE_TEAM_ROLES and user_id != room.patient_user_id
         if needs_consent:
             if consent_id is None:
-                raise ApiError("consent_required",
-                               "adding someone outside the care team needs the patient's consent")
-            consent = (await conn.execute(select(Consent.__table__).where(
-                Consent.id == consent_id, Consent.room_id == room_id,
-                Consent.subject_user_id == user_id, Consent.used_at.is_(None)))).first()
+                raise ApiError(
+                    "consent_required",
+                    "adding someone outside the care team needs the patient's consent",
+                )
+            consent = (
+                await conn.execute(
+                    select(Consent.__table__).where(
+                        Consent.id == consent_id,
+                        Consent.room_id == room_id,
+                        Consent.subject_user_id == user_id,
+                        Consent.used_at.is_(None),
+                    )
+                )
+            ).first()
             if consent is None:
                 raise ApiError("consent_required", "no matching unused consent for this person")
-            await conn.execute(update(Consent).where(Consent.id == consent_id).values(
-                used_at=now_ms()))
+            await conn.execute(
+                update(Consent).where(Consent.id == consent_id).values(used_at=now_ms())
+            )
         now = now_ms()
-        await conn.execute(insert(Membership).values(
-            room_id=room_id, user_id=user_id, room_role=room_role, added_by=p.user_id,
-            added_at=now, joined_seq=room.last_seq))
-        event_seq = await _add_event(conn, room_id, "add", p.user_id, user_id, room_role,
-                                     consent_id if needs_consent else None, signed_event)
-        await append(conn, [AuditRecord("room.member_add", p.user_id, p.device_id, room_id,
-                                        target=user_id, ip=p.ip,
-                                        detail={"room_role": room_role,
-                                                "consent_id": consent_id})])
+        await conn.execute(
+            insert(Membership).values(
+                room_id=room_id,
+                user_id=user_id,
+                room_role=room_role,
+                added_by=p.user_id,
+                added_at=now,
+                joined_seq=room.last_seq,
+            )
+        )
+        event_seq = await _add_event(
+            conn,
+            room_id,
+            "add",
+            p.user_id,
+            user_id,
+            room_role,
+            consent_id if needs_consent else None,
+            signed_event,
+        )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "room.member_add",
+                    p.user_id,
+                    p.device_id,
+                    room_id,
+                    target=user_id,
+                    ip=p.ip,
+                    detail={"room_role": room_role, "consent_id": consent_id},
+                )
+            ],
+        )
         members = await _member_ids(conn, room_id)
-    payload = {"room_id": room_id, "action": "add", "user_id": user_id, "room_role": room_role,
-               "event_seq": event_seq, "actor_user_id": p.user_id}
+    payload = {
+        "room_id": room_id,
+        "action": "add",
+        "user_id": user_id,
+        "room_role": room_role,
+        "event_seq": event_seq,
+        "actor_user_id": p.user_id,
+    }
     await _notify(svc, members, payload)
     return payload
 
 
-async def remove_member(svc: Services, p: Principal, room_id: str, user_id: str,
-                        signed_event: str | None) -> dict[str, Any]:
+async def remove_member(
+    svc: Services, p: Principal, room_id: str, user_id: str, signed_event: str | None
+) -> dict[str, Any]:
     async with svc.db.write() as conn:
         if user_id != p.user_id:
             await _require_manager(conn, p, room_id)
@@ -260,19 +446,37 @@ async def remove_member(svc: Services, p: Principal, room_id: str, user_id: str,
         if m is None:
             raise ApiError("not_found", "not a member")
         if m.room_role == "owner":
-            owners = (await conn.execute(select(func.count()).select_from(Membership).where(
-                Membership.room_id == room_id, Membership.room_role == "owner"))).scalar_one()
+            owners = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(Membership)
+                    .where(Membership.room_id == room_id, Membership.room_role == "owner")
+                )
+            ).scalar_one()
             if owners <= 1:
                 raise ApiError("conflict", "the last owner cannot leave; add another owner first")
         members = await _member_ids(conn, room_id)
-        await conn.execute(delete(Membership).where(
-            Membership.room_id == room_id, Membership.user_id == user_id))
-        event_seq = await _add_event(conn, room_id, "remove", p.user_id, user_id, None, None,
-                                     signed_event)
-        await append(conn, [AuditRecord("room.member_remove", p.user_id, p.device_id, room_id,
-                                        target=user_id, ip=p.ip)])
-    payload = {"room_id": room_id, "action": "remove", "user_id": user_id,
-               "event_seq": event_seq, "actor_user_id": p.user_id}
+        await conn.execute(
+            delete(Membership).where(Membership.room_id == room_id, Membership.user_id == user_id)
+        )
+        event_seq = await _add_event(
+            conn, room_id, "remove", p.user_id, user_id, None, None, signed_event
+        )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "room.member_remove", p.user_id, p.device_id, room_id, target=user_id, ip=p.ip
+                )
+            ],
+        )
+    payload = {
+        "room_id": room_id,
+        "action": "remove",
+        "user_id": user_id,
+        "event_seq": event_seq,
+        "actor_user_id": p.user_id,
+    }
     await _notify(svc, members, payload)
     return payload
 
@@ -283,11 +487,26 @@ async def membership_events(svc: Services, p: Principal, room_id: str) -> list[d
             await _require_member(conn, p, room_id)
         elif await _room(conn, room_id) is None:
             raise not_found()
-        rows = (await conn.execute(select(MembershipEvent.__table__).where(
-            MembershipEvent.room_id == room_id).order_by(MembershipEvent.event_seq))).all()
-    await svc.audit.record(AuditRecord("room.events_read", p.user_id, p.device_id, room_id,
-                                       ip=p.ip))
-    return [{"event_seq": r.event_seq, "action": r.action, "actor_user_id": r.actor_user_id,
-             "target_user_id": r.target_user_id, "room_role": r.room_role,
-             "consent_id": r.consent_id, "signed_event": r.signed_event,
-             "created_at": r.created_at} for r in rows]
+        rows = (
+            await conn.execute(
+                select(MembershipEvent.__table__)
+                .where(MembershipEvent.room_id == room_id)
+                .order_by(MembershipEvent.event_seq)
+            )
+        ).all()
+    await svc.audit.record(
+        AuditRecord("room.events_read", p.user_id, p.device_id, room_id, ip=p.ip)
+    )
+    return [
+        {
+            "event_seq": r.event_seq,
+            "action": r.action,
+            "actor_user_id": r.actor_user_id,
+            "target_user_id": r.target_user_id,
+            "room_role": r.room_role,
+            "consent_id": r.consent_id,
+            "signed_event": r.signed_event,
+            "created_at": r.created_at,
+        }
+        for r in rows
+    ]

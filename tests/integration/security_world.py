@@ -82,8 +82,11 @@ class World:
         username = f"{name or role}-{secrets.token_hex(5)}"
         async with self.svc.db.write() as conn:
             uid = await accounts.create_user(
-                conn, username=username, role=role,
-                password_hash=None if role == "patient" else self.pw_hash)
+                conn,
+                username=username,
+                role=role,
+                password_hash=None if role == "patient" else self.pw_hash,
+            )
         return uid, username
 
     async def session(self, user_id: str) -> tuple[str, str, str]:
@@ -100,21 +103,34 @@ class World:
         """A room owned by `owner` with `member` (and `room_patient`), made by the real rules."""
         owner = self.actors["owner"].principal
         made = await rooms.create_room(
-            self.svc, owner,
-            self.actors["room_patient"].user_id if with_patient else None, None, None)
+            self.svc,
+            owner,
+            self.actors["room_patient"].user_id if with_patient else None,
+            None,
+            None,
+        )
         room_id = str(made["room_id"])
-        await rooms.add_member(self.svc, owner, room_id, self.actors["member"].user_id,
-                               "member", None, None)
+        await rooms.add_member(
+            self.svc, owner, room_id, self.actors["member"].user_id, "member", None, None
+        )
         return room_id
 
     async def add_to_room(self, room_id: str, user_id: str) -> None:
-        await rooms.add_member(self.svc, self.actors["owner"].principal, room_id, user_id,
-                               "member", None, None)
+        await rooms.add_member(
+            self.svc, self.actors["owner"].principal, room_id, user_id, "member", None, None
+        )
 
     # -- transport ------------------------------------------------------------------------
-    async def rest(self, method: str, path: str, *, token: str | None = None,
-                   json_body: Any = None, data: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+    async def rest(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         hdrs = dict(headers or {})
         if token is not None:
             hdrs["Authorization"] = f"Bearer {token}"
@@ -124,8 +140,9 @@ class World:
         elif json_body is not None:
             kwargs["data"] = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        async with self.http.request(method, self.running.url + path, headers=hdrs,
-                                     **kwargs) as resp:
+        async with self.http.request(
+            method, self.running.url + path, headers=hdrs, **kwargs
+        ) as resp:
             raw = await resp.read()
             body: Any = raw
             if resp.content_type == "application/json":
@@ -137,8 +154,12 @@ class World:
         sio = self.sockets.get(actor)
         if sio is None:
             sio = socketio.AsyncClient(reconnection=False)
-            await sio.connect(self.running.url, auth={"token": self.actors[actor].token},
-                              transports=["websocket"], wait_timeout=10)
+            await sio.connect(
+                self.running.url,
+                auth={"token": self.actors[actor].token},
+                transports=["websocket"],
+                wait_timeout=10,
+            )
             self.sockets[actor] = sio
         return sio
 
@@ -153,14 +174,18 @@ class World:
     # -- audit ------------------------------------------------------------------------------
     async def audit_tail(self, after_id: int) -> list[dict[str, Any]]:
         async with self.svc.db.read() as conn:
-            rows = await conn.execute(select(AuditEvent.__table__).where(
-                AuditEvent.id > after_id).order_by(AuditEvent.id))
+            rows = await conn.execute(
+                select(AuditEvent.__table__).where(AuditEvent.id > after_id).order_by(AuditEvent.id)
+            )
             return [dict(r._mapping) for r in rows]
 
     async def audit_last_id(self) -> int:
         async with self.svc.db.read() as conn:
-            return int((await conn.execute(
-                select(AuditHead.last_id).where(AuditHead.id == 1))).scalar_one())
+            return int(
+                (
+                    await conn.execute(select(AuditHead.last_id).where(AuditHead.id == 1))
+                ).scalar_one()
+            )
 
 
 _PW_HASH: list[str] = []
@@ -177,20 +202,35 @@ async def build_world(running: Running) -> World:
         token, device, sid = await world.session(uid)
         world.actors[name] = Actor(name, role, uid, username, token, device, sid)
     owner = world.actors["owner"]
-    made = await world.rest("POST", "/api/v1/rooms", token=owner.token,
-                            json_body={"patient_user_id": world.actors["room_patient"].user_id})
+    made = await world.rest(
+        "POST",
+        "/api/v1/rooms",
+        token=owner.token,
+        json_body={"patient_user_id": world.actors["room_patient"].user_id},
+    )
     assert made.status == 201, made.body
     world.room = made.body["room_id"]
-    added = await world.rest("POST", f"/api/v1/rooms/{world.room}/members", token=owner.token,
-                             json_body={"user_id": world.actors["member"].user_id})
+    added = await world.rest(
+        "POST",
+        f"/api/v1/rooms/{world.room}/members",
+        token=owner.token,
+        json_body={"user_id": world.actors["member"].user_id},
+    )
     assert added.status == 201, added.body
-    up = await world.rest("POST", f"/api/v1/rooms/{world.room}/attachments", token=owner.token,
-                          data=b"\x00\x01ciphertext",
-                          headers={"Content-Type": "application/octet-stream"})
+    up = await world.rest(
+        "POST",
+        f"/api/v1/rooms/{world.room}/attachments",
+        token=owner.token,
+        data=b"\x00\x01ciphertext",
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert up.status == 201, up.body
     world.attachment_id = up.body["attachment_id"]
     sio = await world.socket("owner")
-    ack = await sio.call("message.send", {"room_id": world.room, "client_msg_id": "seed-1",
-                                          "envelope": envelope("seed")}, timeout=10)
+    ack = await sio.call(
+        "message.send",
+        {"room_id": world.room, "client_msg_id": "seed-1", "envelope": envelope("seed")},
+        timeout=10,
+    )
     assert ack.get("seq") == 1, ack
     return world

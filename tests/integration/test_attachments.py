@@ -16,7 +16,7 @@ from tests.conftest import test_settings as settings_for
 
 async def _chunks(data: bytes, size: int):
     for i in range(0, len(data), size):
-        yield data[i:i + size]
+        yield data[i : i + size]
 
 
 async def _team(running, clients):
@@ -55,16 +55,24 @@ async def test_round_trip_and_audit(relais, clients):
     assert res2["attachment_id"] != att
 
     async with relais.services.db.read() as c:
-        rows = (await c.execute(select(AuditEvent.__table__).where(
-            AuditEvent.target == att).order_by(AuditEvent.id))).all()
-        stored = (await c.execute(select(Attachment.__table__).where(
-            Attachment.id == att))).one()
-    assert [r.action for r in rows] == ["attachment.upload", "attachment.download",
-                                        "attachment.download"]
+        rows = (
+            await c.execute(
+                select(AuditEvent.__table__).where(AuditEvent.target == att).order_by(AuditEvent.id)
+            )
+        ).all()
+        stored = (await c.execute(select(Attachment.__table__).where(Attachment.id == att))).one()
+    assert [r.action for r in rows] == [
+        "attachment.upload",
+        "attachment.download",
+        "attachment.download",
+    ]
     assert [r.actor_user_id for r in rows] == [c_doc.user_id, c_nurse.user_id, c_doc.user_id]
     assert all(r.room_id == room for r in rows)
     assert (stored.size, stored.sha256, stored.uploader_device_id) == (
-        len(blob), res["sha256"], c_doc.device_id)
+        len(blob),
+        res["sha256"],
+        c_doc.device_id,
+    )
     ok, _n, reason = await relais.services.audit.verify()
     assert ok, reason
 
@@ -73,8 +81,10 @@ async def test_download_headers(relais, clients):
     c_doc, _c_nurse, room = await _team(relais, clients)
     res = await c_doc.upload_attachment(room, b"\x00\x01ciphertext")
     http = await c_doc._session()
-    async with http.get(f"{relais.url}/api/v1/attachments/{res['attachment_id']}",
-                        headers={"Authorization": f"Bearer {c_doc.token}"}) as resp:
+    async with http.get(
+        f"{relais.url}/api/v1/attachments/{res['attachment_id']}",
+        headers={"Authorization": f"Bearer {c_doc.token}"},
+    ) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "application/octet-stream"
         assert resp.headers["X-Content-SHA256"] == res["sha256"]
@@ -101,15 +111,15 @@ async def test_members_only(relais, clients):
         await anonymous.download_attachment(att)
     assert err.value.code == "unauthorized"
     async with relais.services.db.read() as c:
-        downloads = (await c.execute(select(AuditEvent.id).where(
-            AuditEvent.action == "attachment.download"))).all()
+        downloads = (
+            await c.execute(select(AuditEvent.id).where(AuditEvent.action == "attachment.download"))
+        ).all()
     assert downloads == []
     assert _blob_files(relais) == [att]
 
 
 async def test_size_limit(start_server, tmp_path, database_url, clients):
-    running = await start_server(settings_for(tmp_path, database_url,
-                                              max_attachment_bytes=1000))
+    running = await start_server(settings_for(tmp_path, database_url, max_attachment_bytes=1000))
     c_doc, c_nurse, room = await _team(running, clients)
     # Refused up front from Content-Length ...
     with pytest.raises(RelaisError) as err:

@@ -73,8 +73,9 @@ async def test_login_success_and_failure(relais, anon):
 
 
 async def test_lockout_then_recovery(start_server, tmp_path, database_url, anon):
-    running = await start_server(settings_for(tmp_path, database_url, login_lockout_s=1,
-                                               login_max_failures=3))
+    running = await start_server(
+        settings_for(tmp_path, database_url, login_lockout_s=1, login_max_failures=3)
+    )
     user = await make_user(running, "clinician")
     c = await anon(running)
     for _ in range(3):
@@ -100,12 +101,12 @@ async def test_totp_enable_login_disable(relais, anon, clients):
     valid_now = {totp.at(time.time() + k * 30) for k in (-1, 0, 1)}
     wrong = next(c for c in ("000000", "111111", "222222", "333333") if c not in valid_now)
     with pytest.raises(RelaisError) as err:
-        await c.request("POST", "/api/v1/auth/totp/confirm",
-                        json={"secret": secret, "code": wrong})
+        await c.request("POST", "/api/v1/auth/totp/confirm", json={"secret": secret, "code": wrong})
     assert err.value.code == "invalid_credentials"
     assert (await c.request("GET", "/api/v1/me"))["totp_enabled"] is False
-    await c.request("POST", "/api/v1/auth/totp/confirm", json={"secret": secret,
-                                                               "code": totp.now()})
+    await c.request(
+        "POST", "/api/v1/auth/totp/confirm", json={"secret": secret, "code": totp.now()}
+    )
     assert (await c.request("GET", "/api/v1/me"))["totp_enabled"] is True
     with pytest.raises(RelaisError) as err:
         await c.request("POST", "/api/v1/auth/totp/setup")
@@ -119,11 +120,15 @@ async def test_totp_enable_login_disable(relais, anon, clients):
     assert res["user_id"] == user.user_id
 
     with pytest.raises(RelaisError) as err:
-        await c.request("POST", "/api/v1/auth/totp/disable",
-                        json={"password": "wrong password!", "code": totp.now()})
+        await c.request(
+            "POST",
+            "/api/v1/auth/totp/disable",
+            json={"password": "wrong password!", "code": totp.now()},
+        )
     assert err.value.code == "invalid_credentials"
-    await c.request("POST", "/api/v1/auth/totp/disable",
-                    json={"password": PASSWORD, "code": totp.now()})
+    await c.request(
+        "POST", "/api/v1/auth/totp/disable", json={"password": PASSWORD, "code": totp.now()}
+    )
     third = await anon(relais)
     await third.login(user.username, PASSWORD)
     text = await audit_text(relais)
@@ -177,25 +182,40 @@ async def test_sessions_list_and_revoke(relais, clients):
 async def test_admin_routes(relais, clients, anon):
     admin = await make_user(relais, "admin")
     ca = await clients(relais, admin, connect=False)
-    created = await ca.request("POST", "/api/v1/admin/users", json={
-        "username": "Dr.Martin", "role": "clinician", "display_name": "Dr Martin",
-        "password": "first password 1"})
+    created = await ca.request(
+        "POST",
+        "/api/v1/admin/users",
+        json={
+            "username": "Dr.Martin",
+            "role": "clinician",
+            "display_name": "Dr Martin",
+            "password": "first password 1",
+        },
+    )
     uid = created["user_id"]
     assert created["username"] == "dr.martin"
     with pytest.raises(RelaisError) as err:
-        await ca.request("POST", "/api/v1/admin/users", json={
-            "username": "dr.martin", "role": "clinician", "password": "first password 1"})
+        await ca.request(
+            "POST",
+            "/api/v1/admin/users",
+            json={"username": "dr.martin", "role": "clinician", "password": "first password 1"},
+        )
     assert err.value.code == "conflict"
     with pytest.raises(RelaisError) as err:
-        await ca.request("POST", "/api/v1/admin/users", json={
-            "username": "nopass", "role": "clinician"})
+        await ca.request(
+            "POST", "/api/v1/admin/users", json={"username": "nopass", "role": "clinician"}
+        )
     assert err.value.code == "validation_failed"
     with pytest.raises(RelaisError) as err:
-        await ca.request("POST", "/api/v1/admin/users", json={
-            "username": "short", "role": "clinician", "password": "short"})
+        await ca.request(
+            "POST",
+            "/api/v1/admin/users",
+            json={"username": "short", "role": "clinician", "password": "short"},
+        )
     assert err.value.code == "validation_failed"
-    pat = await ca.request("POST", "/api/v1/admin/users", json={
-        "username": "pat1", "role": "patient"})
+    pat = await ca.request(
+        "POST", "/api/v1/admin/users", json={"username": "pat1", "role": "patient"}
+    )
     assert pat["role"] == "patient"
 
     users = (await ca.request("GET", "/api/v1/admin/users"))["users"]
@@ -211,8 +231,9 @@ async def test_admin_routes(relais, clients, anon):
     sessions = (await ca.request("GET", f"/api/v1/admin/users/{uid}/sessions"))["sessions"]
     assert len(sessions) == 1 and sessions[0]["active"]
 
-    reset = await ca.request("POST", f"/api/v1/admin/users/{uid}/reset-password",
-                             json={"password": "second password 2"})
+    reset = await ca.request(
+        "POST", f"/api/v1/admin/users/{uid}/reset-password", json={"password": "second password 2"}
+    )
     assert reset["sockets_closed"] == 1
     await wait_for(lambda: doc.sio is not None and not doc.sio.connected)
     with pytest.raises(RelaisError) as err:
@@ -248,8 +269,14 @@ async def test_admin_routes(relais, clients, anon):
     for secret in ("first password 1", "second password 2", doc.token):
         assert secret not in text
     actions = [json.loads(line)["action"] for line in text.splitlines()]
-    for action in ("admin.user_create", "admin.user_list", "admin.session_list",
-                   "admin.password_reset", "admin.user_disable", "admin.user_enable"):
+    for action in (
+        "admin.user_create",
+        "admin.user_list",
+        "admin.session_list",
+        "admin.password_reset",
+        "admin.user_disable",
+        "admin.user_enable",
+    ):
         assert action in actions
     ok, _, reason = await relais.services.audit.verify()
     assert ok, reason
@@ -260,13 +287,19 @@ async def test_admin_routes_forbidden_for_non_admins(relais, clients, role):
     target = await make_user(relais, "clinician")
     c = await clients(relais, await make_user(relais, role), connect=False)
     calls: list[tuple[str, str, Any]] = [
-        ("POST", "/api/v1/admin/users", {"username": "x1", "role": "admin",
-                                         "password": "long enough pw"}),
+        (
+            "POST",
+            "/api/v1/admin/users",
+            {"username": "x1", "role": "admin", "password": "long enough pw"},
+        ),
         ("GET", "/api/v1/admin/users", None),
         ("POST", f"/api/v1/admin/users/{target.user_id}/disable", None),
         ("POST", f"/api/v1/admin/users/{target.user_id}/enable", None),
-        ("POST", f"/api/v1/admin/users/{target.user_id}/reset-password",
-         {"password": "long enough pw"}),
+        (
+            "POST",
+            f"/api/v1/admin/users/{target.user_id}/reset-password",
+            {"password": "long enough pw"},
+        ),
         ("GET", f"/api/v1/admin/users/{target.user_id}/sessions", None),
     ]
     for method, path, body in calls:
@@ -306,8 +339,9 @@ async def test_disabled_user_cannot_login_or_connect(relais, clients, anon):
     assert err.value.code == "account_disabled"
 
 
-async def test_session_revoked_on_another_node_closes_the_socket(start_server, tmp_path,
-                                                                 database_url, clients):
+async def test_session_revoked_on_another_node_closes_the_socket(
+    start_server, tmp_path, database_url, clients
+):
     """A revocation written by another node (here: straight into the shared database) is
     picked up by this node's sweeper, which closes the socket."""
     from sqlalchemy import update
@@ -323,6 +357,7 @@ async def test_session_revoked_on_another_node_closes_the_socket(start_server, t
     c.sio.reconnection = False
     assert c.sio.connected
     async with running.services.db.write() as conn:
-        await conn.execute(update(Session).where(Session.user_id == user.user_id)
-                           .values(revoked_at=now_ms()))
+        await conn.execute(
+            update(Session).where(Session.user_id == user.user_id).values(revoked_at=now_ms())
+        )
     await _wait_for(lambda: not c.sio.connected, timeout=10)

@@ -119,6 +119,7 @@ def room_path(suffix: str = "", body: Any = None) -> Builder:
 
 # -- builders with per-cell state ---------------------------------------------------------------
 
+
 async def b_login(w: World, actor: str) -> Req:
     who = w.actors["owner" if actor == "anon" else actor]
     return Req("/api/v1/auth/login", {"username": who.username, "password": PASSWORD})
@@ -144,14 +145,18 @@ async def b_revoke_owner_session(w: World, actor: str) -> Req:
 
 async def _set_totp(w: World, actor: str, secret: str | None) -> None:
     async with w.svc.db.write() as conn:
-        await conn.execute(update(User).where(User.id == w.actors[actor].user_id)
-                           .values(totp_secret=secret, failed_logins=0, locked_until=0))
+        await conn.execute(
+            update(User)
+            .where(User.id == w.actors[actor].user_id)
+            .values(totp_secret=secret, failed_logins=0, locked_until=0)
+        )
 
 
 async def b_totp_confirm(w: World, actor: str) -> Req:
     secret = pyotp.random_base32()
     req = Req("/api/v1/auth/totp/confirm", {"secret": secret, "code": pyotp.TOTP(secret).now()})
     if actor != "anon":
+
         async def after() -> None:
             await _set_totp(w, actor, None)
 
@@ -161,8 +166,7 @@ async def b_totp_confirm(w: World, actor: str) -> Req:
 
 async def b_totp_disable(w: World, actor: str) -> Req:
     secret = pyotp.random_base32()
-    req = Req("/api/v1/auth/totp/disable", {"password": PASSWORD,
-                                             "code": pyotp.TOTP(secret).now()})
+    req = Req("/api/v1/auth/totp/disable", {"password": PASSWORD, "code": pyotp.TOTP(secret).now()})
     if actor != "anon" and ACTOR_ROLES[actor] != "patient":
         await _set_totp(w, actor, secret)
 
@@ -204,8 +208,10 @@ async def b_redeem(w: World, actor: str) -> Req:
 
 
 async def b_admin_create_user(w: World, actor: str) -> Req:
-    return Req("/api/v1/admin/users", {"username": f"made-{secrets.token_hex(5)}",
-                                       "role": "clinician", "password": PASSWORD})
+    return Req(
+        "/api/v1/admin/users",
+        {"username": f"made-{secrets.token_hex(5)}", "role": "clinician", "password": PASSWORD},
+    )
 
 
 def b_admin_on_user(suffix: str, body: Any = None) -> Builder:
@@ -239,16 +245,22 @@ async def b_leave_fresh_room(w: World, actor: str) -> Req:
 
 async def b_consent(w: World, actor: str) -> Req:
     method = "in_app" if actor == "room_patient" else "verbal"
-    return Req(f"/api/v1/rooms/{w.room}/consents",
-               {"subject_user_id": w.actors["caregiver"].user_id, "method": method})
+    return Req(
+        f"/api/v1/rooms/{w.room}/consents",
+        {"subject_user_id": w.actors["caregiver"].user_id, "method": method},
+    )
 
 
 async def b_upload(w: World, actor: str) -> Req:
-    return Req(f"/api/v1/rooms/{w.room}/attachments", data=b"\x00\x02ciphertext",
-               headers={"Content-Type": "application/octet-stream"})
+    return Req(
+        f"/api/v1/rooms/{w.room}/attachments",
+        data=b"\x00\x02ciphertext",
+        headers={"Content-Type": "application/octet-stream"},
+    )
 
 
 # -- allowed-response checks ------------------------------------------------------------------
+
 
 def c_me(w: World, actor: str, body: Any) -> None:
     assert body["user_id"] == w.actors[actor].user_id
@@ -267,94 +279,142 @@ REST: dict[tuple[str, str, str], Cell] = {
     # auth
     ("POST", f"{A}/auth/login", ""): Cell(
         public() | {"patient": "invalid_credentials", "room_patient": "invalid_credentials"},
-        b_login, audit=None),
+        b_login,
+        audit=None,
+    ),
     ("POST", f"{A}/auth/logout", ""): Cell(any_user(), b_logout, audit="auth.logout"),
     ("GET", f"{A}/me", ""): Cell(any_user(), static(f"{A}/me"), check=c_me),
     ("GET", f"{A}/auth/sessions", ""): Cell(any_user(), static(f"{A}/auth/sessions")),
     ("DELETE", f"{A}/auth/sessions/{{session_id}}", ""): Cell(
-        any_user(), b_revoke_own_session, audit="auth.session_revoke"),
+        any_user(), b_revoke_own_session, audit="auth.session_revoke"
+    ),
     ("DELETE", f"{A}/auth/sessions/{{session_id}}", "someone else's"): Cell(
-        any_user(**dict.fromkeys(set(ACTOR_ROLES) - {"owner"}, NF)), b_revoke_owner_session),
+        any_user(**dict.fromkeys(set(ACTOR_ROLES) - {"owner"}, NF)), b_revoke_owner_session
+    ),
     # TOTP: accounts without a password (patients) do not use it
     ("POST", f"{A}/auth/totp/setup", ""): Cell(
-        any_user(**PATIENTS_NO_TOTP), static(f"{A}/auth/totp/setup")),
+        any_user(**PATIENTS_NO_TOTP), static(f"{A}/auth/totp/setup")
+    ),
     ("POST", f"{A}/auth/totp/confirm", ""): Cell(
-        any_user(**PATIENTS_NO_TOTP), b_totp_confirm, audit="auth.totp_enable"),
+        any_user(**PATIENTS_NO_TOTP), b_totp_confirm, audit="auth.totp_enable"
+    ),
     ("POST", f"{A}/auth/totp/disable", ""): Cell(
-        any_user(patient="conflict", room_patient="conflict"), b_totp_disable,
-        audit="auth.totp_disable"),
+        any_user(patient="conflict", room_patient="conflict"),
+        b_totp_disable,
+        audit="auth.totp_disable",
+    ),
     # invitations
     ("POST", f"{A}/invites", ""): Cell(
-        roles_only("clinician", "admin"), static(f"{A}/invites", {"display_name": "P"}),
-        audit="invite.create"),
+        roles_only("clinician", "admin"),
+        static(f"{A}/invites", {"display_name": "P"}),
+        audit="invite.create",
+    ),
     ("POST", f"{A}/invites", "for a room"): Cell(
         # role check first, then the room's managers (owners and admins); non-members: 404
-        roles_only("clinician", "admin", clinician=NF, member=FORBIDDEN), b_invite_room,
-        audit="invite.create"),
+        roles_only("clinician", "admin", clinician=NF, member=FORBIDDEN),
+        b_invite_room,
+        audit="invite.create",
+    ),
     ("GET", f"{A}/invites", ""): Cell(roles_only("clinician", "admin"), static(f"{A}/invites")),
     ("DELETE", f"{A}/invites/{{invite_id}}", ""): Cell(
-        roles_only("clinician", "admin"), b_revoke_invite, audit="invite.revoke"),
+        roles_only("clinician", "admin"), b_revoke_invite, audit="invite.revoke"
+    ),
     ("DELETE", f"{A}/invites/{{invite_id}}", "someone else's"): Cell(
-        roles_only("clinician", "admin", admin=NF, clinician=NF, member=NF),
-        b_revoke_owner_invite),
+        roles_only("clinician", "admin", admin=NF, clinician=NF, member=NF), b_revoke_owner_invite
+    ),
     ("POST", f"{A}/invites/redeem", ""): Cell(public(), b_redeem, audit=None),
     # administration
     ("POST", f"{A}/admin/users", ""): Cell(
-        roles_only("admin"), b_admin_create_user, audit="admin.user_create"),
+        roles_only("admin"), b_admin_create_user, audit="admin.user_create"
+    ),
     ("GET", f"{A}/admin/users", ""): Cell(
-        roles_only("admin"), static(f"{A}/admin/users"), audit="admin.user_list"),
+        roles_only("admin"), static(f"{A}/admin/users"), audit="admin.user_list"
+    ),
     ("POST", f"{A}/admin/users/{{user_id}}/disable", ""): Cell(
-        roles_only("admin"), b_admin_on_user("/disable"), audit="admin.user_disable"),
+        roles_only("admin"), b_admin_on_user("/disable"), audit="admin.user_disable"
+    ),
     ("POST", f"{A}/admin/users/{{user_id}}/disable", "missing user"): Cell(
-        roles_only("admin", admin=NF), b_admin_on_missing("/disable")),
+        roles_only("admin", admin=NF), b_admin_on_missing("/disable")
+    ),
     ("POST", f"{A}/admin/users/{{user_id}}/enable", ""): Cell(
-        roles_only("admin"), b_admin_on_user("/enable"), audit="admin.user_enable"),
+        roles_only("admin"), b_admin_on_user("/enable"), audit="admin.user_enable"
+    ),
     ("POST", f"{A}/admin/users/{{user_id}}/reset-password", ""): Cell(
-        roles_only("admin"), b_admin_on_user("/reset-password", {"password": PASSWORD}),
-        audit="admin.password_reset"),
+        roles_only("admin"),
+        b_admin_on_user("/reset-password", {"password": PASSWORD}),
+        audit="admin.password_reset",
+    ),
     ("GET", f"{A}/admin/users/{{user_id}}/sessions", ""): Cell(
-        roles_only("admin"), b_admin_on_user("/sessions"), audit="admin.session_list"),
+        roles_only("admin"), b_admin_on_user("/sessions"), audit="admin.session_list"
+    ),
     ("GET", f"{A}/admin/users/{{user_id}}/sessions", "missing user"): Cell(
-        roles_only("admin", admin=NF), b_admin_on_missing("/sessions")),
+        roles_only("admin", admin=NF), b_admin_on_missing("/sessions")
+    ),
     # care rooms
     ("POST", f"{A}/rooms", ""): Cell(
-        roles_only("admin", "clinician"), static(f"{A}/rooms", {}), audit="room.create"),
+        roles_only("admin", "clinician"), static(f"{A}/rooms", {}), audit="room.create"
+    ),
     ("GET", f"{A}/rooms", ""): Cell(any_user(), static(f"{A}/rooms"), check=c_room_list),
     ("GET", f"{A}/rooms/{{room_id}}", ""): Cell(
         # admins may see room state (to manage membership), never messages
-        room_scoped(admin=OK), room_path(), audit="room.state", leak_probe=True),
+        room_scoped(admin=OK),
+        room_path(),
+        audit="room.state",
+        leak_probe=True,
+    ),
     ("PATCH", f"{A}/rooms/{{room_id}}", ""): Cell(
         room_scoped(member=FORBIDDEN, room_patient=FORBIDDEN),
-        room_path("", {"encrypted_meta": "opaque-title"}), audit="room.meta_update",
-        leak_probe=True),
+        room_path("", {"encrypted_meta": "opaque-title"}),
+        audit="room.meta_update",
+        leak_probe=True,
+    ),
     ("POST", f"{A}/rooms/{{room_id}}/members", ""): Cell(
-        room_scoped(admin=OK, member=FORBIDDEN, room_patient=FORBIDDEN), b_add_member,
-        audit="room.member_add", leak_probe=True),
+        room_scoped(admin=OK, member=FORBIDDEN, room_patient=FORBIDDEN),
+        b_add_member,
+        audit="room.member_add",
+        leak_probe=True,
+    ),
     ("DELETE", f"{A}/rooms/{{room_id}}/members/{{user_id}}", ""): Cell(
-        room_scoped(admin=OK, member=FORBIDDEN, room_patient=FORBIDDEN), b_remove_member,
-        audit="room.member_remove", leak_probe=True),
+        room_scoped(admin=OK, member=FORBIDDEN, room_patient=FORBIDDEN),
+        b_remove_member,
+        audit="room.member_remove",
+        leak_probe=True,
+    ),
     ("DELETE", f"{A}/rooms/{{room_id}}/members/{{user_id}}", "leave"): Cell(
         # anyone may leave, except the last owner
-        room_scoped(owner="conflict"), b_leave_fresh_room, audit="room.member_remove"),
+        room_scoped(owner="conflict"),
+        b_leave_fresh_room,
+        audit="room.member_remove",
+    ),
     ("GET", f"{A}/rooms/{{room_id}}/membership-events", ""): Cell(
-        room_scoped(admin=OK), room_path("/membership-events"), audit="room.events_read",
-        leak_probe=True),
+        room_scoped(admin=OK),
+        room_path("/membership-events"),
+        audit="room.events_read",
+        leak_probe=True,
+    ),
     ("POST", f"{A}/rooms/{{room_id}}/consents", ""): Cell(
         # the patient (in app) or an owner (verbal/written) records consent
-        room_scoped(member=FORBIDDEN), b_consent, audit="room.consent", leak_probe=True),
+        room_scoped(member=FORBIDDEN),
+        b_consent,
+        audit="room.consent",
+        leak_probe=True,
+    ),
     # attachments: members only, admins included in "non-member"
     ("POST", f"{A}/rooms/{{room_id}}/attachments", ""): Cell(
-        room_scoped(), b_upload, audit="attachment.upload", leak_probe=True),
+        room_scoped(), b_upload, audit="attachment.upload", leak_probe=True
+    ),
     ("GET", f"{A}/attachments/{{attachment_id}}", ""): Cell(
-        room_scoped(), static(f"{A}/attachments/{{attachment}}"), audit="attachment.download",
-        leak_probe=True),
+        room_scoped(),
+        static(f"{A}/attachments/{{attachment}}"),
+        audit="attachment.download",
+        leak_probe=True,
+    ),
     # operations: public
     ("GET", "/healthz", ""): Cell(public(), static("/healthz")),
     ("GET", "/readyz", ""): Cell(public(), static("/readyz")),
     ("GET", "/metrics", ""): Cell(public(), static("/metrics")),
     ("GET", "/api/openapi.json", ""): Cell(public(), static("/api/openapi.json")),
 }
-
 
 
 # -- the socket event table -------------------------------------------------------------------
@@ -379,14 +439,20 @@ def e_room(**extra: Any) -> EventBuilder:
 
 
 def e_send(w: World, actor: str) -> Any:
-    return {"room_id": w.room, "client_msg_id": f"m-{secrets.token_hex(6)}",
-            "envelope": envelope("matrix")}
+    return {
+        "room_id": w.room,
+        "client_msg_id": f"m-{secrets.token_hex(6)}",
+        "envelope": envelope("matrix"),
+    }
 
 
 def e_todevice(w: World, actor: str) -> Any:
-    return {"client_msg_id": f"td-{secrets.token_hex(6)}",
-            "messages": [{"device_id": w.actors["owner"].device_id, "type": "m.test",
-                          "payload": "opaque"}]}
+    return {
+        "client_msg_id": f"td-{secrets.token_hex(6)}",
+        "messages": [
+            {"device_id": w.actors["owner"].device_id, "type": "m.test", "payload": "opaque"}
+        ],
+    }
 
 
 def c_sync(w: World, actor: str, ack: Any) -> None:
@@ -416,32 +482,35 @@ EVENT_TABLE: dict[str, EventCell] = {
     "todevice.send": EventCell(any_user(), e_todevice, check=c_todevice),
     "todevice.ack": EventCell(any_user(), lambda w, a: {"up_to": 0}),
     "typing": EventCell(room_scoped(), e_room(typing=True), leak_probe=True),
-    "receipt.read": EventCell(room_scoped(), e_room(seq=1), audit="receipt.write",
-                              leak_probe=True),
-    "receipts.get": EventCell(room_scoped(), e_room(), audit="room.receipts_read",
-                              leak_probe=True),
+    "receipt.read": EventCell(room_scoped(), e_room(seq=1), audit="receipt.write", leak_probe=True),
+    "receipts.get": EventCell(room_scoped(), e_room(), audit="room.receipts_read", leak_probe=True),
     "room.list": EventCell(any_user(), lambda w, a: {}, check=c_room_list),
     "room.get": EventCell(room_scoped(admin=OK), e_room(), audit="room.state", leak_probe=True),
-    "room.events": EventCell(room_scoped(admin=OK), e_room(), audit="room.events_read",
-                             leak_probe=True),
-    "presence.get": EventCell(any_user(),
-                              lambda w, a: {"user_ids": [w.actors["owner"].user_id]},
-                              check=c_presence),
+    "room.events": EventCell(
+        room_scoped(admin=OK), e_room(), audit="room.events_read", leak_probe=True
+    ),
+    "presence.get": EventCell(
+        any_user(), lambda w, a: {"user_ids": [w.actors["owner"].user_id]}, check=c_presence
+    ),
 }
 
 
 # -- completeness -----------------------------------------------------------------------------
 
+
 def test_every_endpoint_is_in_the_matrix() -> None:
     routes = {(r.method, r.path) for r in ROUTES}
     covered = {(m, p) for m, p, _ in REST}
-    assert routes - covered == set(), f"routes missing from the authorisation matrix: " \
-        f"{sorted(routes - covered)}"
+    assert routes - covered == set(), (
+        f"routes missing from the authorisation matrix: {sorted(routes - covered)}"
+    )
     assert covered - routes == set(), f"matrix entries without a route: {sorted(covered - routes)}"
-    assert set(EVENTS) - set(EVENT_TABLE) == set(), \
+    assert set(EVENTS) - set(EVENT_TABLE) == set(), (
         f"socket events missing from the matrix: {sorted(set(EVENTS) - set(EVENT_TABLE))}"
-    assert set(EVENT_TABLE) - set(EVENTS) == set(), \
+    )
+    assert set(EVENT_TABLE) - set(EVENTS) == set(), (
         f"matrix entries without an event: {sorted(set(EVENT_TABLE) - set(EVENTS))}"
+    )
     for key, cell in REST.items():
         assert set(cell.expect) == set(ACTORS), key
         assert all(o == OK or o in ERROR_STATUS for o in cell.expect.values()), key
@@ -466,6 +535,7 @@ def test_route_roles_agree_with_the_matrix() -> None:
 
 # -- execution --------------------------------------------------------------------------------
 
+
 def _outcome_problem(expected: str, status: int, body: Any) -> str | None:
     if expected == OK:
         if 200 <= status < 300:
@@ -473,8 +543,12 @@ def _outcome_problem(expected: str, status: int, body: Any) -> str | None:
         return f"expected success, got {status} {body!r}"[:400]
     want = ERROR_STATUS[expected]
     err = body.get("error") if isinstance(body, dict) else None
-    if status != want or not isinstance(err, dict) or err.get("code") != expected \
-            or not isinstance(err.get("message"), str):
+    if (
+        status != want
+        or not isinstance(err, dict)
+        or err.get("code") != expected
+        or not isinstance(err.get("message"), str)
+    ):
         return f"expected {want} {expected}, got {status} {body!r}"[:400]
     return None
 
@@ -483,16 +557,21 @@ def _ack_problem(expected: str, ack: Any) -> str | None:
     err = ack.get("error") if isinstance(ack, dict) else None
     if expected == OK:
         return None if isinstance(ack, dict) and err is None else f"expected success, got {ack!r}"
-    if not isinstance(err, dict) or err.get("code") != expected \
-            or not isinstance(err.get("message"), str):
+    if (
+        not isinstance(err, dict)
+        or err.get("code") != expected
+        or not isinstance(err.get("message"), str)
+    ):
         return f"expected {expected}, got {ack!r}"[:400]
     return None
 
 
 async def _audited(w: World, before: int, action: str, actor: str) -> bool:
     uid = w.actors[actor].user_id
-    return any(r["action"] == action and r["actor_user_id"] == uid and r["outcome"] == "ok"
-               for r in await w.audit_tail(before))
+    return any(
+        r["action"] == action and r["actor_user_id"] == uid and r["outcome"] == "ok"
+        for r in await w.audit_tail(before)
+    )
 
 
 def _ghostify(value: Any, w: World) -> Any:
@@ -513,8 +592,14 @@ async def run_rest_matrix(w: World, keys: list[tuple[str, str, str]]) -> list[st
             req = await cell.build(w, actor)
             token = req.token if req.token is not None else w.token(actor)
             before = await w.audit_last_id() if cell.audit and expected == OK else 0
-            res = await w.rest(method, req.path, token=token, json_body=req.json_body,
-                               data=req.data, headers=req.headers)
+            res = await w.rest(
+                method,
+                req.path,
+                token=token,
+                json_body=req.json_body,
+                data=req.data,
+                headers=req.headers,
+            )
             label = f"{method} {req.path} [{variant or 'main'}] as {actor}"
             problem = _outcome_problem(expected, res.status, res.body)
             if problem is None and expected == OK:
@@ -523,16 +608,26 @@ async def run_rest_matrix(w: World, keys: list[tuple[str, str, str]]) -> list[st
                         cell.check(w, actor, res.body)
                     except AssertionError as exc:
                         problem = f"response check failed: {exc}"
-                if problem is None and cell.audit and not await _audited(
-                        w, before, cell.audit, actor):
+                if (
+                    problem is None
+                    and cell.audit
+                    and not await _audited(w, before, cell.audit, actor)
+                ):
                     problem = f"no '{cell.audit}' audit record"
             if problem is None and cell.leak_probe and actor in NON_MEMBERS and expected == NF:
-                ghost = await w.rest(method, _ghostify(req.path, w), token=token,
-                                     json_body=_ghostify(req.json_body, w), data=req.data,
-                                     headers=req.headers)
+                ghost = await w.rest(
+                    method,
+                    _ghostify(req.path, w),
+                    token=token,
+                    json_body=_ghostify(req.json_body, w),
+                    data=req.data,
+                    headers=req.headers,
+                )
                 if (ghost.status, ghost.body) != (res.status, res.body):
-                    problem = (f"non-member answer differs from a missing room's: "
-                               f"{res.status} {res.body!r} vs {ghost.status} {ghost.body!r}")
+                    problem = (
+                        f"non-member answer differs from a missing room's: "
+                        f"{res.status} {res.body!r} vs {ghost.status} {ghost.body!r}"
+                    )
             if req.after is not None:
                 await req.after()
             if problem is not None:
@@ -559,8 +654,11 @@ async def run_event_matrix(w: World, names: list[str]) -> list[str]:
                         cell.check(w, actor, ack)
                     except AssertionError as exc:
                         problem = f"ack check failed: {exc}"
-                if problem is None and cell.audit and not await _audited(
-                        w, before, cell.audit, actor):
+                if (
+                    problem is None
+                    and cell.audit
+                    and not await _audited(w, before, cell.audit, actor)
+                ):
                     problem = f"no '{cell.audit}' audit record"
             if problem is None and cell.leak_probe and actor in NON_MEMBERS and expected == NF:
                 ghost = await sio.call(name, _ghostify(payload, w), timeout=10)
@@ -580,9 +678,16 @@ def _report(problems: list[str]) -> str:
 @pytest.fixture
 async def world(start_server: Any, tmp_path: Path, database_url: str) -> Any:
     # Rate limits off the path: this test makes hundreds of calls from one address on purpose.
-    running = await start_server(make_settings(
-        tmp_path, database_url, rate_ip_per_s=1e6, rate_ip_burst=10**6,
-        rate_user_per_s=1e6, rate_user_burst=10**6))
+    running = await start_server(
+        make_settings(
+            tmp_path,
+            database_url,
+            rate_ip_per_s=1e6,
+            rate_ip_burst=10**6,
+            rate_user_per_s=1e6,
+            rate_user_burst=10**6,
+        )
+    )
     w = await build_world(running)
     try:
         yield w

@@ -24,16 +24,25 @@ DOC_PW = "doctor password one"
 DOC_PW2 = "doctor password two"
 
 
-async def relais_cli(data_dir: Path, *args: str, stdin: str | None = None,
-                     env: dict[str, str] | None = None) -> tuple[int, str, str]:
+async def relais_cli(
+    data_dir: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     """Run `relais <args> --data-dir <dir>` in its own process (`python -m server.cli`)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", *args, "--data-dir", str(data_dir),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, cwd=REPO, env={**base, **(env or {})})
-    out, err = await asyncio.wait_for(
-        proc.communicate((stdin or "").encode()), timeout=60)
+        sys.executable,
+        "-m",
+        "server.cli",
+        *args,
+        "--data-dir",
+        str(data_dir),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env={**base, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate((stdin or "").encode()), timeout=60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -66,20 +75,35 @@ async def http() -> Any:
 
 
 async def test_admin_commands_on_a_live_server(start_server, tmp_path, data_dir, http):
-    running = await start_server(settings_for(
-        tmp_path, f"sqlite+aiosqlite:///{data_dir / 'relais.db'}", data_dir=str(data_dir)))
-    admin = await ok(data_dir, "admin", "create-user", "Root", "--role", "admin",
-                     "--password", ADMIN_PW)
+    running = await start_server(
+        settings_for(
+            tmp_path, f"sqlite+aiosqlite:///{data_dir / 'relais.db'}", data_dir=str(data_dir)
+        )
+    )
+    admin = await ok(
+        data_dir, "admin", "create-user", "Root", "--role", "admin", "--password", ADMIN_PW
+    )
     assert admin["username"] == "root" and admin["role"] == "admin"
-    doc = await ok(data_dir, "admin", "create-user", "doc", "--role", "clinician",
-                   "--display-name", "Dr Who", env={"RELAIS_ADMIN_PASSWORD": DOC_PW})
+    doc = await ok(
+        data_dir,
+        "admin",
+        "create-user",
+        "doc",
+        "--role",
+        "clinician",
+        "--display-name",
+        "Dr Who",
+        env={"RELAIS_ADMIN_PASSWORD": DOC_PW},
+    )
     patient = await ok(data_dir, "admin", "create-user", "pat", "--role", "patient")
     assert patient["role"] == "patient"
-    code, _, err = await relais_cli(data_dir, "admin", "create-user", "doc", "--role",
-                                    "clinician", "--password", DOC_PW)
+    code, _, err = await relais_cli(
+        data_dir, "admin", "create-user", "doc", "--role", "clinician", "--password", DOC_PW
+    )
     assert code == 1 and json.loads(err)["error"]["code"] == "conflict"
-    code, _, err = await relais_cli(data_dir, "admin", "reset-password", "ghost",
-                                    "--password", DOC_PW)
+    code, _, err = await relais_cli(
+        data_dir, "admin", "reset-password", "ghost", "--password", DOC_PW
+    )
     assert code == 1 and json.loads(err)["error"]["code"] == "not_found"
 
     c = http(running.url)
@@ -116,8 +140,12 @@ async def test_admin_commands_on_a_live_server(start_server, tmp_path, data_dir,
     rows = [json.loads(line) for line in lines]
     assert [r["id"] for r in rows] == list(range(1, len(rows) + 1))
     actions = {r["action"] for r in rows}
-    assert {"admin.user_create", "admin.password_reset", "admin.user_disable",
-            "auth.login"} <= actions
+    assert {
+        "admin.user_create",
+        "admin.password_reset",
+        "admin.user_disable",
+        "auth.login",
+    } <= actions
     text = export.read_text()
     for secret in (ADMIN_PW, DOC_PW, DOC_PW2, login["token"], c.token or "-"):
         assert secret not in text
@@ -128,8 +156,9 @@ async def test_admin_commands_on_a_live_server(start_server, tmp_path, data_dir,
 
 async def test_audit_verify_detects_tampering(data_dir):
     for name in ("a1", "a2", "a3"):
-        await ok(data_dir, "admin", "create-user", name, "--role", "clinician",
-                 "--password", DOC_PW)
+        await ok(
+            data_dir, "admin", "create-user", name, "--role", "clinician", "--password", DOC_PW
+        )
     await ok(data_dir, "admin", "disable-user", "a2")
     verdict = await ok(data_dir, "audit", "verify")
     assert verdict == {"ok": True, "rows": 4, "reason": "ok"}

@@ -28,6 +28,7 @@ def drain(client) -> list[tuple[str, Any]]:
 
 async def next_event(client, name: str, pred=lambda d: True, timeout: float = 10.0) -> Any:
     """The next `name` event matching `pred` (others are dropped)."""
+
     async def _get() -> Any:
         while True:
             event, data = await client.events.get()
@@ -98,7 +99,10 @@ async def test_receipts_are_monotonic(relais, clients):
         await c_doc.send(room, envelope(str(i)))
 
     assert await c_nurse.call("receipt.read", {"room_id": room, "seq": 2}) == {
-        "room_id": room, "seq": 2, "moved": True}
+        "room_id": room,
+        "seq": 2,
+        "moved": True,
+    }
     seen = await next_event(c_doc, "receipt")
     assert seen == {"room_id": room, "user_id": nurse.user_id, "seq": 2}
     back = await c_nurse.call("receipt.read", {"room_id": room, "seq": 1})
@@ -114,16 +118,21 @@ async def test_receipts_are_monotonic(relais, clients):
 
     stranger = await make_user(relais, "clinician")
     c_str = await clients(relais, stranger)
-    for event, payload in (("receipts.get", {"room_id": room}),
-                           ("receipt.read", {"room_id": room, "seq": 1}),
-                           ("receipts.get", {"room_id": "r_nope"})):
+    for event, payload in (
+        ("receipts.get", {"room_id": room}),
+        ("receipt.read", {"room_id": room, "seq": 1}),
+        ("receipts.get", {"room_id": "r_nope"}),
+    ):
         with pytest.raises(RelaisError) as err:
             await c_str.call(event, payload)
         assert err.value.code == "not_found"
 
     async with relais.services.db.read() as c:
-        actions = (await c.execute(select(AuditEvent.action).where(
-            AuditEvent.room_id == room))).scalars().all()
+        actions = (
+            (await c.execute(select(AuditEvent.action).where(AuditEvent.room_id == room)))
+            .scalars()
+            .all()
+        )
     assert actions.count("receipt.write") == 2  # the no-op one wrote nothing
     assert "room.receipts_read" in actions
 
@@ -137,13 +146,16 @@ async def test_presence_transitions(relais, clients):
     await c_doc.add_member(room, nurse.user_id)
     c_str = await clients(relais, stranger)
 
-    res = await c_doc.call("presence.get", {"user_ids": [nurse.user_id, stranger.user_id,
-                                                         doc.user_id]})
+    res = await c_doc.call(
+        "presence.get", {"user_ids": [nurse.user_id, stranger.user_id, doc.user_id]}
+    )
     assert res == {"presence": {nurse.user_id: False, doc.user_id: True}}
 
     phone = await clients(relais, nurse)
     assert await next_event(c_doc, "presence", lambda d: d["user_id"] == nurse.user_id) == {
-        "user_id": nurse.user_id, "online": True}
+        "user_id": nurse.user_id,
+        "online": True,
+    }
     res = await c_doc.call("presence.get", {"user_ids": [nurse.user_id]})
     assert res == {"presence": {nurse.user_id: True}}
     # A stranger neither learns the nurse's state nor is told about it.
@@ -155,13 +167,19 @@ async def test_presence_transitions(relais, clients):
     # A second device: still online when one of the two goes.
     laptop = await clients(relais, nurse)
     await phone.close()
-    await wait_for(lambda: nurse.user_id in relais.services.connections.per_user
-                   and relais.services.connections.per_user[nurse.user_id] == 1)
+    await wait_for(
+        lambda: (
+            nurse.user_id in relais.services.connections.per_user
+            and relais.services.connections.per_user[nurse.user_id] == 1
+        )
+    )
     res = await c_doc.call("presence.get", {"user_ids": [nurse.user_id]})
     assert res == {"presence": {nurse.user_id: True}}
     await laptop.close()
     assert await next_event(c_doc, "presence", lambda d: d["user_id"] == nurse.user_id) == {
-        "user_id": nurse.user_id, "online": False}
+        "user_id": nurse.user_id,
+        "online": False,
+    }
     res = await c_doc.call("presence.get", {"user_ids": [nurse.user_id]})
     assert res == {"presence": {nurse.user_id: False}}
 
@@ -171,8 +189,9 @@ async def test_presence_transitions(relais, clients):
 
 
 @pytest.mark.redis
-async def test_presence_is_shared_across_nodes_over_redis(start_server, tmp_path, database_url,
-                                                          clients):
+async def test_presence_is_shared_across_nodes_over_redis(
+    start_server, tmp_path, database_url, clients
+):
     settings = settings_for(tmp_path, database_url, redis_url=await redis_url_for_test())
     node_a = await start_server(settings)
     node_b = await start_server(settings.replace(node_id="b"))
@@ -186,14 +205,18 @@ async def test_presence_is_shared_across_nodes_over_redis(start_server, tmp_path
 
     c_nurse = await clients(node_b, nurse)  # connected to the other node only
     assert await next_event(c_doc, "presence", lambda d: d["user_id"] == nurse.user_id) == {
-        "user_id": nurse.user_id, "online": True}
+        "user_id": nurse.user_id,
+        "online": True,
+    }
     assert nurse.user_id not in node_a.services.connections.per_user
     res = await c_doc.call("presence.get", {"user_ids": [nurse.user_id]})
     assert res == {"presence": {nurse.user_id: True}}
 
     await c_nurse.close()
     assert await next_event(c_doc, "presence", lambda d: d["user_id"] == nurse.user_id) == {
-        "user_id": nurse.user_id, "online": False}
+        "user_id": nurse.user_id,
+        "online": False,
+    }
     res = await c_doc.call("presence.get", {"user_ids": [nurse.user_id]})
     assert res == {"presence": {nurse.user_id: False}}
 
@@ -222,5 +245,7 @@ async def test_a_dead_nodes_users_go_offline(start_server, tmp_path, database_ur
     assert res == {"presence": {nurse.user_id: False}}  # expired nodes never count
     await pres_a.beat()  # what A's heartbeat task does every few seconds
     assert await next_event(c_doc, "presence", lambda d: d["user_id"] == nurse.user_id) == {
-        "user_id": nurse.user_id, "online": False}
+        "user_id": nurse.user_id,
+        "online": False,
+    }
     assert not await pres_a.redis.exists(pres_b.node_key)

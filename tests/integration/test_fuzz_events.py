@@ -41,27 +41,56 @@ server.app._load_features()
 
 # RELAIS_FUZZ_EXAMPLES raises the budget for a longer local run.
 _BUDGET = os.environ.get("RELAIS_FUZZ_EXAMPLES")
-FUZZ = settings(max_examples=int(_BUDGET or 150), deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
-REST_FUZZ = settings(max_examples=int(_BUDGET or 120), deadline=None, database=None,
-                     suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=int(_BUDGET or 150),
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+REST_FUZZ = settings(
+    max_examples=int(_BUDGET or 120),
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 # -- strategies -------------------------------------------------------------------------------
 
 HOSTILE = [
-    "", " ", "\x00", "a\x00b", "\ud800", "x\udfffy", "\u202e", "😀" * 10, "%s%n", "../../etc",
-    "'; DROP TABLE messages; --", "<script>", "null", "-1", "1e309", "r_" + "A" * 60,
-    "x" * 5000, "é" * 2000, "\n\r\t", "\\", '"',
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfffy",
+    "\u202e",
+    "😀" * 10,
+    "%s%n",
+    "../../etc",
+    "'; DROP TABLE messages; --",
+    "<script>",
+    "null",
+    "-1",
+    "1e309",
+    "r_" + "A" * 60,
+    "x" * 5000,
+    "é" * 2000,
+    "\n\r\t",
+    "\\",
+    '"',
 ]
-texts = st.one_of(st.text(max_size=40), st.sampled_from(HOSTILE),
-                  st.integers(0, 100_000).map(lambda n: "z" * n))
+texts = st.one_of(
+    st.text(max_size=40), st.sampled_from(HOSTILE), st.integers(0, 100_000).map(lambda n: "z" * n)
+)
 ints = st.one_of(st.integers(), st.sampled_from([0, -1, 2**31, 2**63, -(2**63), 2**64, 10**30]))
-scalars = st.one_of(st.none(), st.booleans(), ints,
-                    st.floats(allow_nan=False, allow_infinity=False), texts)
+scalars = st.one_of(
+    st.none(), st.booleans(), ints, st.floats(allow_nan=False, allow_infinity=False), texts
+)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=5),
-                            st.dictionaries(st.text(max_size=12), inner, max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=15,
 )
 
@@ -70,12 +99,19 @@ def valid_payloads(w: World) -> dict[str, Callable[[], Any]]:
     """A well-formed payload per event; events added later start from `{}`."""
     room = w.room
     return {
-        "message.send": lambda: {"room_id": room, "client_msg_id": f"f-{secrets.token_hex(6)}",
-                                 "envelope": envelope("fuzz")},
+        "message.send": lambda: {
+            "room_id": room,
+            "client_msg_id": f"f-{secrets.token_hex(6)}",
+            "envelope": envelope("fuzz"),
+        },
         "sync": lambda: {"since": {room: 0}, "limit": 10},
         "room.history": lambda: {"room_id": room, "before_seq": 2, "limit": 5},
-        "todevice.send": lambda: {"client_msg_id": f"t-{secrets.token_hex(6)}", "messages": [
-            {"device_id": w.actors["member"].device_id, "type": "m.test", "payload": "p"}]},
+        "todevice.send": lambda: {
+            "client_msg_id": f"t-{secrets.token_hex(6)}",
+            "messages": [
+                {"device_id": w.actors["member"].device_id, "type": "m.test", "payload": "p"}
+            ],
+        },
         "todevice.ack": lambda: {"up_to": 0},
         "typing": lambda: {"room_id": room, "typing": False},
         "receipt.read": lambda: {"room_id": room, "seq": 1},
@@ -122,11 +158,19 @@ def check_ack(ack: Any, where: str) -> None:
 
 # -- fixtures ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 async def world(start_server: Any, tmp_path: Path, database_url: str) -> Any:
-    running = await start_server(make_settings(
-        tmp_path, database_url, rate_ip_per_s=1e6, rate_ip_burst=10**6,
-        rate_user_per_s=1e6, rate_user_burst=10**6))
+    running = await start_server(
+        make_settings(
+            tmp_path,
+            database_url,
+            rate_ip_per_s=1e6,
+            rate_ip_burst=10**6,
+            rate_user_per_s=1e6,
+            rate_user_burst=10**6,
+        )
+    )
     w = await build_world(running)
     try:
         yield w
@@ -138,15 +182,16 @@ async def stored_messages(w: World) -> list[tuple[int, str, str]]:
     sio = await w.socket("member")
     res = await sio.call("sync", {"since": {}}, timeout=10)
     (room,) = [r for r in res["rooms"] if r["room_id"] == w.room]
-    return [(m["seq"], m["id"], json.dumps(m["envelope"], sort_keys=True))
-            for m in room["messages"]]
+    return [
+        (m["seq"], m["id"], json.dumps(m["envelope"], sort_keys=True)) for m in room["messages"]
+    ]
 
 
 async def assert_intact(w: World, before: list[tuple[int, str, str]]) -> None:
     health = await w.rest("GET", "/healthz")
     assert health.status == 200
     after = await stored_messages(w)
-    assert after[:len(before)] == before, "messages stored before the fuzzing changed"
+    assert after[: len(before)] == before, "messages stored before the fuzzing changed"
     assert [s for s, _, _ in after] == list(range(1, len(after) + 1)), "seq gap or duplicate"
     ok, _, reason = await w.svc.audit.verify()
     assert ok, reason
@@ -155,13 +200,17 @@ async def assert_intact(w: World, before: list[tuple[int, str, str]]) -> None:
 async def seed(w: World, n: int = 3) -> list[tuple[int, str, str]]:
     sio = await w.socket("owner")
     for i in range(n):
-        ack = await sio.call("message.send", {"room_id": w.room, "client_msg_id": f"keep-{i}",
-                                              "envelope": envelope(f"keep {i}")}, timeout=10)
+        ack = await sio.call(
+            "message.send",
+            {"room_id": w.room, "client_msg_id": f"keep-{i}", "envelope": envelope(f"keep {i}")},
+            timeout=10,
+        )
         assert "error" not in ack, ack
     return await stored_messages(w)
 
 
 # -- socket events ----------------------------------------------------------------------------
+
 
 async def test_fuzz_socket_events(world: World) -> None:
     before = await seed(world)
@@ -194,14 +243,27 @@ async def test_fuzz_socket_events(world: World) -> None:
 
 # -- REST -------------------------------------------------------------------------------------
 
-path_params = st.one_of(st.sampled_from(["x", "r_nope", "a_" + "0" * 16, "u_0", "%00", "..",
-                                          "é", "a" * 300, "-1", "0"]),
-                        st.text(alphabet="abcdefABC0123_-", min_size=1, max_size=40))
+path_params = st.one_of(
+    st.sampled_from(
+        ["x", "r_nope", "a_" + "0" * 16, "u_0", "%00", "..", "é", "a" * 300, "-1", "0"]
+    ),
+    st.text(alphabet="abcdefABC0123_-", min_size=1, max_size=40),
+)
 bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     st.binary(max_size=200),
-    st.sampled_from([b"", b"{", b"[]", b"null", b"\xff\xfe", b'{"a":' * 50, b"{}" * 1000,
-                     b'{"' + b"k" * 10000 + b'": 1}']),
+    st.sampled_from(
+        [
+            b"",
+            b"{",
+            b"[]",
+            b"null",
+            b"\xff\xfe",
+            b'{"a":' * 50,
+            b"{}" * 1000,
+            b'{"' + b"k" * 10000 + b'": 1}',
+        ]
+    ),
 )
 CONTENT_TYPES = ["application/json", "application/octet-stream", "text/plain", "", "multipart/x"]
 
@@ -235,8 +297,9 @@ async def test_fuzz_rest_routes(world: World) -> None:
         assert res.status < 500, f"{where}: server error {res.status} {res.body!r}"[:400]
         if res.status >= 400:
             err = res.body.get("error") if isinstance(res.body, dict) else None
-            assert isinstance(err, dict) and err.get("code") in ERROR_STATUS, \
+            assert isinstance(err, dict) and err.get("code") in ERROR_STATUS, (
                 f"{where}: untyped error {res.status} {res.body!r}"[:400]
+            )
             assert ERROR_STATUS[err["code"]] == res.status, f"{where}: {res.status} {err}"
 
     @REST_FUZZ
@@ -247,8 +310,9 @@ async def test_fuzz_rest_routes(world: World) -> None:
         actor = data.draw(st.sampled_from([None, *fuzzers]), label="actor")
         body = data.draw(bodies, label="body")
         ctype = data.draw(st.sampled_from(CONTENT_TYPES), label="ctype")
-        asyncio.run_coroutine_threadsafe(
-            one(spec.method, path, actor, body, ctype), loop).result(30)
+        asyncio.run_coroutine_threadsafe(one(spec.method, path, actor, body, ctype), loop).result(
+            30
+        )
 
     await asyncio.to_thread(run)
     assert len(calls) >= 50, "the fuzzer did not run"
@@ -258,17 +322,49 @@ async def test_fuzz_rest_routes(world: World) -> None:
 # -- raw engine.io / socket.io packets --------------------------------------------------------
 
 GARBAGE_TEXT = [
-    "42[", "42{}", "42[]", "42[123]", '42[null,{}]', '42["sync"', "42" + "[" * 5000,
-    '42["message.send","not an object"]', '42["message.send",{"room_id":[]}]',
-    '421["sync",{"since":{"r":-5}}]', "43", "431[]", "4", "49", "4x", "9", "7abc", "5", "6",
-    "1", "3probe", "2probe", '40{"token":1}', "41", "44{}", "45-[]",
-    '451-["message.send",{"_placeholder":true,"num":7}]', "46", "4\x00",
-    '42["sync","\\ud83d"]', '42["\\ud800",{}]',
-    '42["\u0000",1]', '420["sync",' + "1," * 2000 + "1]",
+    "42[",
+    "42{}",
+    "42[]",
+    "42[123]",
+    "42[null,{}]",
+    '42["sync"',
+    "42" + "[" * 5000,
+    '42["message.send","not an object"]',
+    '42["message.send",{"room_id":[]}]',
+    '421["sync",{"since":{"r":-5}}]',
+    "43",
+    "431[]",
+    "4",
+    "49",
+    "4x",
+    "9",
+    "7abc",
+    "5",
+    "6",
+    "1",
+    "3probe",
+    "2probe",
+    '40{"token":1}',
+    "41",
+    "44{}",
+    "45-[]",
+    '451-["message.send",{"_placeholder":true,"num":7}]',
+    "46",
+    "4\x00",
+    '42["sync","\\ud83d"]',
+    '42["\\ud800",{}]',
+    '42["\u0000",1]',
+    '420["sync",' + "1," * 2000 + "1]",
 ]
 INVALID_UTF8_TEXT = b"<invalid utf-8 text frame>"
-GARBAGE_BINARY = [INVALID_UTF8_TEXT, b"", b"\x00", b"\x04\x00\x01", b"\xff" * 100,
-                  b"4" + b"\x00" * 10]
+GARBAGE_BINARY = [
+    INVALID_UTF8_TEXT,
+    b"",
+    b"\x00",
+    b"\x04\x00\x01",
+    b"\xff" * 100,
+    b"4" + b"\x00" * 10,
+]
 
 
 async def test_raw_engineio_garbage(world: World) -> None:
@@ -286,6 +382,7 @@ async def test_raw_engineio_garbage(world: World) -> None:
         assert (await world.rest("GET", "/healthz")).status == 200
 
     async with aiohttp.ClientSession() as http:
+
         async def connect() -> aiohttp.ClientWebSocketResponse:
             ws = await http.ws_connect(url, max_msg_size=0)
             opened = await ws.receive(timeout=10)
@@ -294,11 +391,15 @@ async def test_raw_engineio_garbage(world: World) -> None:
             return ws
 
         ws = await connect()
-        frames: list[str | bytes] = [*GARBAGE_TEXT, *GARBAGE_BINARY,
-                                     "42" + json.dumps(["sync", {"pad": "x" * (limit + 10)}])]
+        frames: list[str | bytes] = [
+            *GARBAGE_TEXT,
+            *GARBAGE_BINARY,
+            "42" + json.dumps(["sync", {"pad": "x" * (limit + 10)}]),
+        ]
+
         async def send(ws: aiohttp.ClientWebSocketResponse, frame: str | bytes) -> None:
             if frame == INVALID_UTF8_TEXT:
-                await ws.send_frame(b"42[\"sync\",\"\xff\xfe\"]", aiohttp.WSMsgType.TEXT)
+                await ws.send_frame(b'42["sync","\xff\xfe"]', aiohttp.WSMsgType.TEXT)
             elif isinstance(frame, bytes):
                 await ws.send_bytes(frame)
             else:
@@ -334,10 +435,16 @@ async def test_raw_engineio_garbage(world: World) -> None:
 
     # A client sending an event above the transport cap is cut off; the others are not.
     big = socketio.AsyncClient(reconnection=False)
-    await big.connect(world.running.url, auth={"token": token}, transports=["websocket"],
-                      wait_timeout=10)
-    with pytest.raises((socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError,
-                        socketio.exceptions.DisconnectedError)):
+    await big.connect(
+        world.running.url, auth={"token": token}, transports=["websocket"], wait_timeout=10
+    )
+    with pytest.raises(
+        (
+            socketio.exceptions.TimeoutError,
+            socketio.exceptions.BadNamespaceError,
+            socketio.exceptions.DisconnectedError,
+        )
+    ):
         await big.call("sync", {"pad": "x" * (limit * 4)}, timeout=5)
     await big.disconnect()
     await probe_server()
@@ -372,8 +479,24 @@ async def test_undecodable_engineio_packet_leaves_no_zombie(world: World, frame:
 # gets a value that is well-formed JSON but hostile to storage (64-bit overflow, NUL, lone
 # surrogate, a large string, wrong types).
 
-HOSTILE_VALUES: list[Any] = [2**31, 2**63 - 1, 2**63, 2**64, 10**30, -1, -(2**63) - 1,
-                             "a\x00b", "\ud800", "x" * 100_000, None, [], {}, True, 1.5, ""]
+HOSTILE_VALUES: list[Any] = [
+    2**31,
+    2**63 - 1,
+    2**63,
+    2**64,
+    10**30,
+    -1,
+    -(2**63) - 1,
+    "a\x00b",
+    "\ud800",
+    "x" * 100_000,
+    None,
+    [],
+    {},
+    True,
+    1.5,
+    "",
+]
 
 # Known bugs, by (name, backend): each entry marks that case as a strict xfail with its reason.
 KNOWN_EVENT_BUGS: dict[tuple[str, str], str] = {}
@@ -400,8 +523,9 @@ def backend(w: World) -> str:
 
 
 @pytest.mark.parametrize("event", sorted(EVENTS))
-async def test_hostile_values_in_event_fields(world: World, event: str,
-                                              request: pytest.FixtureRequest) -> None:
+async def test_hostile_values_in_event_fields(
+    world: World, event: str, request: pytest.FixtureRequest
+) -> None:
     reason = KNOWN_EVENT_BUGS.get((event, backend(world)))
     if reason:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
@@ -425,38 +549,59 @@ def rest_templates(w: World) -> dict[tuple[str, str], tuple[str | None, Any]]:
     """(method, path) -> (actor, valid-shaped body). Paths are filled with the care room."""
     r = w.room
     return {
-        ("POST", "/api/v1/auth/login"): (None, {"username": "nobody", "password": "x",
-                                                "totp": "123456", "device_name": "d",
-                                                "device_id": "d_x"}),
+        ("POST", "/api/v1/auth/login"): (
+            None,
+            {
+                "username": "nobody",
+                "password": "x",
+                "totp": "123456",
+                "device_name": "d",
+                "device_id": "d_x",
+            },
+        ),
         ("POST", "/api/v1/invites"): ("owner", {"display_name": "P", "with_code": False}),
-        ("POST", "/api/v1/invites/redeem"): (None, {"token": "inv_x", "code": "123456",
-                                                    "device_name": "d"}),
+        ("POST", "/api/v1/invites/redeem"): (
+            None,
+            {"token": "inv_x", "code": "123456", "device_name": "d"},
+        ),
         ("POST", "/api/v1/auth/totp/confirm"): ("owner", {"secret": "A" * 16, "code": "123456"}),
         ("POST", "/api/v1/auth/totp/disable"): ("owner", {"password": "x", "code": "123456"}),
-        ("POST", "/api/v1/admin/users"): ("admin", {"username": "hx", "role": "patient",
-                                                    "display_name": "d"}),
+        ("POST", "/api/v1/admin/users"): (
+            "admin",
+            {"username": "hx", "role": "patient", "display_name": "d"},
+        ),
         ("POST", "/api/v1/rooms"): ("owner", {"encrypted_meta": "m", "signed_event": "s"}),
         ("PATCH", f"/api/v1/rooms/{r}"): ("owner", {"encrypted_meta": "m"}),
-        ("POST", f"/api/v1/rooms/{r}/members"): ("owner", {
-            "user_id": w.actors["caregiver"].user_id, "room_role": "member",
-            "signed_event": "s"}),
-        ("POST", f"/api/v1/rooms/{r}/consents"): ("owner", {
-            "subject_user_id": w.actors["caregiver"].user_id, "method": "verbal"}),
+        ("POST", f"/api/v1/rooms/{r}/members"): (
+            "owner",
+            {"user_id": w.actors["caregiver"].user_id, "room_role": "member", "signed_event": "s"},
+        ),
+        ("POST", f"/api/v1/rooms/{r}/consents"): (
+            "owner",
+            {"subject_user_id": w.actors["caregiver"].user_id, "method": "verbal"},
+        ),
     }
 
 
 REST_TEMPLATE_KEYS = [
-    "POST /api/v1/auth/login", "POST /api/v1/invites", "POST /api/v1/invites/redeem",
-    "POST /api/v1/auth/totp/confirm", "POST /api/v1/auth/totp/disable",
-    "POST /api/v1/admin/users", "POST /api/v1/rooms", "PATCH /api/v1/rooms/{room}",
-    "POST /api/v1/rooms/{room}/members", "POST /api/v1/rooms/{room}/consents",
+    "POST /api/v1/auth/login",
+    "POST /api/v1/invites",
+    "POST /api/v1/invites/redeem",
+    "POST /api/v1/auth/totp/confirm",
+    "POST /api/v1/auth/totp/disable",
+    "POST /api/v1/admin/users",
+    "POST /api/v1/rooms",
+    "PATCH /api/v1/rooms/{room}",
+    "POST /api/v1/rooms/{room}/members",
+    "POST /api/v1/rooms/{room}/consents",
 ]
 KNOWN_REST_BUGS: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("key", REST_TEMPLATE_KEYS)
-async def test_hostile_values_in_rest_bodies(world: World, key: str,
-                                             request: pytest.FixtureRequest) -> None:
+async def test_hostile_values_in_rest_bodies(
+    world: World, key: str, request: pytest.FixtureRequest
+) -> None:
     reason = KNOWN_REST_BUGS.get((key, backend(world)))
     if reason:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
@@ -470,11 +615,17 @@ async def test_hostile_values_in_rest_bodies(world: World, key: str,
             if actor is not None:
                 token, _, _ = await world.session(world.actors[actor].user_id)
             body = replaced(template, field, value)
-            res = await world.rest(method, path, token=token,
-                                   data=json.dumps(body).encode(),
-                                   headers={"Content-Type": "application/json"})
+            res = await world.rest(
+                method,
+                path,
+                token=token,
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             err = res.body.get("error") if isinstance(res.body, dict) else None
-            if res.status >= 500 or (res.status >= 400 and (
-                    not isinstance(err, dict) or err.get("code") not in ERROR_STATUS)):
+            if res.status >= 500 or (
+                res.status >= 400
+                and (not isinstance(err, dict) or err.get("code") not in ERROR_STATUS)
+            ):
                 problems.append(f"{field}={str(value)[:20]!r}: {res.status} {res.body!r}"[:200])
     assert not problems, "\n".join(problems)

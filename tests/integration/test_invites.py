@@ -45,8 +45,13 @@ async def audit_rows(running: Any) -> list[dict[str, Any]]:
 
 async def patient_count(running: Any) -> int:
     async with running.services.db.read() as conn:
-        return int((await conn.execute(
-            select(func.count()).select_from(User).where(User.role == "patient"))).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    select(func.count()).select_from(User).where(User.role == "patient")
+                )
+            ).scalar_one()
+        )
 
 
 async def test_invite_is_single_use(relais, clients, anon):
@@ -104,8 +109,7 @@ async def test_expired_invite_is_refused(start_server, tmp_path, database_url, c
 async def test_code_attempts_are_capped(relais, clients, anon):
     doc = await make_user(relais, "clinician")
     cd = await clients(relais, doc, connect=False)
-    inv = await cd.request("POST", "/api/v1/invites", json={"display_name": "P",
-                                                             "with_code": True})
+    inv = await cd.request("POST", "/api/v1/invites", json={"display_name": "P", "with_code": True})
     code = inv["code"]
     assert len(code) == 6 and code.isdigit()
     wrong = f"{(int(code) + 1) % 10**6:06d}"
@@ -124,8 +128,9 @@ async def test_code_attempts_are_capped(relais, clients, anon):
     assert err.value.code == "invite_invalid"
     assert await patient_count(relais) == 0
 
-    inv2 = await cd.request("POST", "/api/v1/invites", json={"display_name": "P2",
-                                                              "with_code": True})
+    inv2 = await cd.request(
+        "POST", "/api/v1/invites", json={"display_name": "P2", "with_code": True}
+    )
     with pytest.raises(RelaisError):
         await redeem(c, inv2["token"], f"{(int(inv2['code']) + 7) % 10**6:06d}")
     listed = (await cd.request("GET", "/api/v1/invites"))["invites"]
@@ -135,23 +140,33 @@ async def test_code_attempts_are_capped(relais, clients, anon):
     async with relais.services.db.read() as conn:
         from server.db.models import Invite
 
-        stored = (await conn.execute(select(Invite.token_hash, Invite.code_hash).where(
-            Invite.id == inv2["invite_id"]))).one()
+        stored = (
+            await conn.execute(
+                select(Invite.token_hash, Invite.code_hash).where(Invite.id == inv2["invite_id"])
+            )
+        ).one()
     assert inv2["code"] not in stored.code_hash and inv2["token"] not in stored.token_hash
     outcomes = [r["outcome"] for r in await audit_rows(relais) if r["action"] == "invite.redeem"]
-    assert outcomes[:7] == ["code_missing", "bad_code", "bad_code", "bad_code", "bad_code",
-                            "burned", "invalid"]
+    assert outcomes[:7] == [
+        "code_missing",
+        "bad_code",
+        "bad_code",
+        "bad_code",
+        "bad_code",
+        "burned",
+        "invalid",
+    ]
 
 
 async def test_concurrent_redemptions_only_one_wins(relais, clients, anon):
     doc = await make_user(relais, "clinician")
     cd = await clients(relais, doc, connect=False)
     room = await cd.create_room()
-    inv = await cd.request("POST", "/api/v1/invites", json={"display_name": "P",
-                                                             "room_id": room})
+    inv = await cd.request("POST", "/api/v1/invites", json={"display_name": "P", "room_id": room})
     racers = [anon(relais) for _ in range(6)]
-    results = await asyncio.gather(*(redeem(c, inv["token"]) for c in racers),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(redeem(c, inv["token"]) for c in racers), return_exceptions=True
+    )
     wins = [r for r in results if isinstance(r, dict)]
     losses = [r for r in results if isinstance(r, RelaisError)]
     assert len(wins) == 1 and len(losses) == 5
@@ -159,8 +174,9 @@ async def test_concurrent_redemptions_only_one_wins(relais, clients, anon):
     assert await patient_count(relais) == 1
     state = await cd.request("GET", f"/api/v1/rooms/{room}")
     assert state["patient_user_id"] == wins[0]["user_id"]
-    assert sorted(m["user_id"] for m in state["members"]) == sorted([doc.user_id,
-                                                                    wins[0]["user_id"]])
+    assert sorted(m["user_id"] for m in state["members"]) == sorted(
+        [doc.user_id, wins[0]["user_id"]]
+    )
 
 
 async def test_patient_lands_in_room_and_chats(relais, clients, anon):
@@ -168,8 +184,11 @@ async def test_patient_lands_in_room_and_chats(relais, clients, anon):
     cd = await clients(relais, doc)
     room = await cd.create_room()
     await cd.send(room, envelope("before the patient joined"))
-    inv = await cd.request("POST", "/api/v1/invites", json={
-        "display_name": "M. Leroy", "room_id": room, "with_code": True})
+    inv = await cd.request(
+        "POST",
+        "/api/v1/invites",
+        json={"display_name": "M. Leroy", "room_id": room, "with_code": True},
+    )
     assert inv["room_id"] == room
 
     patient = anon(relais)
@@ -229,8 +248,9 @@ async def test_room_rules_and_revocation(relais, clients, anon):
         await cx.request("POST", "/api/v1/invites", json={"display_name": "x", "room_id": room})
     assert err.value.code == "not_found"
     with pytest.raises(RelaisError) as err:
-        await cx.request("POST", "/api/v1/invites", json={"display_name": "x",
-                                                          "room_id": "r_nothere"})
+        await cx.request(
+            "POST", "/api/v1/invites", json={"display_name": "x", "room_id": "r_nothere"}
+        )
     assert err.value.code == "not_found"
     with pytest.raises(RelaisError) as err:
         await cm.request("POST", "/api/v1/invites", json={"display_name": "x", "room_id": room})
@@ -244,10 +264,10 @@ async def test_room_rules_and_revocation(relais, clients, anon):
         await co.request("POST", "/api/v1/invites", json={"display_name": "x", "extra": 1})
     assert err.value.code == "validation_failed"
 
-    inv = await co.request("POST", "/api/v1/invites", json={"display_name": "P",
-                                                             "room_id": room})
-    assert [i["invite_id"] for i in (await co.request("GET", "/api/v1/invites"))["invites"]] \
-        == [inv["invite_id"]]
+    inv = await co.request("POST", "/api/v1/invites", json={"display_name": "P", "room_id": room})
+    assert [i["invite_id"] for i in (await co.request("GET", "/api/v1/invites"))["invites"]] == [
+        inv["invite_id"]
+    ]
     assert (await cx.request("GET", "/api/v1/invites"))["invites"] == []
     with pytest.raises(RelaisError) as err:
         await cx.request("DELETE", f"/api/v1/invites/{inv['invite_id']}")
@@ -259,8 +279,7 @@ async def test_room_rules_and_revocation(relais, clients, anon):
     with pytest.raises(RelaisError) as err:
         await redeem(anon(relais), inv["token"])
     assert err.value.code == "invite_invalid"
-    actions = [r["action"] for r in await audit_rows(relais)
-               if r["target"] == inv["invite_id"]]
+    actions = [r["action"] for r in await audit_rows(relais) if r["target"] == inv["invite_id"]]
     assert actions == ["invite.create", "invite.revoke", "invite.redeem"]
 
 
@@ -270,8 +289,7 @@ async def test_invite_dies_with_its_authors_rights(relais, clients, anon):
     co = await clients(relais, owner, connect=False)
     room = await co.create_room()
     await co.add_member(room, successor.user_id, room_role="owner")
-    inv = await co.request("POST", "/api/v1/invites", json={"display_name": "P",
-                                                             "room_id": room})
+    inv = await co.request("POST", "/api/v1/invites", json={"display_name": "P", "room_id": room})
     await co.request("DELETE", f"/api/v1/rooms/{room}/members/{owner.user_id}", json={})
     with pytest.raises(RelaisError) as err:
         await redeem(anon(relais), inv["token"])

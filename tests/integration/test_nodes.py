@@ -44,10 +44,12 @@ async def test_two_nodes_share_rooms_over_redis(tmp_path: Path, pg_url: str):
     redis_url = await redis_url_for_test()
     prefix = f"t{secrets.token_hex(4)}"
     await _users(pg_url, "alice", "bob")
-    a = ServerProcess(free_port(), tmp_path / "a", pg_url, redis_url=redis_url,
-                      redis_prefix=prefix, node_id="a")
-    b = ServerProcess(free_port(), tmp_path / "b", pg_url, redis_url=redis_url,
-                      redis_prefix=prefix, node_id="b")
+    a = ServerProcess(
+        free_port(), tmp_path / "a", pg_url, redis_url=redis_url, redis_prefix=prefix, node_id="a"
+    )
+    b = ServerProcess(
+        free_port(), tmp_path / "b", pg_url, redis_url=redis_url, redis_prefix=prefix, node_id="b"
+    )
     await a.start()
     await b.start()
     alice = bob = None
@@ -80,8 +82,11 @@ async def test_two_nodes_share_rooms_over_redis(tmp_path: Path, pg_url: str):
 async def test_sigkill_while_sending_loses_and_duplicates_nothing(tmp_path: Path, backend: str):
     from tests.conftest import create_pg_database, drop_pg_database
 
-    url = (f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}" if backend == "sqlite"
-           else await create_pg_database())
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}"
+        if backend == "sqlite"
+        else await create_pg_database()
+    )
     await _users(url, "carol", "dave")
     port = free_port()
     node = ServerProcess(port, tmp_path / "data", url, node_id="crash")
@@ -100,8 +105,9 @@ async def test_sigkill_while_sending_loses_and_duplicates_nothing(tmp_path: Path
         async def produce() -> None:
             for i in range(total):
                 cmid = f"c{i}"
-                ack = await sender.send(room, envelope(cmid), client_msg_id=cmid, retries=200,
-                                        timeout=2)
+                ack = await sender.send(
+                    room, envelope(cmid), client_msg_id=cmid, retries=200, timeout=2
+                )
                 acked[cmid] = ack
 
         task = asyncio.create_task(produce())

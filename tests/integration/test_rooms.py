@@ -25,8 +25,11 @@ async def test_membership_rules_and_consent(relais, clients):
     with pytest.raises(RelaisError) as err:
         await c_doc.add_member(room, family.user_id)
     assert err.value.code == "consent_required"
-    consent = await c_pat.request("POST", f"/api/v1/rooms/{room}/consents",
-                                  json={"subject_user_id": family.user_id, "method": "in_app"})
+    consent = await c_pat.request(
+        "POST",
+        f"/api/v1/rooms/{room}/consents",
+        json={"subject_user_id": family.user_id, "method": "in_app"},
+    )
     added = await c_doc.add_member(room, family.user_id, consent_id=consent["consent_id"])
     assert added["action"] == "add"
     # The consent is single use.
@@ -35,16 +38,18 @@ async def test_membership_rules_and_consent(relais, clients):
         await c_doc.add_member(room, family.user_id, consent_id=consent["consent_id"])
     assert err.value.code == "consent_required"
     # A care-team member needs no consent; signed events are stored opaque and in order.
-    await c_doc.request("POST", f"/api/v1/rooms/{room}/members",
-                        json={"user_id": nurse.user_id, "signed_event": "sig-abc"})
+    await c_doc.request(
+        "POST",
+        f"/api/v1/rooms/{room}/members",
+        json={"user_id": nurse.user_id, "signed_event": "sig-abc"},
+    )
     events = (await c_doc.call("room.events", {"room_id": room}))["events"]
     assert [e["action"] for e in events] == ["create", "add", "add", "remove", "add"]
     assert events[-1]["signed_event"] == "sig-abc"
     assert [e["event_seq"] for e in events] == [1, 2, 3, 4, 5]
     state = await c_doc.call("room.get", {"room_id": room})
     assert state["encrypted_meta"] == "ct-title"
-    assert {m["user_id"] for m in state["members"]} == {doc.user_id, patient.user_id,
-                                                        nurse.user_id}
+    assert {m["user_id"] for m in state["members"]} == {doc.user_id, patient.user_id, nurse.user_id}
 
 
 async def test_removed_member_stops_receiving_and_is_told(relais, clients):

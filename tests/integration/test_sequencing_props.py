@@ -39,8 +39,9 @@ N_ROOMS = 3
 DEVICE_USER = [0, 0, 1, 2, 3]
 ROOM_MEMBERS = [{0, 1}, {0, 2}, {0, 1, 2}]
 
-ops = st.tuples(st.integers(0, len(DEVICE_USER) - 1), st.integers(0, N_ROOMS - 1),
-                st.integers(0, 4))
+ops = st.tuples(
+    st.integers(0, len(DEVICE_USER) - 1), st.integers(0, N_ROOMS - 1), st.integers(0, 4)
+)
 schedules = st.lists(st.lists(ops, min_size=1, max_size=12), min_size=1, max_size=4)
 
 
@@ -68,8 +69,9 @@ async def _rooms(w: World, devices: list[Principal]) -> list[str]:
     return made
 
 
-async def run_schedule(w: World, devices: list[Principal],
-                       schedule: list[list[tuple[int, int, int]]]) -> None:
+async def run_schedule(
+    w: World, devices: list[Principal], schedule: list[list[tuple[int, int, int]]]
+) -> None:
     svc = w.svc
     room_ids = await _rooms(w, devices)
     tag = secrets.token_hex(3)  # client_msg_ids are per device: keep examples apart
@@ -98,10 +100,16 @@ async def run_schedule(w: World, devices: list[Principal],
 
     async with svc.db.read() as conn:
         for room_id in room_ids:
-            rows = (await conn.execute(select(Message.__table__).where(
-                Message.room_id == room_id).order_by(Message.seq))).all()
-            last_seq = (await conn.execute(select(Room.last_seq).where(
-                Room.id == room_id))).scalar_one()
+            rows = (
+                await conn.execute(
+                    select(Message.__table__)
+                    .where(Message.room_id == room_id)
+                    .order_by(Message.seq)
+                )
+            ).all()
+            last_seq = (
+                await conn.execute(select(Room.last_seq).where(Room.id == room_id))
+            ).scalar_one()
             want = expected_keys[room_id]
             assert [r.seq for r in rows] == list(range(1, len(want) + 1)), "gap or duplicate"
             assert last_seq == len(want)
@@ -112,13 +120,13 @@ async def run_schedule(w: World, devices: list[Principal],
                 assert {(a.id, a.seq, a.ts) for a in got} == {(row.id, row.seq, row.created_at)}
                 assert sum(not a.duplicate for a in got) == 1, "one original ack per message"
         strangers = {d.device_id for d, u in zip(devices, DEVICE_USER, strict=True) if u == 3}
-        leaked = (await conn.execute(select(Message.id).where(
-            Message.sender_device_id.in_(strangers)))).all()
+        leaked = (
+            await conn.execute(select(Message.id).where(Message.sender_device_id.in_(strangers)))
+        ).all()
         assert leaked == [], "a non-member's message was stored"
 
 
-async def test_sequencing_properties(start_server: Any, tmp_path: Path,
-                                     database_url: str) -> None:
+async def test_sequencing_properties(start_server: Any, tmp_path: Path, database_url: str) -> None:
     running = await start_server(make_settings(tmp_path, database_url))
     w = await build_world(running)
     loop = asyncio.get_running_loop()
@@ -126,8 +134,9 @@ async def test_sequencing_properties(start_server: Any, tmp_path: Path,
         devices = await _devices(w)
         examples: list[int] = []
 
-        @settings(max_examples=40, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(schedule=schedules)
         def check(schedule: list[list[tuple[int, int, int]]]) -> None:
             examples.append(1)
@@ -140,7 +149,8 @@ async def test_sequencing_properties(start_server: Any, tmp_path: Path,
 
 
 async def test_client_msg_id_reused_for_another_room_is_refused(
-        start_server: Any, tmp_path: Path, database_url: str) -> None:
+    start_server: Any, tmp_path: Path, database_url: str
+) -> None:
     running = await start_server(make_settings(tmp_path, database_url))
     w = await build_world(running)
     try:
@@ -158,15 +168,19 @@ async def test_client_msg_id_reused_for_another_room_is_refused(
         assert (again.id, again.seq, again.duplicate) == (first.id, first.seq, True)
         # Over the socket too, with an envelope: the ack is the typed error.
         sio = await w.socket("owner")
-        ok = await sio.call("message.send", {"room_id": w.room, "client_msg_id": "sock-reused",
-                                             "envelope": envelope("a")}, timeout=10)
+        ok = await sio.call(
+            "message.send",
+            {"room_id": w.room, "client_msg_id": "sock-reused", "envelope": envelope("a")},
+            timeout=10,
+        )
         assert "error" not in ok
     finally:
         await w.close()
 
 
 async def test_same_batch_reuse_for_another_room_is_refused(
-        start_server: Any, tmp_path: Path, database_url: str) -> None:
+    start_server: Any, tmp_path: Path, database_url: str
+) -> None:
     running = await start_server(make_settings(tmp_path, database_url))
     w = await build_world(running)
     try:
@@ -176,7 +190,8 @@ async def test_same_batch_reuse_for_another_room_is_refused(
         results = await asyncio.gather(
             w.svc.messages.send(p, room_a, "twice", '{"ct":"x"}'),
             w.svc.messages.send(p, room_c, "twice", '{"ct":"y"}'),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         refused = [r for r in results if isinstance(r, ApiError)]
         assert len(refused) == 1 and refused[0].code == "conflict", results
     finally:

@@ -18,8 +18,13 @@ def _ids(entries):
 
 async def _queued(relais, device_id: str) -> list:
     async with relais.services.db.read() as c:
-        return (await c.execute(select(ToDevice.__table__).where(
-            ToDevice.recipient_device_id == device_id).order_by(ToDevice.id))).all()
+        return (
+            await c.execute(
+                select(ToDevice.__table__)
+                .where(ToDevice.recipient_device_id == device_id)
+                .order_by(ToDevice.id)
+            )
+        ).all()
 
 
 async def _care_pair(relais, clients):
@@ -37,10 +42,13 @@ async def test_live_queued_sync_and_ack(relais, clients):
     offline = await clients(relais, nurse, connect=False)  # a second device, not connected
     assert online.device_id != offline.device_id
 
-    ack = await c_doc.send_to_device([
-        {"device_id": online.device_id, "type": "m.room_key", "payload": "ct-for-online"},
-        {"device_id": offline.device_id, "type": "m.room_key", "payload": "ct-for-offline"},
-    ], client_msg_id="keys-1")
+    ack = await c_doc.send_to_device(
+        [
+            {"device_id": online.device_id, "type": "m.room_key", "payload": "ct-for-online"},
+            {"device_id": offline.device_id, "type": "m.room_key", "payload": "ct-for-offline"},
+        ],
+        client_msg_id="keys-1",
+    )
     assert ack == {"stored": 2, "duplicates": 0, "not_found": []}
 
     # Live delivery to the connected device, with the sender's identity.
@@ -86,12 +94,17 @@ async def test_strangers_and_unknown_devices_get_the_same_answer(relais, clients
     c_nurse = await clients(relais, nurse)
     stranger = await make_user(relais, "clinician")
     c_str = await clients(relais, stranger)
-    ack = await c_str.send_to_device([
-        {"device_id": c_nurse.device_id, "type": "m.key", "payload": "x"},
-        {"device_id": "dev_does_not_exist", "type": "m.key", "payload": "x"},
-    ])
-    assert ack == {"stored": 0, "duplicates": 0,
-                   "not_found": [c_nurse.device_id, "dev_does_not_exist"]}
+    ack = await c_str.send_to_device(
+        [
+            {"device_id": c_nurse.device_id, "type": "m.key", "payload": "x"},
+            {"device_id": "dev_does_not_exist", "type": "m.key", "payload": "x"},
+        ]
+    )
+    assert ack == {
+        "stored": 0,
+        "duplicates": 0,
+        "not_found": [c_nurse.device_id, "dev_does_not_exist"],
+    }
     assert await _queued(relais, c_nurse.device_id) == []
 
     # A stranger's ack cannot delete anybody else's queue.
@@ -102,17 +115,20 @@ async def test_strangers_and_unknown_devices_get_the_same_answer(relais, clients
     # A user's own other devices are reachable without sharing a room with anyone.
     own_other = await clients(relais, stranger, connect=False)
     ack = await c_str.send_to_device(
-        [{"device_id": own_other.device_id, "type": "m.key", "payload": "self"}])
+        [{"device_id": own_other.device_id, "type": "m.key", "payload": "self"}]
+    )
     assert ack["stored"] == 1
 
 
 async def test_mixed_request_is_partial(relais, clients):
     _doc, nurse, c_doc, _room = await _care_pair(relais, clients)
     c_nurse = await clients(relais, nurse, connect=False)
-    ack = await c_doc.send_to_device([
-        {"device_id": c_nurse.device_id, "type": "t", "payload": "ok"},
-        {"device_id": "dev_unknown", "type": "t", "payload": "no"},
-    ])
+    ack = await c_doc.send_to_device(
+        [
+            {"device_id": c_nurse.device_id, "type": "t", "payload": "ok"},
+            {"device_id": "dev_unknown", "type": "t", "payload": "no"},
+        ]
+    )
     assert ack == {"stored": 1, "duplicates": 0, "not_found": ["dev_unknown"]}
 
 
@@ -120,8 +136,9 @@ async def test_revoked_devices_get_nothing(relais, clients):
     _doc, nurse, c_doc, _room = await _care_pair(relais, clients)
     gone = await clients(relais, nurse, connect=False)
     async with relais.services.db.write() as c:
-        await c.execute(update(Device).where(Device.id == gone.device_id).values(
-            revoked_at=now_ms()))
+        await c.execute(
+            update(Device).where(Device.id == gone.device_id).values(revoked_at=now_ms())
+        )
     ack = await c_doc.send_to_device([{"device_id": gone.device_id, "type": "t", "payload": "p"}])
     assert ack["not_found"] == [gone.device_id] and ack["stored"] == 0
     assert await _queued(relais, gone.device_id) == []
@@ -132,19 +149,20 @@ async def test_validation_and_limits(relais, clients):
     c_nurse = await clients(relais, nurse, connect=False)
     big = "x" * (relais.services.settings.max_todevice_bytes + 1)
     with pytest.raises(RelaisError) as err:
-        await c_doc.send_to_device([{"device_id": c_nurse.device_id, "type": "t",
-                                     "payload": big}])
+        await c_doc.send_to_device([{"device_id": c_nurse.device_id, "type": "t", "payload": big}])
     assert err.value.code == "payload_too_large"
     with pytest.raises(RelaisError) as err:
         await c_doc.send_to_device([])
     assert err.value.code == "validation_failed"
     with pytest.raises(RelaisError) as err:
-        await c_doc.send_to_device([{"device_id": c_nurse.device_id, "type": "t",
-                                     "payload": "p"}] * 2)
+        await c_doc.send_to_device(
+            [{"device_id": c_nurse.device_id, "type": "t", "payload": "p"}] * 2
+        )
     assert err.value.code == "validation_failed"
     with pytest.raises(RelaisError) as err:
-        await c_doc.send_to_device([{"device_id": c_nurse.device_id, "type": "t",
-                                     "payload": "p", "extra": 1}])
+        await c_doc.send_to_device(
+            [{"device_id": c_nurse.device_id, "type": "t", "payload": "p", "extra": 1}]
+        )
     assert err.value.code == "validation_failed"
     too_many = [{"device_id": f"d{i}", "type": "t", "payload": "p"} for i in range(101)]
     with pytest.raises(RelaisError) as err:
@@ -156,13 +174,18 @@ async def test_validation_and_limits(relais, clients):
 async def test_audit_counts_without_payload(relais, clients):
     _doc, nurse, c_doc, _room = await _care_pair(relais, clients)
     c_nurse = await clients(relais, nurse, connect=False)
-    await c_doc.send_to_device([
-        {"device_id": c_nurse.device_id, "type": "t", "payload": "secret-key-material"},
-        {"device_id": "dev_nobody", "type": "t", "payload": "secret-key-material"},
-    ])
+    await c_doc.send_to_device(
+        [
+            {"device_id": c_nurse.device_id, "type": "t", "payload": "secret-key-material"},
+            {"device_id": "dev_nobody", "type": "t", "payload": "secret-key-material"},
+        ]
+    )
     async with relais.services.db.read() as c:
-        rows = (await c.execute(select(AuditEvent.__table__).where(
-            AuditEvent.action == "todevice.write"))).all()
+        rows = (
+            await c.execute(
+                select(AuditEvent.__table__).where(AuditEvent.action == "todevice.write")
+            )
+        ).all()
     assert len(rows) == 1
     row = rows[0]
     assert row.actor_user_id == c_doc.user_id and row.actor_device_id == c_doc.device_id
@@ -177,8 +200,9 @@ async def test_sync_pages_to_device(relais, clients):
     _doc, nurse, c_doc, _room = await _care_pair(relais, clients)
     c_nurse = await clients(relais, nurse, connect=False)
     for i in range(5):
-        await c_doc.send_to_device([{"device_id": c_nurse.device_id, "type": "t",
-                                     "payload": f"p{i}"}])
+        await c_doc.send_to_device(
+            [{"device_id": c_nurse.device_id, "type": "t", "payload": f"p{i}"}]
+        )
     await c_nurse.connect()
     page = await c_nurse.call("sync", {"since": {}, "limit": 2})
     assert [e["payload"] for e in page["to_device"]] == ["p0", "p1"] and page["more"] is True

@@ -32,8 +32,9 @@ def test_engineio_socket_has_queue_and_closed_flag():
 
 def test_redis_manager_delivers_locally_through_the_fast_path():
     mro = RedisFanoutManager.__mro__
-    assert mro.index(AsyncPubSubManager) < mro.index(FanoutManager) < mro.index(
-        socketio.AsyncManager)
+    assert (
+        mro.index(AsyncPubSubManager) < mro.index(FanoutManager) < mro.index(socketio.AsyncManager)
+    )
 
 
 async def test_emit_enqueues_one_shared_packet_without_tasks():
@@ -91,7 +92,8 @@ def test_aiohttp_websocket_writer_internals():
     from aiohttp._websocket import writer as ws_writer
 
     assert "_writer" in web.WebSocketResponse.__slots__ or hasattr(
-        web.WebSocketResponse(), "_writer")
+        web.WebSocketResponse(), "_writer"
+    )
     src = _inspect.getsource(ws_writer.WebSocketWriter.send_frame)
     assert "WEBSOCKET_MAX_SYNC_CHUNK_SIZE" in src and "_paused" in src
     assert ws_writer.WEBSOCKET_MAX_SYNC_CHUNK_SIZE >= 16 * 1024

@@ -42,13 +42,19 @@ SECRET = "PATIENT-SECRET-7f3a"
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 ids = st.text(alphabet=ID_ALPHABET, min_size=1, max_size=40)
 client_msg_ids = st.text(alphabet=ID_ALPHABET + ".:", min_size=1, max_size=64)
-scalars = st.one_of(st.none(), st.booleans(), st.integers(),
-                    st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=30), st.just(SECRET))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+    st.just(SECRET),
+)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -60,8 +66,9 @@ def envelopes(draw: st.DrawFn) -> dict[str, Any]:
         "alg": draw(st.text(min_size=1, max_size=64)),
         "ct": draw(st.text(min_size=1, max_size=200)),
     }
-    extra_keys = draw(st.lists(st.text(alphabet="abcdefxyz_", min_size=1, max_size=32),
-                               max_size=13, unique=True))
+    extra_keys = draw(
+        st.lists(st.text(alphabet="abcdefxyz_", min_size=1, max_size=32), max_size=13, unique=True)
+    )
     for k in extra_keys:
         if k not in env:
             env[k] = draw(st.one_of(st.text(max_size=40), st.integers(-(2**53), 2**53)))
@@ -70,8 +77,11 @@ def envelopes(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def message_sends(draw: st.DrawFn) -> dict[str, Any]:
-    return {"room_id": draw(ids), "client_msg_id": draw(client_msg_ids),
-            "envelope": draw(envelopes())}
+    return {
+        "room_id": draw(ids),
+        "client_msg_id": draw(client_msg_ids),
+        "envelope": draw(envelopes()),
+    }
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,8 +95,10 @@ def test_valid_message_send_round_trips(payload: dict[str, Any]) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(since=st.dictionaries(ids, st.integers(0, 2**62), max_size=20),
-       limit=st.one_of(st.none(), st.integers(1, 1000)))
+@given(
+    since=st.dictionaries(ids, st.integers(0, 2**62), max_size=20),
+    limit=st.one_of(st.none(), st.integers(1, 1000)),
+)
 def test_valid_sync_round_trips(since: dict[str, int], limit: int | None) -> None:
     payload = {"since": since, "limit": limit}
     assert Sync.model_validate(payload).model_dump() == payload
@@ -141,25 +153,41 @@ def test_broken_message_send_is_refused(payload: dict[str, Any], data: st.DataOb
     """One wrong part is enough to refuse the whole message (strict types, bounded ids)."""
     field = data.draw(st.sampled_from(["room_id", "client_msg_id", "envelope", "extra"]))
     if field == "room_id":
-        payload["room_id"] = data.draw(st.one_of(
-            st.integers(), st.just(""), st.text(alphabet="/ é.%$", min_size=1),
-            st.text(alphabet=ID_ALPHABET, min_size=41, max_size=60)))
+        payload["room_id"] = data.draw(
+            st.one_of(
+                st.integers(),
+                st.just(""),
+                st.text(alphabet="/ é.%$", min_size=1),
+                st.text(alphabet=ID_ALPHABET, min_size=41, max_size=60),
+            )
+        )
     elif field == "client_msg_id":
-        payload["client_msg_id"] = data.draw(st.one_of(
-            st.integers(), st.just(""), st.text(alphabet="/ é%$", min_size=1),
-            st.text(alphabet=ID_ALPHABET, min_size=65, max_size=80)))
+        payload["client_msg_id"] = data.draw(
+            st.one_of(
+                st.integers(),
+                st.just(""),
+                st.text(alphabet="/ é%$", min_size=1),
+                st.text(alphabet=ID_ALPHABET, min_size=65, max_size=80),
+            )
+        )
     elif field == "envelope":
         part = data.draw(st.sampled_from(["v", "alg", "ct", "whole"]))
         if part == "whole":
-            payload["envelope"] = data.draw(st.one_of(st.text(), st.lists(st.integers()),
-                                                      st.none()))
+            payload["envelope"] = data.draw(
+                st.one_of(st.text(), st.lists(st.integers()), st.none())
+            )
         elif part == "v":
-            payload["envelope"]["v"] = data.draw(st.one_of(
-                st.integers(max_value=0), st.integers(min_value=1001), st.just("1"),
-                st.just(True), st.floats()))
+            payload["envelope"]["v"] = data.draw(
+                st.one_of(
+                    st.integers(max_value=0),
+                    st.integers(min_value=1001),
+                    st.just("1"),
+                    st.just(True),
+                    st.floats(),
+                )
+            )
         else:
-            payload["envelope"][part] = data.draw(st.one_of(st.just(""), st.integers(),
-                                                            st.none()))
+            payload["envelope"][part] = data.draw(st.one_of(st.just(""), st.integers(), st.none()))
     else:
         payload["unexpected"] = data.draw(json_values)
     with pytest.raises(ValidationError):
@@ -167,8 +195,9 @@ def test_broken_message_send_is_refused(payload: dict[str, Any], data: st.DataOb
 
 
 @settings(max_examples=100, deadline=None)
-@given(env=envelopes(), n=st.integers(14, 20), nested=st.sampled_from([[1], {"a": 1}, None,
-                                                                        1.5, True]))
+@given(
+    env=envelopes(), n=st.integers(14, 20), nested=st.sampled_from([[1], {"a": 1}, None, 1.5, True])
+)
 def test_envelope_extras_are_bounded(env: dict[str, Any], n: int, nested: Any) -> None:
     """Too many extra fields, or a non-scalar one, is refused by the handler's extras_ok()."""
     many = dict(env) | {f"k{i}": "x" for i in range(n)}
@@ -178,8 +207,7 @@ def test_envelope_extras_are_bounded(env: dict[str, Any], n: int, nested: Any) -
 
 
 @settings(max_examples=100, deadline=None)
-@given(seq=st.one_of(st.integers(max_value=-1), st.just("3"), st.floats(), st.just(None)),
-       room=ids)
+@given(seq=st.one_of(st.integers(max_value=-1), st.just("3"), st.floats(), st.just(None)), room=ids)
 def test_sync_positions_must_be_non_negative_ints(seq: Any, room: str) -> None:
     with pytest.raises(ValidationError):
         Sync.model_validate({"since": {room: seq}})

@@ -245,7 +245,7 @@ def _node_dir() -> Path | None:
 def _fanout_server(variant: str, port: int, work: Path, url: str, tokens: Path) -> Server:
     log_file = work / f"{variant}.log"
     if variant.startswith("relais"):
-        manager = {"relais": "fanout", "relais-stock": "stock", "relais-direct": "direct"}[variant]
+        manager = {"relais": "fanout", "relais-stock": "stock"}[variant]
         return Server(
             python_argv(
                 "bench.serve", "--manager", manager, *relais_args(port, work / variant, url)
@@ -271,7 +271,7 @@ def _fanout_server(variant: str, port: int, work: Path, url: str, tokens: Path) 
 def _variants(node: bool, only: str = "") -> list[str]:
     if only:
         return [v for v in only.split(",") if v != "node-socket.io" or _node_dir() is not None]
-    out = ["relais", "relais-stock", "relais-direct", "bare-aiohttp"]
+    out = ["relais", "relais-stock", "bare-aiohttp"]
     if node and _node_dir() is not None:
         out.append("node-socket.io")
     return out
@@ -320,7 +320,7 @@ def bench_memory(cfg: Config, work: Path, node: bool, only: str = "") -> list[di
     clients = [(m.token, m.room_id, False) for m in members]
     rows = []
     for variant in _variants(node, only):
-        if variant in ("relais-stock", "relais-direct"):
+        if variant == "relais-stock":
             continue  # the manager does not change per-connection state
         port = free_port()
         with _fanout_server(variant, port, work, url, tokens) as srv:
@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--send-manager",
         default="",
-        choices=["", "fanout", "stock", "direct"],
+        choices=["", "fanout", "stock"],
         help="run the send bench on bench.serve with this manager (default: the plain CLI)",
     )
     parser.add_argument("--no-node", action="store_true")

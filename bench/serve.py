@@ -5,7 +5,6 @@
 - `bench.broadcast` {room_id, envelope}: emits `message.new` to the room's other members exactly
   as `message.send` does after its commit, without the database, so fan-out is measured alone.
   The room's members are read once and cached (the bench never changes membership).
-- `--manager direct` is a prototype of a proposed change (bench/direct_fanout.py).
 - `--manager stock` replaces our FanoutManager by python-socketio's AsyncManager (one task per
   recipient), by monkeypatching the name `build_socket_server` looks up; no server code changes.
 - `--profile` runs the whole process under pyinstrument and saves the session when the server
@@ -56,7 +55,7 @@ async def broadcast(svc: Services, conn: Connection, p: Broadcast) -> dict[str, 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--manager", choices=["fanout", "stock", "direct"], default="fanout")
+    parser.add_argument("--manager", choices=["fanout", "stock"], default="fanout")
     parser.add_argument("--profile")
     args, rest = parser.parse_known_args()
     if args.manager == "stock":
@@ -65,12 +64,6 @@ def main() -> int:
         import server.realtime.socket_server as socket_server
 
         socket_server.FanoutManager = socketio.AsyncManager  # type: ignore[attr-defined]
-    elif args.manager == "direct":
-        import server.realtime.socket_server as socket_server
-
-        from .direct_fanout import install
-
-        socket_server.FanoutManager = install()  # type: ignore[attr-defined]
     from server.cli import main as cli_main
 
     if not args.profile:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from server.audit.denials import record_denial
 from server.errors import ApiError, not_found
 from server.validation import reject_nul
 
@@ -122,7 +123,13 @@ def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRespon
                 raise ApiError("forbidden", "your role may not do this")
             svc.limits.check_user(principal.user_id)
         body = await _read_body(request, spec)
-        return await spec.handler(request, principal, body)
+        try:
+            return await spec.handler(request, principal, body)
+        except ApiError as err:
+            if principal is not None:
+                room_id = request.match_info.get("room_id")
+                await record_denial(svc, principal, room_id, f"{spec.method} {spec.path}", err.code)
+            raise
 
     return handler
 

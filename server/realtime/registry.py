@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from server.audit.denials import record_denial
 from server.errors import ApiError
 from server.ops import metrics
 from server.validation import reject_nul
@@ -85,6 +86,8 @@ async def dispatch(svc: Services, conn: Connection | None, name: str, data: Any)
         return {} if result is None else result
     except ApiError as err:
         outcome = err.code
+        if conn is not None and isinstance(data, dict) and isinstance(data.get("room_id"), str):
+            await record_denial(svc, conn.principal, data["room_id"], name, err.code)
         return err.body()
     except Exception:
         outcome = "internal"

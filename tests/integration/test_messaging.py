@@ -97,3 +97,34 @@ async def test_burst_arrives_complete_and_in_order_through_both_fanout_paths(rel
     await wait_for(lambda: len(c_nurse.inbox.messages.get(room, [])) == 140)
     seqs = [m["seq"] for m in c_nurse.inbox.messages[room]]
     assert seqs == list(range(1, 141))
+
+
+async def test_refused_room_access_is_audited(relais, clients):
+    from sqlalchemy import select
+
+    from server.db.models import AuditEvent
+
+    doc = await make_user(relais, "clinician")
+    intruder = await make_user(relais, "clinician")
+    c_doc = await clients(relais, doc)
+    room = await c_doc.create_room()
+    c_in = await clients(relais, intruder)
+    with pytest.raises(RelaisError):
+        await c_in.send(room, envelope())
+    with pytest.raises(RelaisError):
+        await c_in.request("GET", f"/api/v1/rooms/{room}")
+    async with relais.services.db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(AuditEvent.target, AuditEvent.outcome, AuditEvent.room_id).where(
+                    AuditEvent.action == "access.denied",
+                    AuditEvent.actor_user_id == intruder.user_id,
+                )
+            )
+        ).all()
+    assert {(r.target, r.outcome, r.room_id) for r in rows} == {
+        ("message.send", "not_found", room),
+        ("GET /api/v1/rooms/{room_id}", "not_found", room),
+    }
+    ok, _, reason = await relais.services.audit.verify()
+    assert ok, reason

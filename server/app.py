@@ -32,7 +32,10 @@ log = logging.getLogger("relais.app")
 FEATURE_MODULES = (
     "server.messaging.events",
     "server.messaging.todevice",
-    "server.messaging.ephemeral",
+    "server.rooms.member_cache",
+    "server.messaging.typing",
+    "server.messaging.receipts",
+    "server.presence.events",
     "server.auth.routes",
     "server.auth.invites",
     "server.auth.totp_routes",

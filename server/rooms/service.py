@@ -33,6 +33,8 @@ from server.db.models import (
 from server.errors import ApiError, not_found
 from server.realtime.connections import user_room
 
+from .member_cache import invalidate_room
+
 if TYPE_CHECKING:
     from server.services import Services
 
@@ -109,9 +111,7 @@ async def _add_event(
 
 async def _notify(svc: Services, user_ids: list[str], payload: dict[str, Any]) -> None:
     """Tell old and new members; drop this node's cached member list (typing relay) at once."""
-    cache = svc.extras.get("membership_cache")
-    if cache is not None:
-        cache.invalidate(payload["room_id"])
+    invalidate_room(svc, payload["room_id"])
     await svc.sio.emit("room.member", payload, to=[user_room(u) for u in user_ids])
 
 

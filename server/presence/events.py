@@ -1,0 +1,110 @@
+"""Presence events: announce comings and goings to co-members, answer `presence.get`."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
+from redis.exceptions import RedisError
+
+from server.errors import ApiError
+from server.messaging.schemas import Id, Strict
+from server.realtime.registry import on
+
+if TYPE_CHECKING:
+    from server.realtime.connections import Connection
+    from server.services import Services
+
+
+if TYPE_CHECKING:
+    from server.realtime.connections import Connection
+    from server.services import Services
+
+from server.rooms.member_cache import co_members, emit_to_users
+
+from .backends import LocalPresence, Presence, RedisPresence
+
+log = logging.getLogger("relais.presence")
+
+MAX_PRESENCE_QUERY = 200
+
+
+def _presence(svc: Services) -> Presence:
+    backend = svc.extras.get("presence")
+    if not isinstance(backend, LocalPresence | RedisPresence):
+        raise ApiError("unavailable", "presence is not running")
+    return backend
+
+
+async def announce(svc: Services, user_id: str, online: bool) -> None:
+    """Tell everyone who shares a room with `user_id` that it came or went."""
+    peers = await co_members(svc.db, user_id)
+    await emit_to_users(svc, "presence", {"user_id": user_id, "online": online}, peers)
+
+
+async def _on_connect(svc: Services, conn: Connection, first_here: bool) -> None:
+    if not first_here:
+        return
+    try:
+        if await _presence(svc).went_online(conn.principal.user_id):
+            await announce(svc, conn.principal.user_id, True)
+    except Exception:
+        # Presence is best effort; it must never refuse a connection.
+        log.exception("presence update on connect failed")
+
+
+async def _on_disconnect(svc: Services, conn: Connection, last_here: bool) -> None:
+    uid = conn.principal.user_id
+    backend = svc.extras.get("presence")
+    if not last_here or not isinstance(backend, LocalPresence | RedisPresence):
+        return  # not the last connection, or the node is shutting down
+    try:
+        if await backend.went_offline(uid):
+            await announce(svc, uid, False)
+    except Exception:
+        log.exception("presence update on disconnect failed")
+
+
+class PresenceGet(Strict):
+    user_ids: Annotated[list[Id], Field(max_length=MAX_PRESENCE_QUERY)]
+
+
+@on(
+    "presence.get",
+    PresenceGet,
+    summary="Online state of users sharing a room with the caller (others are omitted).",
+)
+async def presence_get(svc: Services, conn: Connection, p: PresenceGet) -> dict[str, Any]:
+    me = conn.principal.user_id
+    asked = list(dict.fromkeys(p.user_ids))
+    visible = await co_members(svc.db, me, [u for u in asked if u != me])
+    if me in asked:
+        visible.add(me)
+    try:
+        states = await _presence(svc).online(sorted(visible))
+    except (RedisError, OSError):
+        raise ApiError("unavailable", "presence store unreachable, retry later") from None
+    return {"presence": states}
+
+
+async def setup(svc: Services) -> None:
+    backend: Presence
+    if svc.redis is not None:
+
+        async def offline(user_id: str) -> None:
+            await announce(svc, user_id, False)
+
+        backend = RedisPresence(svc, offline)
+    else:
+        backend = LocalPresence(svc)
+    await backend.start()
+    svc.extras["presence"] = backend
+    svc.connect_hooks.append(_on_connect)
+    svc.disconnect_hooks.append(_on_disconnect)
+
+
+async def teardown(svc: Services) -> None:
+    backend = svc.extras.pop("presence", None)
+    if isinstance(backend, LocalPresence | RedisPresence):
+        await backend.stop()

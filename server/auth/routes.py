@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import pyotp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select, update
@@ -18,6 +17,7 @@ from server.errors import ApiError
 from .passwords import verify_password
 from .principal import Principal
 from .sessions import disconnect_sockets
+from .totp import consume_step, matching_step
 
 
 class LoginBody(BaseModel):
@@ -64,10 +64,12 @@ async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> 
         )
     # Always hash-verify (a dummy hash for unknown users) so timing reveals nothing.
     ok = await verify_password(user.password_hash if user else None, body.password)
+    totp_step: int | None = None
     if ok and user is not None and user.totp_secret:
         if body.totp is None:
             raise ApiError("totp_required", "a TOTP code is required for this account")
-        ok = pyotp.TOTP(user.totp_secret).verify(body.totp, valid_window=1)
+        totp_step = matching_step(user.totp_secret, body.totp)
+        ok = totp_step is not None
     if user is None or not ok:
         async with svc.db.write() as conn:
             if user is not None:
@@ -88,6 +90,10 @@ async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> 
         await svc.audit.record(AuditRecord("auth.login", user.id, ip=ip, outcome="disabled"))
         raise ApiError("account_disabled", "this account is disabled")
     async with svc.db.write() as conn:
+        if totp_step is not None and not await consume_step(conn, user.id, totp_step):
+            raise ApiError(
+                "invalid_credentials", "this TOTP code was already used; wait for the next"
+            )
         device_id = None
         if body.device_id is not None:
             from server.db.models import Device

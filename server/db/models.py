@@ -55,6 +55,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Time step of the last TOTP code accepted at login: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -361,3 +361,35 @@ async def test_session_revoked_on_another_node_closes_the_socket(
             update(Session).where(Session.user_id == user.user_id).values(revoked_at=now_ms())
         )
     await _wait_for(lambda: not c.sio.connected, timeout=10)
+
+
+async def test_a_totp_code_is_accepted_once(relais, clients):
+    """A code seen over a shoulder cannot be replayed within its validity window."""
+    import pyotp as _pyotp
+
+    from client import RelaisClient as _Client
+    from client import RelaisError as _Err
+    from server.auth.totp import matching_step
+    from tests.conftest import make_user as _make_user
+
+    user = await _make_user(relais, "clinician")
+    c = await clients(relais, user, connect=False)
+    setup = await c.request("POST", "/api/v1/auth/totp/setup")
+    secret = setup["secret"]
+    await c.request(
+        "POST",
+        "/api/v1/auth/totp/confirm",
+        json={"secret": secret, "code": _pyotp.TOTP(secret).now()},
+    )
+    code = _pyotp.TOTP(secret).now()
+    assert matching_step(secret, code) is not None
+    first = _Client(relais.url)
+    second = _Client(relais.url)
+    try:
+        await first.login(user.username, user.password, totp=code)
+        with pytest.raises(_Err) as err:
+            await second.login(user.username, user.password, totp=code)
+        assert err.value.code == "invalid_credentials"
+    finally:
+        await first.close()
+        await second.close()

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.api.context import services
 from server.api.routing import json_response, route
@@ -53,6 +54,18 @@ async def _existing(request: web.Request, user_id: str) -> Any:
     if row is None:
         raise ApiError("not_found", "user not found")
     return row
+
+
+async def _audit(conn: AsyncConnection, p: Principal, action: str, target: str) -> None:
+    """An admin action on one account, in the transaction that performs it."""
+    await append(
+        conn,
+        [
+            AuditRecord(
+                action, p.user_id, p.device_id, ip=p.ip, target=target, detail={"via": "api"}
+            )
+        ],
+    )
 
 
 @route(
@@ -166,19 +179,7 @@ async def disable_user(request: web.Request, p: Principal, _b: None) -> web.Resp
     async with svc.db.write() as conn:
         await accounts.set_disabled(conn, user_id, True)
         await svc.sessions.revoke_all(conn, user_id)
-        await append(
-            conn,
-            [
-                AuditRecord(
-                    "admin.user_disable",
-                    p.user_id,
-                    p.device_id,
-                    ip=p.ip,
-                    target=user_id,
-                    detail={"via": "api"},
-                )
-            ],
-        )
+        await _audit(conn, p, "admin.user_disable", user_id)
     closed = await disconnect_sockets(svc, user_id)
     return json_response({"user_id": user_id, "disabled": True, "sockets_closed": closed})
 
@@ -197,19 +198,7 @@ async def enable_user(request: web.Request, p: Principal, _b: None) -> web.Respo
     await _existing(request, user_id)
     async with svc.db.write() as conn:
         await accounts.set_disabled(conn, user_id, False)
-        await append(
-            conn,
-            [
-                AuditRecord(
-                    "admin.user_enable",
-                    p.user_id,
-                    p.device_id,
-                    ip=p.ip,
-                    target=user_id,
-                    detail={"via": "api"},
-                )
-            ],
-        )
+        await _audit(conn, p, "admin.user_enable", user_id)
     return json_response({"user_id": user_id, "disabled": False})
 
 
@@ -232,19 +221,7 @@ async def reset_password(request: web.Request, p: Principal, body: ResetPassword
     async with svc.db.write() as conn:
         await accounts.set_password_hash(conn, user_id, pw_hash)
         await svc.sessions.revoke_all(conn, user_id)
-        await append(
-            conn,
-            [
-                AuditRecord(
-                    "admin.password_reset",
-                    p.user_id,
-                    p.device_id,
-                    ip=p.ip,
-                    target=user_id,
-                    detail={"via": "api"},
-                )
-            ],
-        )
+        await _audit(conn, p, "admin.password_reset", user_id)
     closed = await disconnect_sockets(svc, user_id)
     return json_response({"user_id": user_id, "password": "reset", "sockets_closed": closed})
 

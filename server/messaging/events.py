@@ -15,7 +15,7 @@ from server.realtime.connections import user_room
 from server.realtime.registry import on
 
 from .schemas import History, MessageSend, Sync
-from .store import StoredMessage, messages_after
+from .store import StoredMessage, messages_after, row_to_stored
 
 if TYPE_CHECKING:
     from server.realtime.connections import Connection
@@ -126,9 +126,7 @@ async def history(svc: Services, conn: Connection, p: History) -> dict[str, Any]
         if p.before_seq is not None:
             stmt = stmt.where(Message.seq < p.before_seq)
         rows = (await c.execute(stmt.order_by(Message.seq.desc()).limit(p.limit))).all()
-    from .store import _row_to_stored
-
-    msgs = [_wire(_row_to_stored(r)) for r in rows]
+    msgs = [_wire(row_to_stored(r)) for r in rows]
     if msgs:
         await svc.audit.record(
             AuditRecord(

@@ -79,8 +79,6 @@ class MessageStore:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.batched_messages = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -122,8 +120,6 @@ class MessageStore:
             await self._commit_batch(batch)
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
-        self.batches += 1
-        self.batched_messages += len(batch)
         metrics.WRITE_BATCH.observe(len(batch))
         try:
             async with self.db.write() as conn:
@@ -165,7 +161,7 @@ class MessageStore:
         existing: dict[tuple[str, str], StoredMessage] = {}
         # One cached statement (expanding IN over row values), whatever the batch size.
         for row in await conn.execute(_SELECT_EXISTING, {"keys": list(set(keys))}):
-            existing[(row.sender_device_id, row.client_msg_id)] = _row_to_stored(row, True)
+            existing[(row.sender_device_id, row.client_msg_id)] = row_to_stored(row, True)
 
         results: list[StoredMessage | ApiError | None] = [None] * len(batch)
         fresh: dict[tuple[str, str], int] = {}  # key -> index of the first request in this batch
@@ -271,7 +267,7 @@ _BUMP_ROOM = (
 )
 
 
-def _row_to_stored(row: Any, duplicate: bool = False) -> StoredMessage:
+def row_to_stored(row: Any, duplicate: bool = False) -> StoredMessage:
     return StoredMessage(
         id=row.id,
         room_id=row.room_id,
@@ -294,4 +290,4 @@ async def messages_after(
         .order_by(Message.seq)
         .limit(limit)
     )
-    return [_row_to_stored(r) for r in rows]
+    return [row_to_stored(r) for r in rows]

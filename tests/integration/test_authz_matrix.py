@@ -19,7 +19,6 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -33,14 +32,12 @@ from server.db.models import User
 from server.errors import ERROR_STATUS
 from server.realtime.registry import EVENTS
 from tests.conftest import PASSWORD, envelope
-from tests.conftest import test_settings as make_settings
 from tests.integration.security_world import (
     ACTOR_ROLES,
     ACTORS,
     MEMBERS,
     NON_MEMBERS,
     World,
-    build_world,
 )
 
 server.app._load_features()
@@ -673,26 +670,6 @@ async def run_event_matrix(w: World, names: list[str]) -> list[str]:
 
 def _report(problems: list[str]) -> str:
     return f"{len(problems)} authorisation cells wrong:\n" + "\n".join(problems)
-
-
-@pytest.fixture
-async def world(start_server: Any, tmp_path: Path, database_url: str) -> Any:
-    # Rate limits off the path: this test makes hundreds of calls from one address on purpose.
-    running = await start_server(
-        make_settings(
-            tmp_path,
-            database_url,
-            rate_ip_per_s=1e6,
-            rate_ip_burst=10**6,
-            rate_user_per_s=1e6,
-            rate_user_burst=10**6,
-        )
-    )
-    w = await build_world(running)
-    try:
-        yield w
-    finally:
-        await w.close()
 
 
 async def test_socket_event_matrix(world: World) -> None:

@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -34,8 +33,7 @@ from server.api.routing import ROUTES
 from server.errors import ERROR_STATUS
 from server.realtime.registry import EVENTS
 from tests.conftest import envelope, wait_for
-from tests.conftest import test_settings as make_settings
-from tests.integration.security_world import World, build_world
+from tests.integration.security_world import World
 
 server.app._load_features()
 
@@ -157,25 +155,6 @@ def check_ack(ack: Any, where: str) -> None:
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def world(start_server: Any, tmp_path: Path, database_url: str) -> Any:
-    running = await start_server(
-        make_settings(
-            tmp_path,
-            database_url,
-            rate_ip_per_s=1e6,
-            rate_ip_burst=10**6,
-            rate_user_per_s=1e6,
-            rate_user_burst=10**6,
-        )
-    )
-    w = await build_world(running)
-    try:
-        yield w
-    finally:
-        await w.close()
 
 
 async def stored_messages(w: World) -> list[tuple[int, str, str]]:

@@ -38,19 +38,32 @@ def _raise_if_error(data: Any, status: int | None = None) -> Any:
 
 @dataclass
 class Inbox:
-    """What the client has received, deduplicated by message id, per room in seq order."""
+    """What the client has received, deduplicated by message id, per room in seq order.
+
+    `since[room]` only moves over a contiguous run of seqs: a live message that arrives while a
+    paged `sync` is still fetching older ones must not make the next page skip the gap.
+    """
 
     since: dict[str, int] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    ahead: dict[str, set[int]] = field(default_factory=dict)
 
     def accept(self, msg: dict[str, Any]) -> bool:
         if msg["id"] in self.seen:
             return False
         self.seen.add(msg["id"])
-        self.messages.setdefault(msg["room_id"], []).append(msg)
         room = msg["room_id"]
-        self.since[room] = max(self.since.get(room, 0), int(msg["seq"]))
+        self.messages.setdefault(room, []).append(msg)
+        seq = int(msg["seq"])
+        pos = self.since.get(room, 0)
+        if seq > pos:
+            ahead = self.ahead.setdefault(room, set())
+            ahead.add(seq)
+            while pos + 1 in ahead:
+                pos += 1
+                ahead.discard(pos)
+            self.since[room] = pos
         return True
 
 
@@ -66,6 +79,10 @@ class RelaisClient:
         self.inbox = Inbox()
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.on_message: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
+        # Called with to-device entries (a live one, or a sync page before it is acked) and with
+        # every other server event; the E2EE layer (client/e2ee.py) plugs in here.
+        self.on_to_device: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
+        self.on_event: Callable[[str, Any], Awaitable[None] | None] | None = None
         self.to_device: list[dict[str, Any]] = []
 
     # -- REST ---------------------------------------------------------------------------------
@@ -124,13 +141,26 @@ class RelaisClient:
         self.token, self.user_id, self.device_id = token, user_id, device_id
 
     async def create_room(
-        self, patient_user_id: str | None = None, encrypted_meta: str | None = None
+        self,
+        patient_user_id: str | None = None,
+        encrypted_meta: str | None = None,
+        *,
+        room_id: str | None = None,
+        signed_event: str | None = None,
+        patient_signed_event: str | None = None,
     ) -> str:
-        res = await self.request(
-            "POST",
-            "/api/v1/rooms",
-            json={"patient_user_id": patient_user_id, "encrypted_meta": encrypted_meta},
-        )
+        body: dict[str, Any] = {
+            "patient_user_id": patient_user_id,
+            "encrypted_meta": encrypted_meta,
+        }
+        for key, value in (
+            ("room_id", room_id),
+            ("signed_event", signed_event),
+            ("patient_signed_event", patient_signed_event),
+        ):
+            if value is not None:
+                body[key] = value
+        res = await self.request("POST", "/api/v1/rooms", json=body)
         return str(res["room_id"])
 
     async def add_member(
@@ -140,12 +170,70 @@ class RelaisClient:
         *,
         room_role: str = "member",
         consent_id: str | None = None,
+        signed_event: str | None = None,
     ) -> Any:
+        body: dict[str, Any] = {
+            "user_id": user_id,
+            "room_role": room_role,
+            "consent_id": consent_id,
+        }
+        if signed_event is not None:
+            body["signed_event"] = signed_event
+        return await self.request("POST", f"/api/v1/rooms/{room_id}/members", json=body)
+
+    async def remove_member(
+        self, room_id: str, user_id: str, *, signed_event: str | None = None
+    ) -> Any:
+        body = {"signed_event": signed_event} if signed_event is not None else {}
+        return await self.request("DELETE", f"/api/v1/rooms/{room_id}/members/{user_id}", json=body)
+
+    async def membership_events(self, room_id: str) -> list[dict[str, Any]]:
+        res = await self.request("GET", f"/api/v1/rooms/{room_id}/membership-events")
+        return list(res["events"])
+
+    # -- keys (public material and encrypted backup; see docs/crypto.md) -------------------------
+    async def publish_device_list(self, identity_key: str, signed_device_list: str) -> Any:
         return await self.request(
-            "POST",
-            f"/api/v1/rooms/{room_id}/members",
-            json={"user_id": user_id, "room_role": room_role, "consent_id": consent_id},
+            "PUT",
+            "/api/v1/keys/device-list",
+            json={"identity_key": identity_key, "signed_device_list": signed_device_list},
         )
+
+    async def publish_device_keys(self, public_keys: str) -> Any:
+        return await self.request("PUT", "/api/v1/keys/device", json={"public_keys": public_keys})
+
+    async def query_keys(self, user_ids: list[str]) -> dict[str, Any]:
+        res = await self.request("POST", "/api/v1/keys/query", json={"user_ids": user_ids})
+        return dict(res["users"])
+
+    async def revoke_device(self, device_id: str) -> Any:
+        return await self.request("DELETE", f"/api/v1/devices/{device_id}")
+
+    async def get_backup(self) -> dict[str, Any] | None:
+        res = await self.request("GET", "/api/v1/keys/backup")
+        backup: dict[str, Any] | None = res.get("backup")
+        return backup
+
+    async def put_backup(self, version: int, info: str) -> Any:
+        return await self.request(
+            "PUT", "/api/v1/keys/backup", json={"version": version, "info": info}
+        )
+
+    async def put_backup_entries(self, version: int, entries: list[dict[str, str]]) -> Any:
+        return await self.request(
+            "PUT", "/api/v1/keys/backup/entries", json={"version": version, "entries": entries}
+        )
+
+    async def backup_entries(self) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = []
+        after: str | None = None
+        while True:
+            path = "/api/v1/keys/backup/entries?limit=1000" + (f"&after={after}" if after else "")
+            res = await self.request("GET", path)
+            out.extend(res["entries"])
+            after = res.get("next")
+            if not after:
+                return out
 
     # -- socket ---------------------------------------------------------------------------------
     async def connect(self, *, wait_timeout: float = 10) -> None:
@@ -162,6 +250,12 @@ class RelaisClient:
         async def _on_any(event: str, data: Any = None) -> None:
             if event == "todevice.new":
                 self.to_device.append(data)
+                if self.on_to_device is not None:
+                    await self.on_to_device([data])
+            elif self.on_event is not None:
+                res = self.on_event(event, data)
+                if asyncio.iscoroutine(res):
+                    await res
             await self.events.put((event, data))
 
         await sio.connect(
@@ -223,6 +317,8 @@ class RelaisClient:
             pending = res.get("to_device") or []
             if pending:
                 self.to_device.extend(pending)
+                if self.on_to_device is not None:
+                    await self.on_to_device(pending)
                 await self.call("todevice.ack", {"up_to": pending[-1]["id"]})
             if not res.get("more"):
                 return delivered

@@ -43,6 +43,8 @@ FEATURE_MODULES = (
     "server.rooms.routes",
     "server.rooms.events",
     "server.attachments.routes",
+    "server.keys.directory",
+    "server.keys.backup",
     "server.api.ops_routes",
     "server.realtime.session_sweeper",
 )

@@ -22,6 +22,7 @@ ERROR_STATUS: dict[str, int] = {
     "consent_required": 403,
     "not_found": 404,
     "conflict": 409,
+    "stale_membership": 409,
     "invite_invalid": 410,
     "rate_limited": 429,
     "internal": 500,

@@ -116,6 +116,8 @@ class Room(Base):
     encrypted_meta: Mapped[str | None] = mapped_column(Text)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Number of signed (E2EE chain) membership events: senders must have seen all of them.
+    chain_length: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
@@ -228,6 +230,35 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class KeyBackup(Base):
+    """A user's encrypted key backup header: `info` is the client's wrapped backup key (opaque).
+
+    `version` moves by one when the client starts a new backup key; entries of older versions
+    are deleted with that change, since nothing could decrypt them any more.
+    """
+
+    __tablename__ = "key_backups"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    info: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class KeyBackupEntry(Base):
+    """One encrypted backup item (e.g. a room key), named by a client-chosen id."""
+
+    __tablename__ = "key_backup_entries"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
 class AuditEvent(Base):

@@ -42,7 +42,14 @@ async def message_send(svc: Services, conn: Connection, p: MessageSend) -> dict[
         raise ApiError(
             "payload_too_large", f"envelope larger than {svc.settings.max_envelope_bytes} bytes"
         )
-    msg = await svc.messages.send(conn.principal, p.room_id, p.client_msg_id, envelope)
+    me = envelope_obj.get("me")
+    msg = await svc.messages.send(
+        conn.principal,
+        p.room_id,
+        p.client_msg_id,
+        envelope,
+        chain_seen=me if isinstance(me, int) and not isinstance(me, bool) else None,
+    )
     if not msg.duplicate:
         metrics.MESSAGES_STORED.inc()
         wire = msg.wire()

@@ -71,6 +71,8 @@ class _Pending:
     client_msg_id: str
     envelope: str
     future: asyncio.Future[StoredMessage]
+    # The membership-chain length the sender encrypted under (envelope `me`), when it says.
+    chain_seen: int | None = None
 
 
 class MessageStore:
@@ -93,12 +95,20 @@ class MessageStore:
         self._task = None
 
     async def send(
-        self, principal: Principal, room_id: str, client_msg_id: str, envelope: str
+        self,
+        principal: Principal,
+        room_id: str,
+        client_msg_id: str,
+        envelope: str,
+        *,
+        chain_seen: int | None = None,
     ) -> StoredMessage:
         if self._task is None:
             raise ApiError("unavailable", "server is shutting down")
         fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(principal, room_id, client_msg_id, envelope, fut))
+        self._queue.put_nowait(
+            _Pending(principal, room_id, client_msg_id, envelope, fut, chain_seen)
+        )
         return await fut
 
     async def _run(self) -> None:
@@ -147,6 +157,29 @@ class MessageStore:
             else:
                 p.future.set_result(res)
 
+    @staticmethod
+    def _refuse_stale(
+        batch: list[_Pending],
+        per_room: dict[str, list[int]],
+        chain_length: dict[str, int],
+        results: list[StoredMessage | ApiError | None],
+    ) -> None:
+        """A sender that encrypted under an older membership chain than the room now has would
+        share nothing with a new member, or keep a removed one's key alive: refuse it while the
+        room row is locked, so no membership change can slip in between (docs/crypto.md §6.1)."""
+        for room_id in list(per_room):
+            keep = []
+            for i in per_room[room_id]:
+                seen = batch[i].chain_seen
+                if seen is not None and seen < chain_length[room_id]:
+                    results[i] = _stale(chain_length[room_id])
+                else:
+                    keep.append(i)
+            if keep:
+                per_room[room_id] = keep
+            else:
+                del per_room[room_id]
+
     async def _write(
         self, conn: AsyncConnection, batch: list[_Pending]
     ) -> list[StoredMessage | ApiError]:
@@ -193,8 +226,12 @@ class MessageStore:
         # room's counter in one executemany: two round trips however many rooms.
         last_seq: dict[str, int] = {}
         if per_room:
+            chain_length: dict[str, int] = {}
             for locked in await conn.execute(_LOCK_ROOMS, {"ids": sorted(per_room)}):
                 last_seq[locked.id] = locked.last_seq
+                chain_length[locked.id] = locked.chain_length
+            self._refuse_stale(batch, per_room, chain_length, results)
+        if per_room:
             await conn.execute(
                 _BUMP_ROOM,
                 [{"rid": r, "new_seq": last_seq[r] + len(idxs)} for r, idxs in per_room.items()],
@@ -247,16 +284,28 @@ class MessageStore:
         for i in range(len(batch)):
             if results[i] is None:
                 first = results[fresh[keys[i]]]
+                if isinstance(first, ApiError):
+                    results[i] = first
+                    continue
                 assert isinstance(first, StoredMessage)
                 results[i] = StoredMessage(**{**first.__dict__, "duplicate": True})
         return [r for r in results if r is not None]
+
+
+def _stale(length: int) -> ApiError:
+    return ApiError(
+        "stale_membership",
+        "the room's membership changed since this message was encrypted; "
+        "refresh the membership chain and encrypt again",
+        details={"membership_events": length},
+    )
 
 
 _SELECT_EXISTING = select(Message.__table__).where(
     tuple_(Message.sender_device_id, Message.client_msg_id).in_(bindparam("keys", expanding=True))
 )
 _LOCK_ROOMS = (
-    select(Room.id, Room.last_seq)
+    select(Room.id, Room.last_seq, Room.chain_length)
     .where(Room.id.in_(bindparam("ids", expanding=True)))
     .order_by(Room.id)
     .with_for_update()

@@ -17,11 +17,16 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A
 Opaque = Annotated[str, StringConstraints(max_length=16_384)]
 
 
+RoomId = Annotated[str, StringConstraints(pattern=r"^r_[A-Za-z0-9_\-]{16,38}$")]
+
+
 class CreateRoom(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    room_id: RoomId | None = None
     patient_user_id: Id | None = None
     encrypted_meta: Opaque | None = None
     signed_event: Opaque | None = None
+    patient_signed_event: Opaque | None = None
 
 
 class AddMember(BaseModel):
@@ -53,11 +58,17 @@ def _room_id(request: web.Request) -> str:
     roles=("admin", "clinician"),
     tags=("rooms",),
     summary="Create a care room (the caller becomes its owner).",
-    errors=("forbidden",),
+    errors=("forbidden", "conflict"),
 )
 async def create_room(request: web.Request, p: Principal, body: CreateRoom) -> web.Response:
     room = await service.create_room(
-        services(request), p, body.patient_user_id, body.encrypted_meta, body.signed_event
+        services(request),
+        p,
+        body.patient_user_id,
+        body.encrypted_meta,
+        body.signed_event,
+        room_id=body.room_id,
+        patient_signed_event=body.patient_signed_event,
     )
     return json_response(room, status=201)
 

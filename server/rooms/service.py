@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crypto.errors import CryptoError
+from crypto.keys import public_key
+from crypto.membership import check_append, parse_event
 from server.audit.log import AuditRecord, append
 from server.auth.principal import Principal
 from server.db.models import (
@@ -85,12 +88,12 @@ async def _add_event(
     consent_id: str | None,
     signed_event: str | None,
 ) -> int:
+    bump: dict[str, Any] = {"last_event_seq": Room.last_event_seq + 1}
+    if signed_event is not None:
+        bump["chain_length"] = Room.chain_length + 1
     seq = (
         await conn.execute(
-            update(Room)
-            .where(Room.id == room_id)
-            .values(last_event_seq=Room.last_event_seq + 1)
-            .returning(Room.last_event_seq)
+            update(Room).where(Room.id == room_id).values(**bump).returning(Room.last_event_seq)
         )
     ).scalar_one()
     await conn.execute(
@@ -120,16 +123,114 @@ async def _member_ids(conn: AsyncConnection, room_id: str) -> list[str]:
     return [r.user_id for r in rows]
 
 
+async def _check_signed_event(
+    conn: AsyncConnection,
+    room_id: str,
+    signed_event: str | None,
+    *,
+    action: str,
+    actor: str,
+    target: str,
+    room_role: str | None,
+    consent_id: str | None,
+    known_last: tuple[str | None] | None = None,
+) -> None:
+    """Keep the E2EE membership chain linear and truthful to what the server does.
+
+    The server cannot sign, but it can refuse an event that does not describe this very change or
+    does not extend the last stored signed event: two owners acting at once both sign on the same
+    head, and the second must re-sign (`conflict`) instead of forking the chain that clients verify.
+    """
+    if signed_event is None:
+        return
+    if known_last is not None:
+        last = known_last[0]
+    else:
+        last = (
+            await conn.execute(
+                select(MembershipEvent.signed_event)
+                .where(
+                    MembershipEvent.room_id == room_id,
+                    MembershipEvent.signed_event.is_not(None),
+                )
+                .order_by(MembershipEvent.event_seq.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    ik_text = (
+        await conn.execute(select(User.identity_key).where(User.id == actor))
+    ).scalar_one_or_none()
+    try:
+        new = parse_event(signed_event)
+        expected_n = 1 if last is None else parse_event(last).n + 1
+        if new.n != expected_n:
+            raise ApiError(
+                "conflict",
+                "signed_event does not extend the room's membership chain; re-sign on the new head",
+                details={"expected_n": expected_n},
+            )
+        check_append(
+            room_id,
+            last,
+            signed_event,
+            action=action,
+            actor=actor,
+            target=target,
+            role=room_role,
+            consent=consent_id,
+            actor_ik=public_key(ik_text) if ik_text else None,
+        )
+    except CryptoError as err:
+        raise ApiError(
+            "validation_failed",
+            f"signed_event is not a valid membership event for this change ({err.code})",
+        ) from err
+
+
 async def create_room(
     svc: Services,
     p: Principal,
     patient_user_id: str | None,
     encrypted_meta: str | None,
     signed_event: str | None,
+    *,
+    room_id: str | None = None,
+    patient_signed_event: str | None = None,
 ) -> dict[str, Any]:
-    room_id = new_id("r")
+    """`room_id` may be chosen by the client (a random id it can sign into the chain's first
+    event before the room exists); a taken one is a `conflict`."""
+    room_id = room_id or new_id("r")
     now = now_ms()
+    if patient_signed_event is not None and patient_user_id is None:
+        raise ApiError("validation_failed", "patient_signed_event needs patient_user_id")
     async with svc.db.write() as conn:
+        if await _room(conn, room_id) is not None:
+            raise ApiError("conflict", "room id already taken")
+        await _check_signed_event(
+            conn,
+            room_id,
+            signed_event,
+            action="create",
+            actor=p.user_id,
+            target=p.user_id,
+            room_role="owner",
+            consent_id=None,
+            known_last=(None,),
+        )
+        if patient_signed_event is not None:
+            if signed_event is None:
+                raise ApiError("validation_failed", "patient_signed_event needs signed_event")
+            await _check_signed_event(
+                conn,
+                room_id,
+                patient_signed_event,
+                action="add",
+                actor=p.user_id,
+                target=patient_user_id or "",
+                room_role="member",
+                consent_id=None,
+                known_last=(signed_event,),
+            )
         if patient_user_id is not None:
             patient = (
                 await conn.execute(
@@ -146,6 +247,7 @@ async def create_room(
                 encrypted_meta=encrypted_meta,
                 last_seq=0,
                 last_event_seq=0,
+                chain_length=0,
                 created_at=now,
             )
         )
@@ -172,7 +274,16 @@ async def create_room(
                     joined_seq=0,
                 )
             )
-            await _add_event(conn, room_id, "add", p.user_id, patient_user_id, "member", None, None)
+            await _add_event(
+                conn,
+                room_id,
+                "add",
+                p.user_id,
+                patient_user_id,
+                "member",
+                None,
+                patient_signed_event,
+            )
             audit.append(
                 AuditRecord(
                     "room.member_add",
@@ -386,6 +497,16 @@ async def add_member(
             await conn.execute(
                 update(Consent).where(Consent.id == consent_id).values(used_at=now_ms())
             )
+        await _check_signed_event(
+            conn,
+            room_id,
+            signed_event,
+            action="add",
+            actor=p.user_id,
+            target=user_id,
+            room_role=room_role,
+            consent_id=consent_id if needs_consent else None,
+        )
         now = now_ms()
         await conn.execute(
             insert(Membership).values(
@@ -455,6 +576,16 @@ async def remove_member(
             ).scalar_one()
             if owners <= 1:
                 raise ApiError("conflict", "the last owner cannot leave; add another owner first")
+        await _check_signed_event(
+            conn,
+            room_id,
+            signed_event,
+            action="remove",
+            actor=p.user_id,
+            target=user_id,
+            room_role=None,
+            consent_id=None,
+        )
         members = await _member_ids(conn, room_id)
         await conn.execute(
             delete(Membership).where(Membership.room_id == room_id, Membership.user_id == user_id)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import test_settings as make_settings
+from tests.integration.e2ee_world import device  # noqa: F401  (fixture)
 from tests.integration.security_world import build_world
 
 

@@ -256,11 +256,73 @@ async def b_upload(w: World, actor: str) -> Req:
     )
 
 
+IDENTITY_KEY = "A" * 42 + "E"
+
+
+async def b_revoke_own_device(w: World, actor: str) -> Req:
+    # A fresh device of the actor: revoking the one behind the actor's token would end it.
+    who = w.actors["owner" if actor == "anon" else actor]
+    _, device, _ = await w.session(who.user_id)
+    return Req(f"{A}/devices/{device}")
+
+
+async def b_revoke_owner_device(w: World, actor: str) -> Req:
+    _, device, _ = await w.session(w.actors["owner"].user_id)
+    return Req(f"{A}/devices/{device}")
+
+
+async def _backup_version(w: World, actor: str) -> int:
+    """The actor's backup version, creating version 1 when there is none (0 for anon)."""
+    if actor == "anon":
+        return 0
+    token = w.actors[actor].token
+    res = await w.rest("GET", f"{A}/keys/backup", token=token)
+    assert res.status == 200, res.body
+    if res.body["backup"] is not None:
+        return int(res.body["backup"]["version"])
+    made = await w.rest(
+        "PUT", f"{A}/keys/backup", token=token, json_body={"version": 1, "info": "wrapped"}
+    )
+    assert made.status == 200, made.body
+    return 1
+
+
+async def b_backup_rotate(w: World, actor: str) -> Req:
+    version = await _backup_version(w, actor)
+    return Req(f"{A}/keys/backup", {"version": version + 1, "info": "wrapped-again"})
+
+
+async def b_backup_entries_put(w: World, actor: str) -> Req:
+    version = await _backup_version(w, actor)
+    return Req(
+        f"{A}/keys/backup/entries",
+        {"version": max(version, 1), "entries": [{"id": "e1", "data": "opaque"}]},
+    )
+
+
+async def b_backup_entries_get(w: World, actor: str) -> Req:
+    await _backup_version(w, actor)
+    return Req(f"{A}/keys/backup/entries?limit=10")
+
+
+async def b_keys_query(w: World, actor: str) -> Req:
+    return Req(f"{A}/keys/query", {"user_ids": [w.actors["owner"].user_id, f"u_{'0' * 16}"]})
+
+
 # -- allowed-response checks ------------------------------------------------------------------
 
 
 def c_me(w: World, actor: str, body: Any) -> None:
     assert body["user_id"] == w.actors[actor].user_id
+
+
+def c_keys_query(w: World, actor: str, body: Any) -> None:
+    # Co-members see the owner; so do the roles that add people to rooms. Anyone else gets the
+    # same answer as for a user that does not exist: nothing.
+    owner = w.actors["owner"].user_id
+    visible = actor in MEMBERS or ACTOR_ROLES[actor] in ("clinician", "admin", "assistant")
+    assert (owner in body["users"]) == visible, (actor, body)
+    assert f"u_{'0' * 16}" not in body["users"], body
 
 
 def c_room_list(w: World, actor: str, body: Any) -> None:
@@ -405,6 +467,43 @@ REST: dict[tuple[str, str, str], Cell] = {
         static(f"{A}/attachments/{{attachment}}"),
         audit="attachment.download",
         leak_probe=True,
+    ),
+    # key directory: every account publishes its own keys; lookups are filtered, not refused
+    ("PUT", f"{A}/keys/device-list", ""): Cell(
+        any_user(),
+        static(
+            f"{A}/keys/device-list",
+            {"identity_key": IDENTITY_KEY, "signed_device_list": "opaque-list"},
+        ),
+        audit="keys.publish",
+    ),
+    ("PUT", f"{A}/keys/device", ""): Cell(
+        any_user(),
+        static(f"{A}/keys/device", {"public_keys": "opaque-bundle"}),
+        audit="keys.device_publish",
+    ),
+    ("POST", f"{A}/keys/query", ""): Cell(
+        any_user(),
+        b_keys_query,
+        audit="keys.query",
+        check=c_keys_query,
+    ),
+    ("DELETE", f"{A}/devices/{{device_id}}", ""): Cell(
+        any_user(), b_revoke_own_device, audit="device.revoke"
+    ),
+    ("DELETE", f"{A}/devices/{{device_id}}", "someone else's"): Cell(
+        any_user(**dict.fromkeys(set(ACTOR_ROLES) - {"owner"}, NF)), b_revoke_owner_device
+    ),
+    # key backup: always the caller's own
+    ("GET", f"{A}/keys/backup", ""): Cell(
+        any_user(), static(f"{A}/keys/backup"), audit="keys.backup_read"
+    ),
+    ("PUT", f"{A}/keys/backup", ""): Cell(any_user(), b_backup_rotate, audit="keys.backup_write"),
+    ("PUT", f"{A}/keys/backup/entries", ""): Cell(
+        any_user(), b_backup_entries_put, audit="keys.backup_entries_write"
+    ),
+    ("GET", f"{A}/keys/backup/entries", ""): Cell(
+        any_user(), b_backup_entries_get, audit="keys.backup_entries_read"
     ),
     # operations: public
     ("GET", "/healthz", ""): Cell(public(), static("/healthz")),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from client import RelaisError
+from crypto.keys import SigningKey
+from crypto.membership import event_hash, make_event
 from tests.conftest import envelope, make_user, wait_for
 
 
@@ -37,15 +39,15 @@ async def test_membership_rules_and_consent(relais, clients):
     with pytest.raises(RelaisError) as err:
         await c_doc.add_member(room, family.user_id, consent_id=consent["consent_id"])
     assert err.value.code == "consent_required"
-    # A care-team member needs no consent; signed events are stored opaque and in order.
-    await c_doc.request(
-        "POST",
-        f"/api/v1/rooms/{room}/members",
-        json={"user_id": nurse.user_id, "signed_event": "sig-abc"},
-    )
+    # A signed event must be a membership event describing this change (checked below).
+    with pytest.raises(RelaisError) as err:
+        await c_doc.add_member(room, nurse.user_id, signed_event="sig-abc")
+    assert err.value.code == "validation_failed"
+    # A care-team member needs no consent; events are listed in order.
+    await c_doc.add_member(room, nurse.user_id)
     events = (await c_doc.call("room.events", {"room_id": room}))["events"]
     assert [e["action"] for e in events] == ["create", "add", "add", "remove", "add"]
-    assert events[-1]["signed_event"] == "sig-abc"
+    assert events[-1]["signed_event"] is None
     assert [e["event_seq"] for e in events] == [1, 2, 3, 4, 5]
     state = await c_doc.call("room.get", {"room_id": room})
     assert state["encrypted_meta"] == "ct-title"
@@ -86,3 +88,66 @@ async def test_last_owner_cannot_leave(relais, clients):
     with pytest.raises(RelaisError) as err:
         await c_doc.request("DELETE", f"/api/v1/rooms/{room}/members/{doc.user_id}", json={})
     assert err.value.code == "conflict"
+
+
+async def test_signed_membership_chain_is_kept_linear(relais, clients):
+    """The server cannot sign but refuses what would fork or misdescribe the chain, and refuses
+    messages encrypted under an older chain (docs/protocol.md, signed membership events)."""
+    doc = await make_user(relais, "clinician")
+    nurse = await make_user(relais, "clinician")
+    other = await make_user(relais, "clinician")
+    c_doc = await clients(relais, doc)
+    ik = SigningKey.generate()
+    await c_doc.publish_device_list(ik.public_b64(), "opaque-device-list")
+    room = "r_" + "A" * 20
+
+    def event(n: int, prev: bytes, action: str, target: str, role: str | None, key=ik) -> str:
+        return make_event(
+            key,
+            room=room,
+            n=n,
+            prev=prev,
+            action=action,
+            actor=doc.user_id,
+            target=target,
+            role=role,
+            consent=None,
+            history="shared" if action != "remove" else None,
+            ts=1,
+        )
+
+    create = event(1, b"", "create", doc.user_id, "owner")
+    assert await c_doc.create_room(room_id=room, signed_event=create) == room
+    with pytest.raises(RelaisError) as err:
+        await c_doc.create_room(room_id=room, signed_event=create)
+    assert err.value.code == "conflict"
+
+    add_nurse = event(2, event_hash(create), "add", nurse.user_id, "member")
+    # Describing another change than the one requested is refused.
+    with pytest.raises(RelaisError) as err:
+        await c_doc.add_member(room, other.user_id, signed_event=add_nurse)
+    assert err.value.code == "validation_failed"
+    # So is a signature by another key than the actor's published identity key.
+    forged = event(2, event_hash(create), "add", nurse.user_id, "member", SigningKey.generate())
+    with pytest.raises(RelaisError) as err:
+        await c_doc.add_member(room, nurse.user_id, signed_event=forged)
+    assert err.value.code == "validation_failed"
+    await c_doc.add_member(room, nurse.user_id, signed_event=add_nurse)
+    # A second owner acting on the same head must re-sign on the new one.
+    stale = event(2, event_hash(create), "add", other.user_id, "member")
+    with pytest.raises(RelaisError) as err:
+        await c_doc.add_member(room, other.user_id, signed_event=stale)
+    assert err.value.code == "conflict"
+    assert err.value.details == {"expected_n": 3}
+
+    events = await c_doc.membership_events(room)
+    assert [e["signed_event"] for e in events] == [create, add_nurse]
+
+    # A message encrypted under one signed event when the room has two is refused, unstored.
+    env = envelope("x") | {"me": 1}
+    with pytest.raises(RelaisError) as err:
+        await c_doc.send(room, env)
+    assert err.value.code == "stale_membership"
+    assert err.value.details == {"membership_events": 2}
+    ack = await c_doc.send(room, envelope("x") | {"me": 2})
+    assert ack["seq"] == 1

@@ -1,0 +1,110 @@
+"""Each room's membership as this device verified it from the signed chain (docs/crypto.md §5).
+
+The server's member list decides who may fetch ciphertext; this one decides who gets keys. A room
+whose served chain stops verifying (forged, dropped, reordered or rewritten events) is frozen:
+nothing is shared in it until a human looks, and the reason is kept for the application.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crypto.errors import CryptoError
+from crypto.membership import ChainEvent, ChainState, event_hash, parse_event, verify_chain
+
+from ..sdk import RelaisClient, RelaisError
+from .directory import KeyDirectory
+from .records import Metrics
+
+
+class RoomChains:
+    def __init__(
+        self, api: RelaisClient, directory: KeyDirectory, metrics: Metrics, user_id: str
+    ) -> None:
+        self.api = api
+        self.user_id = user_id
+        # Rooms this user was added to again since this device last looked: the device's sync
+        # position there skips what was sent in between, which shared history entitles it to.
+        self.rejoined: set[str] = set()
+        self._joined_at: dict[str, int] = {}
+        self.directory = directory
+        self.metrics = metrics
+        self.states: dict[str, ChainState] = {}
+        self.events: dict[str, list[ChainEvent]] = {}
+        self.frozen: dict[str, str] = {}
+        self.dirty: set[str] = set()
+        self.warnings: list[dict[str, Any]] = []
+
+    def mark_dirty(self, room_id: str) -> None:
+        self.dirty.add(room_id)
+
+    def warn(self, code: str, **details: Any) -> None:
+        self.metrics.inc(code)
+        self.warnings.append({"code": code, **details})
+
+    async def get(self, room_id: str, *, force: bool = False) -> ChainState | None:
+        """The verified state, refreshed when unknown, dirty or forced; None when frozen."""
+        if room_id in self.frozen:
+            return None
+        if force or room_id not in self.states or room_id in self.dirty:
+            await self.refresh(room_id)
+        if room_id in self.frozen:
+            return None
+        return self.states.get(room_id)
+
+    async def refresh(self, room_id: str) -> None:
+        self.dirty.discard(room_id)
+        try:
+            rows = await self.api.membership_events(room_id)
+        except RelaisError as err:
+            if err.code != "not_found":
+                raise
+            # No longer a member (or the room is gone): keep the last verified view, which is
+            # only used to decide whom to ask for keys.
+            self.metrics.inc("chain_unavailable")
+            return
+        wires = [r["signed_event"] for r in rows if r.get("signed_event")]
+        try:
+            parsed = [parse_event(w) for w in wires]
+        except CryptoError as err:
+            self._freeze(room_id, err.code)
+            return
+        await self.directory.ensure({e.actor for e in parsed})
+        trust = self.directory.trust
+
+        def identity_key_of(user: str) -> bytes | None:
+            return trust.pinned(user) if trust.trusted(user) else None
+
+        try:
+            state = verify_chain(room_id, wires, identity_key_of, known=self.states.get(room_id))
+        except CryptoError as err:
+            self._freeze(room_id, err.code)
+            return
+        self.states[room_id] = state
+        self.events[room_id] = parsed
+        me = state.members.get(self.user_id)
+        if me is not None:
+            if self._joined_at.get(room_id, me.added_n) != me.added_n:
+                self.rejoined.add(room_id)
+            self._joined_at[room_id] = me.added_n
+
+    def _freeze(self, room_id: str, code: str) -> None:
+        self.frozen[room_id] = code
+        self.warn(code, room=room_id)
+
+    def head(self, room_id: str) -> tuple[int, bytes]:
+        st = self.states[room_id]
+        return st.head_n, st.head_hash
+
+    def hash_at(self, room_id: str, n: int) -> bytes | None:
+        evs = self.events.get(room_id) or []
+        return event_hash(evs[n - 1].wire) if 1 <= n <= len(evs) else None
+
+    def changed_since(self, room_id: str, n: int, actions: tuple[str, ...]) -> bool:
+        return any(e.action in actions for e in (self.events.get(room_id) or [])[n:])
+
+    def adopt(self, room_id: str, wire: str, actor_ik: bytes) -> None:
+        """Apply an event this device just signed and the server accepted."""
+        st = self.states[room_id]
+        ev = st.apply(wire, actor_ik)
+        self.events.setdefault(room_id, []).append(ev)

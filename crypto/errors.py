@@ -1,0 +1,33 @@
+"""One exception type for every protocol failure, with a stable code.
+
+Clients branch on `code` to decide what the user sees (waiting for a key, a warning about a
+changed identity, a refused message) and to count failures per kind; the codes are listed in
+docs/crypto.md next to the check that raises them.
+"""
+
+from __future__ import annotations
+
+CODES = (
+    "bad_encoding",  # malformed base64, JSON or field types
+    "bad_signature",  # a signature does not verify
+    "bad_ciphertext",  # AEAD / secretstream authentication failed
+    "unknown_device",  # the sender device is not in its user's verified device list
+    "identity_changed",  # the identity key differs from the pinned one
+    "rollback",  # a device list older than one already accepted
+    "replay",  # a pairwise id or a (session, index) seen before
+    "missing_key",  # no inbound session, or only from a later index
+    "too_far",  # a ratchet step count above the limit
+    "prekey_gone",  # the pre-key a message was made for has been erased
+    "chain_invalid",  # a membership event breaks a chain rule
+    "chain_forked",  # the served chain does not extend the verified head
+    "chain_withheld",  # a message refers to membership events the server does not produce
+    "not_entitled",  # a key request or share from a device that may not have the key
+    "truncated",  # an attachment stream without its final chunk
+)
+
+
+class CryptoError(Exception):
+    def __init__(self, code: str, message: str = "") -> None:
+        assert code in CODES, code
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code

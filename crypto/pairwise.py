@@ -1,0 +1,190 @@
+"""Pairwise channel: one signed, encrypted message from one device to another (docs/crypto.md §3).
+
+Opening is split in two: `open_payload` decrypts and checks everything the payload says about
+itself, and only then does the client know which user's device list it needs (`Opened.su`) to
+check the signature with `Opened.verify`. Nothing from an `Opened` may be acted on before
+`verify` returned.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableSet
+from dataclasses import dataclass
+from typing import Any
+
+from .encoding import b64d, b64e, h, lp, req_int, sign_detached, u32, verify_detached
+from .errors import CryptoError
+from .identity import (
+    DeviceList,
+    _aead_open,
+    _aead_seal,
+    _bytes,
+    _dumps,
+    _fields,
+    _id,
+    _int,
+    _loads,
+    _version,
+    _x25519,
+)
+from .keys import DhKey, SigningKey
+
+ALG = "relais.pairwise.v1"
+KEY_LABEL = "relais/v1/pairwise-key"
+SIG_LABEL = "relais/v1/pairwise-sig"
+AD_LABEL = "relais/v1/pairwise"
+ID_BYTES = 16
+SIG_BYTES = 64
+HEADER_FIELDS = {"v", "alg", "sd", "rd", "spk", "e", "n", "ct"}
+INNER_FIELDS = {"t", "body", "su", "sd", "ru", "rd", "ts", "id"}
+
+
+@dataclass(frozen=True)
+class RecipientKeys:
+    """From the recipient's verified device list (`dh`) and verified pre-key (`prekey_id`,
+    `prekey`)."""
+
+    user: str
+    device: str
+    dh: bytes
+    prekey_id: int
+    prekey: bytes
+
+
+def derive_key(
+    dh1: bytes, dh2: bytes, e_pub: bytes, spk_pub: bytes, dx_pub: bytes
+) -> tuple[bytes, bytes]:
+    """(key, the hashed input), the latter exposed for test vectors."""
+    data = lp(KEY_LABEL, dh1, dh2, e_pub, spk_pub, dx_pub)
+    return h(32, data), data
+
+
+def associated_data(sd: str, rd: str, spk_id: int, e_pub: bytes) -> bytes:
+    return lp(AD_LABEL, sd, rd, u32(spk_id), e_pub)
+
+
+def encrypt(
+    *,
+    sender_user: str,
+    sender_device: str,
+    sender_key: SigningKey,
+    recipient: RecipientKeys,
+    type: str,
+    body: dict[str, Any],
+    ts: int,
+    msg_id: bytes | None = None,
+    eph: DhKey | None = None,
+    nonce: bytes | None = None,
+) -> str:
+    """The to-device payload JSON text. `msg_id`, `eph` and `nonce` are random unless given
+    (test vectors only: reusing any of them breaks the channel's guarantees)."""
+    su, sd = _id(sender_user, "sender user"), _id(sender_device, "sender device")
+    ru, rd = _id(recipient.user, "recipient user"), _id(recipient.device, "recipient device")
+    k = _int(recipient.prekey_id, "pre-key id", 0xFFFFFFFF)
+    spk, dx = _bytes(recipient.prekey, 32, "pre-key"), _bytes(recipient.dh, 32, "device key")
+    if not isinstance(type, str) or not type:
+        raise CryptoError("bad_encoding", "type must be a non-empty string")
+    if not isinstance(body, dict):
+        raise CryptoError("bad_encoding", "body must be an object")
+    _int(ts, "ts")
+    msg_id = os.urandom(ID_BYTES) if msg_id is None else _bytes(msg_id, ID_BYTES, "msg_id")
+    nonce = os.urandom(24) if nonce is None else _bytes(nonce, 24, "nonce")
+    eph = DhKey.generate() if eph is None else eph
+    e_pub = _bytes(eph.public, 32, "ephemeral key")
+
+    dh1, dh2 = _x25519(eph.private, spk), _x25519(eph.private, dx)
+    key, _ = derive_key(dh1, dh2, e_pub, spk, dx)
+    inner = {"t": type, "body": body, "su": su, "sd": sd, "ru": ru, "rd": rd, "ts": ts}
+    inner["id"] = b64e(msg_id)
+    p = _dumps(inner).encode("utf-8")
+    sig = sign_detached(sender_key.secret, SIG_LABEL, lp(p))
+    ct = _aead_seal(key, nonce, sig + p, associated_data(sd, rd, k, e_pub))
+    header = {"v": 1, "alg": ALG, "sd": sd, "rd": rd, "spk": k}
+    header.update({"e": b64e(e_pub), "n": b64e(nonce), "ct": b64e(ct)})
+    return _dumps(header)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A decrypted, self-consistent pairwise message whose signature is NOT yet checked."""
+
+    su: str
+    sd: str
+    ru: str
+    rd: str
+    type: str
+    body: dict[str, Any]
+    ts: int
+    id: str
+    inner: bytes  # P, the exact signed bytes
+    sig: bytes
+
+    def verify(self, sign_pub: bytes, seen_ids: MutableSet[str]) -> Opened:
+        """`sign_pub` is the `sign` key of device `sd` in the verified device list of `su`.
+        The id is recorded only once the signature verified, so a forgery cannot burn an id."""
+        verify_detached(_bytes(sign_pub, 32, "signing key"), SIG_LABEL, lp(self.inner), self.sig)
+        if self.id in seen_ids:
+            raise CryptoError("replay", "pairwise message id already accepted")
+        seen_ids.add(self.id)
+        return self
+
+    def verify_from(self, devices: DeviceList, seen_ids: MutableSet[str]) -> Opened:
+        """`verify` with the device looked up in the sender's verified device list."""
+        entry = devices.get(self.sd) if devices.user == self.su else None
+        if entry is None:
+            raise CryptoError("unknown_device", "sender device not in its user's device list")
+        return self.verify(entry.sign, seen_ids)
+
+
+def open_payload(
+    payload: str,
+    *,
+    my_user: str,
+    my_device: str,
+    my_dh: DhKey,
+    prekeys: Mapping[int, DhKey],
+    server_sender_device: str | None = None,
+) -> Opened:
+    """Decrypt a to-device payload addressed to this device. `prekeys` holds the pre-key
+    privates still kept (current and those replaced less than 14 days ago)."""
+    _id(my_user, "my_user")
+    _id(my_device, "my_device")
+    hdr = _loads(payload)
+    _fields(hdr, HEADER_FIELDS, "pairwise payload")
+    _version(hdr, "v", 1)
+    if hdr["alg"] != ALG:
+        raise CryptoError("bad_encoding", "not a pairwise payload")
+    sd, rd = _id(hdr["sd"], "sd"), _id(hdr["rd"], "rd")
+    k = _int(hdr["spk"], "spk", 0xFFFFFFFF)
+    e_pub, nonce, ct = b64d(hdr["e"], 32), b64d(hdr["n"], 24), b64d(hdr["ct"])
+    if rd != my_device:
+        raise CryptoError("bad_encoding", "payload addressed to another device")
+    spk = prekeys.get(k)
+    if spk is None:
+        raise CryptoError("prekey_gone", f"pre-key {k} is not (or no longer) held")
+
+    dh1, dh2 = _x25519(spk.private, e_pub), _x25519(my_dh.private, e_pub)
+    key, _ = derive_key(dh1, dh2, e_pub, spk.public, my_dh.public)
+    plain = _aead_open(key, nonce, ct, associated_data(sd, rd, k, e_pub))
+    if len(plain) <= SIG_BYTES:
+        raise CryptoError("bad_encoding", "plaintext shorter than a signature")
+    sig, p = plain[:SIG_BYTES], plain[SIG_BYTES:]
+
+    inner = _loads(p)
+    _fields(inner, INNER_FIELDS, "pairwise message")
+    t, body = inner["t"], inner["body"]
+    if not isinstance(t, str) or not t:
+        raise CryptoError("bad_encoding", "t must be a non-empty string")
+    if not isinstance(body, dict):
+        raise CryptoError("bad_encoding", "body must be an object")
+    su, ru = _id(inner["su"], "su"), _id(inner["ru"], "ru")
+    if inner["sd"] != sd or inner["rd"] != rd:
+        raise CryptoError("bad_encoding", "inner devices differ from the header's")
+    if ru != my_user:
+        raise CryptoError("bad_encoding", "payload addressed to another user")
+    if server_sender_device is not None and server_sender_device != sd:
+        raise CryptoError("bad_encoding", "server-reported sender device differs")
+    msg_id = inner["id"]
+    b64d(msg_id, ID_BYTES)
+    return Opened(su, sd, ru, rd, t, body, req_int(inner, "ts"), msg_id, p, sig)

@@ -1,0 +1,342 @@
+"""The public key directory: publish, look up and revoke the key material clients encrypt to.
+
+The server stores and serves what clients publish and interprets none of it: a user's identity
+key and signed device list, and each device's signed pre-key bundle (docs/crypto.md defines the
+contents). Trust comes from the signatures, which clients check; the server's part is to keep the
+material available, to answer only people with a reason to encrypt to a user (themselves,
+co-members, and the roles that add members to rooms), and to tell the people concerned when it
+changes (`keys.changed`) so they fetch and verify it again.
+
+A changed identity key is accepted - a user who lost every device and their backup has no other
+way to start over - but audited as `keys.identity_reset`; warning the other users is the
+clients' job, since only they can tell a reset from an attack.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from server.api.context import services
+from server.api.routing import json_response, route
+from server.audit.log import AuditRecord, append
+from server.auth.principal import Principal
+from server.db.models import Device, Membership, Session, User, now_ms
+from server.errors import not_found
+from server.rooms.member_cache import emit_to_users
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
+DEVICE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+
+# 32 bytes in unpadded base64url are 43 characters; the last one carries 4 bits of key and 2 zero
+# bits, so only these 16 letters end a canonical encoding. One key has one spelling, which makes
+# "did the identity key change?" a plain string comparison.
+IdentityKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{42}[AEIMQUYcgkosw048]$")]
+MAX_DEVICE_LIST = 65_536
+MAX_DEVICE_KEYS = 16_384
+MAX_QUERY_USERS = 500
+
+# Roles that add members to rooms: they must verify a person's keys before sharing room keys
+# with someone they do not share a room with yet.
+DIRECTORY_ROLES = ("clinician", "admin", "assistant")
+
+
+class PublishDeviceList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    identity_key: IdentityKey
+    signed_device_list: Annotated[str, StringConstraints(min_length=1, max_length=MAX_DEVICE_LIST)]
+
+
+class PublishDeviceKeys(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    public_keys: Annotated[str, StringConstraints(min_length=1, max_length=MAX_DEVICE_KEYS)]
+
+
+class QueryKeys(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_QUERY_USERS)]
+
+    @field_validator("user_ids")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("user_ids must be unique")
+        return value
+
+
+def byte_order(column: Any, is_sqlite: bool) -> ColumnElement[str]:
+    """Compare and sort client-visible ids by their bytes on both databases.
+
+    SQLite compares text bytewise; PostgreSQL uses the database's collation, which for most
+    locales ignores punctuation and case. Paging cursors and "ordered by id" must mean the same
+    on both, so PostgreSQL is told to use "C".
+    """
+    col: ColumnElement[str] = column
+    return col if is_sqlite else col.collate("C")
+
+
+_MINE = aliased(Membership, name="mine")
+_THEIRS = aliased(Membership, name="theirs")
+
+
+async def sharing_a_room(
+    conn: AsyncConnection, user_id: str, among: list[str] | None = None
+) -> set[str]:
+    """Users sharing at least one room with `user_id` (never `user_id` itself), read on the
+    caller's connection so a write sees the membership it commits with."""
+    stmt = (
+        select(_THEIRS.user_id)
+        .distinct()
+        .join(_MINE, _MINE.room_id == _THEIRS.room_id)
+        .where(_MINE.user_id == user_id, _THEIRS.user_id != user_id)
+    )
+    if among is not None:
+        stmt = stmt.where(_THEIRS.user_id.in_(among))
+    return set((await conn.execute(stmt)).scalars())
+
+
+async def notify_keys_changed(svc: Services, user_id: str, co_members: set[str]) -> None:
+    """Tell the user's own devices and everyone sharing a room with them to re-fetch."""
+    await emit_to_users(svc, "keys.changed", {"user_id": user_id}, co_members | {user_id})
+
+
+@route(
+    "PUT",
+    "/api/v1/keys/device-list",
+    body=PublishDeviceList,
+    tags=("keys",),
+    summary="Publish the caller's identity key and signed device list (opaque).",
+)
+async def publish_device_list(
+    request: web.Request, p: Principal, body: PublishDeviceList
+) -> web.Response:
+    svc = services(request)
+    async with svc.db.write() as conn:
+        current = (
+            await conn.execute(
+                select(User.identity_key, User.signed_device_list)
+                .where(User.id == p.user_id)
+                .with_for_update()
+            )
+        ).one()
+        reset = current.identity_key is not None and current.identity_key != body.identity_key
+        changed = (current.identity_key, current.signed_device_list) != (
+            body.identity_key,
+            body.signed_device_list,
+        )
+        if changed:
+            await conn.execute(
+                update(User)
+                .where(User.id == p.user_id)
+                .values(identity_key=body.identity_key, signed_device_list=body.signed_device_list)
+            )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "keys.identity_reset" if reset else "keys.publish",
+                    p.user_id,
+                    p.device_id,
+                    target=p.user_id,
+                    ip=p.ip,
+                    detail={"bytes": len(body.signed_device_list), "changed": changed},
+                )
+            ],
+        )
+        co_members = await sharing_a_room(conn, p.user_id) if changed else set()
+    if changed:
+        await notify_keys_changed(svc, p.user_id, co_members)
+    return json_response({"user_id": p.user_id, "changed": changed, "identity_reset": reset})
+
+
+@route(
+    "PUT",
+    "/api/v1/keys/device",
+    body=PublishDeviceKeys,
+    tags=("keys",),
+    errors=("not_found",),
+    summary="Publish the calling device's public keys (signed pre-key bundle, opaque).",
+)
+async def publish_device_keys(
+    request: web.Request, p: Principal, body: PublishDeviceKeys
+) -> web.Response:
+    svc = services(request)
+    async with svc.db.write() as conn:
+        current = (
+            await conn.execute(
+                select(Device.public_keys)
+                .where(
+                    Device.id == p.device_id,
+                    Device.user_id == p.user_id,
+                    Device.revoked_at.is_(None),
+                )
+                .with_for_update()
+            )
+        ).first()
+        if current is None:  # revoked between authentication and now
+            raise not_found("device")
+        changed = current.public_keys != body.public_keys
+        if changed:
+            await conn.execute(
+                update(Device).where(Device.id == p.device_id).values(public_keys=body.public_keys)
+            )
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "keys.device_publish",
+                    p.user_id,
+                    p.device_id,
+                    target=p.device_id,
+                    ip=p.ip,
+                    detail={"bytes": len(body.public_keys), "changed": changed},
+                )
+            ],
+        )
+        co_members = await sharing_a_room(conn, p.user_id) if changed else set()
+    if changed:
+        await notify_keys_changed(svc, p.user_id, co_members)
+    return json_response({"device_id": p.device_id, "changed": changed})
+
+
+@route(
+    "POST",
+    "/api/v1/keys/query",
+    body=QueryKeys,
+    tags=("keys",),
+    summary="Public keys of the users the caller may see (others are simply absent).",
+)
+async def query_keys(request: web.Request, p: Principal, body: QueryKeys) -> web.Response:
+    svc = services(request)
+    wanted = body.user_ids
+    found: dict[str, dict[str, Any]] = {}
+    async with svc.db.read() as conn:
+        if p.role in DIRECTORY_ROLES:
+            visible = set(wanted)
+        else:
+            visible = await sharing_a_room(conn, p.user_id, wanted)
+            if p.user_id in wanted:
+                visible.add(p.user_id)
+        if visible:
+            users = await conn.execute(
+                select(User.id, User.identity_key, User.signed_device_list).where(
+                    User.id.in_(sorted(visible))
+                )
+            )
+            for u in users:
+                found[u.id] = {
+                    "user_id": u.id,
+                    "identity_key": u.identity_key,
+                    "signed_device_list": u.signed_device_list,
+                    "devices": [],
+                }
+        if found:
+            devices = await conn.execute(
+                select(Device.id, Device.user_id, Device.public_keys)
+                .where(
+                    Device.user_id.in_(sorted(found)),
+                    Device.revoked_at.is_(None),
+                    Device.public_keys.is_not(None),
+                )
+                .order_by(Device.user_id, byte_order(Device.id, svc.db.is_sqlite))
+            )
+            for d in devices:
+                found[d.user_id]["devices"].append(
+                    {"device_id": d.id, "public_keys": d.public_keys}
+                )
+    # One record per lookup, counts only: who looked up how many people is what an auditor
+    # needs; the ids asked for could themselves reveal who is being cared for by whom.
+    await svc.audit.record(
+        AuditRecord(
+            "keys.query",
+            p.user_id,
+            p.device_id,
+            ip=p.ip,
+            detail={"requested": len(wanted), "returned": len(found)},
+        )
+    )
+    return json_response({"users": found})
+
+
+async def _close_device_sockets(svc: Services, user_id: str, device_id: str) -> int:
+    """This node's sockets of one device; other nodes close theirs in the session sweeper."""
+    closed = 0
+    for sid in svc.connections.sids_of_user(user_id):
+        conn = svc.connections.by_sid.get(sid)
+        if conn is None or conn.principal.device_id != device_id:
+            continue
+        await svc.sio.disconnect(sid)
+        closed += 1
+    return closed
+
+
+@route(
+    "DELETE",
+    "/api/v1/devices/{device_id}",
+    tags=("keys",),
+    errors=("not_found",),
+    summary="Revoke one of the caller's devices: its sessions end, its sockets close.",
+)
+async def revoke_device(request: web.Request, p: Principal, _b: None) -> web.Response:
+    svc = services(request)
+    device_id = request.match_info["device_id"]
+    if not DEVICE_ID.match(device_id):
+        raise not_found("device")
+    now = now_ms()
+    async with svc.db.write() as conn:
+        revoked = await conn.execute(
+            update(Device)
+            .where(
+                Device.id == device_id,
+                Device.user_id == p.user_id,
+                Device.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        if not revoked.rowcount:
+            raise not_found("device")
+        sessions = (
+            await conn.execute(
+                update(Session)
+                .where(
+                    Session.device_id == device_id,
+                    Session.user_id == p.user_id,
+                    Session.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            )
+        ).rowcount
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "device.revoke",
+                    p.user_id,
+                    p.device_id,
+                    target=device_id,
+                    ip=p.ip,
+                    ts=now,
+                    detail={"sessions": sessions},
+                )
+            ],
+        )
+        co_members = await sharing_a_room(conn, p.user_id)
+    closed = await _close_device_sockets(svc, p.user_id, device_id)
+    await notify_keys_changed(svc, p.user_id, co_members)
+    return json_response(
+        {
+            "device_id": device_id,
+            "revoked_at": now,
+            "sessions_revoked": sessions,
+            "sockets_closed": closed,
+        }
+    )

@@ -1,0 +1,182 @@
+"""End-to-end encryption through a real server: every message is a `relais.group.v1` envelope,
+keys travel only over the pairwise channel, and each flow of docs/crypto.md §6 ends with every
+entitled device reading every message (and nobody else)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from client.e2ee import DECRYPTED, WAITING
+from server.db.models import Message, ToDevice
+from tests.conftest import Running, make_user, wait_for
+from tests.integration.e2ee_world import Device, texts, unlimited_relais, until_texts  # noqa: F401
+
+
+async def test_care_room_conversation_is_encrypted(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    pat_u = await make_user(relais, "patient")
+    doc = await device(relais, doc_u)
+    nurse = await device(relais, nurse_u)
+    patient = await device(relais, pat_u)
+
+    room = await doc.create_room(patient_user_id=pat_u.user_id)
+    await doc.add_member(room, nurse_u.user_id)
+    await doc.send_text(room, "Pansement refait, plaie propre")
+    await nurse.send_text(room, "Je passe demain à 9h")
+    await doc.send_text(room, "Merci")
+
+    expected = ["Pansement refait, plaie propre", "Je passe demain à 9h", "Merci"]
+    for e in (doc, nurse, patient):
+        await until_texts(e, room, expected)
+        assert e.counts()["failed"] == 0
+
+    async with relais.services.db.read() as conn:
+        envs = (await conn.execute(select(Message.envelope))).scalars().all()
+        payloads = (await conn.execute(select(ToDevice.payload))).scalars().all()
+    assert len(envs) == 3
+    for text in ("Pansement", "plaie", "demain", "Merci"):
+        assert all(text not in e for e in envs)
+        assert all(text not in p for p in payloads)
+    assert all('"alg":"relais.group.v1"' in e.replace(" ", "") for e in envs)
+
+
+async def test_removed_member_cannot_read_what_follows(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    gone_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    nurse = await device(relais, nurse_u)
+    gone = await device(relais, gone_u)
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    await doc.add_member(room, gone_u.user_id)
+    await doc.send_text(room, "before")
+    await until_texts(gone, room, ["before"])
+
+    await doc.remove_member(room, gone_u.user_id)
+    await doc.send_text(room, "after removal")
+    await nurse.send_text(room, "nurse after removal")
+    await until_texts(nurse, room, ["before", "after removal", "nurse after removal"])
+    assert doc.metrics["rotations"] == 1
+
+    # The removed device gets hold of the ciphertexts anyway (say, a copy of the database):
+    # it has no key for them and asks for one; nobody gives it one (the server no longer lets
+    # it write to the members' devices, and their clients would refuse it anyway).
+    keys_before = gone.metrics["todevice_room_key"]
+    async with relais.services.db.read() as conn:
+        rows = (await conn.execute(select(Message.__table__).order_by(Message.seq))).all()
+    for row in rows[1:]:
+        await gone._enqueue_message(
+            {
+                "id": row.id,
+                "room_id": row.room_id,
+                "seq": row.seq,
+                "sender": {"user_id": row.sender_user_id, "device_id": row.sender_device_id},
+                "envelope": json.loads(row.envelope),
+            }
+        )
+    await gone.idle()
+    assert gone.metrics["key_requests"] >= 1
+    await gone.retry_waiting()
+    await gone.idle()
+    late = [gone.records[r.id].state for r in rows[1:]]
+    assert late == [WAITING, WAITING]
+    assert texts(gone, room) == ["before"]
+    await gone.api.sync()
+    await gone.idle()
+    assert gone.metrics["todevice_room_key"] == keys_before
+
+
+async def test_new_member_reads_shared_history(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    late_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    nurse = await device(relais, nurse_u)
+    late = await device(relais, late_u)
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    await doc.send_text(room, "one")
+    await nurse.send_text(room, "two")
+    await until_texts(doc, room, ["one", "two"])
+    await doc.add_member(room, late_u.user_id)
+    await late.api.sync()
+    await until_texts(late, room, ["one", "two"])
+    await nurse.send_text(room, "three")
+    await until_texts(late, room, ["one", "two", "three"])
+
+
+async def test_new_device_restores_keys_from_backup(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u, passphrase="correct horse battery staple")
+    nurse = await device(relais, nurse_u)
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    await nurse.send_text(room, "handover: bed 4 febrile")
+    await doc.send_text(room, "seen")
+    await until_texts(doc, room, ["handover: bed 4 febrile", "seen"])
+    await doc.idle()
+
+    # The doctor's phone is new: only the passphrase links it to the old keys.
+    doc2 = await device(relais, doc_u, bootstrap=False, connect=False)
+    imported = await doc2.restore_from_backup("correct horse battery staple")
+    assert imported >= 2
+    await doc2.connect()
+    await until_texts(doc2, room, ["handover: bed 4 febrile", "seen"])
+    await doc2.send_text(room, "from the new phone")
+    await until_texts(nurse, room, ["handover: bed 4 febrile", "seen", "from the new phone"])
+
+
+async def test_new_device_approved_by_another_device(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    nurse = await device(relais, nurse_u)
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    await doc.send_text(room, "night orders")
+    await until_texts(nurse, room, ["night orders"])
+
+    tablet = await device(relais, nurse_u, bootstrap=False, connect=False)
+    code = await tablet.start_new_device()
+    await nurse.approve_device(code)  # the nurse scanned the tablet's code
+    await tablet.connect()
+    await wait_for(lambda: tablet.ik is not None)
+    await until_texts(tablet, room, ["night orders"])
+    await tablet.send_text(room, "ack from tablet")
+    await until_texts(doc, room, ["night orders", "ack from tablet"])
+
+
+async def test_attachment_is_ciphertext_on_the_server(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    nurse = await device(relais, nurse_u)
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    photo = b"WOUND-PHOTO-" * 20_000
+    await doc.send_file(room, photo, name="plaie.jpg", mime="image/jpeg")
+    await wait_for(
+        lambda: any(r.content and r.content.get("type") == "file" for r in nurse.messages(room))
+    )
+    rec = next(r for r in nurse.messages(room) if r.content and r.content["type"] == "file")
+    assert rec.state == DECRYPTED and rec.content is not None
+    assert await nurse.download_file(rec.content) == photo
+    stored = relais.services.extras["blobs"].path_for(rec.content["attachment_id"]).read_bytes()
+    assert b"WOUND-PHOTO" not in stored
+    assert len(stored) >= len(photo) + 17
+
+
+async def test_safety_numbers_agree(relais: Running, device: Device) -> None:
+    a_u = await make_user(relais, "clinician")
+    b_u = await make_user(relais, "clinician")
+    a = await device(relais, a_u)
+    b = await device(relais, b_u)
+    await a.directory.ensure([b_u.user_id])
+    await b.directory.ensure([a_u.user_id])
+    assert a.safety_number(b_u.user_id) == b.safety_number(a_u.user_id)
+    assert len(a.safety_number(b_u.user_id)) == 60

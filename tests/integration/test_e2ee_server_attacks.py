@@ -1,0 +1,294 @@
+"""A server that misbehaves: direct edits of a real server's database stand for a compromised
+operator. Each attack of the E2EE issue is detected by the clients, and no key ever reaches the
+intruder (checked on the to-device queue itself, which is where keys would have to travel)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+from sqlalchemy import delete, insert, select, update
+
+from client.e2ee import FAILED, WAITING, E2EEError
+from crypto.encoding import make_signed
+from crypto.identity import DeviceEntry, make_device_list, make_prekey
+from crypto.keys import DhKey, SigningKey
+from crypto.membership import make_event
+from server.db.models import Device as DeviceRow
+from server.db.models import Membership, MembershipEvent, Message, Room, ToDevice, User, now_ms
+from tests.conftest import Running, make_user, wait_for
+from tests.integration.e2ee_world import Device, texts, unlimited_relais, until_texts  # noqa: F401
+
+
+async def _queued_for(relais: Running, device_ids: set[str]) -> int:
+    async with relais.services.db.read() as conn:
+        rows = (await conn.execute(select(ToDevice.recipient_device_id))).scalars().all()
+    return sum(1 for r in rows if r in device_ids)
+
+
+async def _pair(relais: Running, device: Device) -> tuple[object, object, str, object]:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    nurse = await device(relais, nurse_u)
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    return doc, nurse, room, nurse_u
+
+
+async def test_injected_device_never_gets_a_key(relais: Running, device: Device) -> None:
+    doc, nurse, room, nurse_u = await _pair(relais, device)
+    evil = SigningKey.generate()
+    evil_dh = DhKey.generate()
+    evil_id = "d_" + secrets.token_urlsafe(12)
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            insert(DeviceRow).values(
+                id=evil_id,
+                user_id=nurse_u.user_id,
+                name="injected",
+                public_keys=make_prekey(evil, nurse_u.user_id, evil_id, 1, evil_dh.public, 1),
+                created_at=now_ms(),
+            )
+        )
+    doc.directory.mark_dirty(nurse_u.user_id)
+    await doc.send_text(room, "dose change")
+    await until_texts(nurse, room, ["dose change"])
+    assert doc.metrics["unsigned_device"] >= 1
+    assert await _queued_for(relais, {evil_id}) == 0
+
+
+async def test_forged_device_list_is_refused(relais: Running, device: Device) -> None:
+    doc, nurse, room, nurse_u = await _pair(relais, device)
+    await doc.send_text(room, "first")
+    await until_texts(nurse, room, ["first"])
+    evil_ik = SigningKey.generate()
+    evil = SigningKey.generate()
+    evil_id = "d_" + secrets.token_urlsafe(12)
+    forged = make_device_list(
+        evil_ik,
+        nurse_u.user_id,
+        99,
+        [DeviceEntry(evil_id, evil.public, DhKey.generate().public)],
+        now_ms(),
+    )
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            update(User)
+            .where(User.id == nurse_u.user_id)
+            .values(identity_key=evil_ik.public_b64(), signed_device_list=forged)
+        )
+    doc.directory.mark_dirty(nurse_u.user_id)
+    await doc.send_text(room, "second")
+    assert doc.metrics["identity_changed"] == 1
+    assert any(w["code"] == "identity_changed" for w in doc.directory.warnings)
+    assert doc.trust.pin_state(nurse_u.user_id) == "changed"
+    assert await _queued_for(relais, {evil_id}) == 0
+    # The real identity key named in a list it did not sign is a bad signature, not a change.
+    real_ik = nurse.ik
+    assert real_ik is not None
+    forged_same_ik = make_signed(
+        evil_ik.secret,
+        "relais/v1/devices",
+        {
+            "t": "relais.devices.v1",
+            "user": nurse_u.user_id,
+            "ver": 99,
+            "ik": real_ik.public_b64(),
+            "ts": now_ms(),
+            "devices": [{"id": evil_id, "sign": evil.public_b64(), "dh": evil.public_b64()}],
+        },
+    )
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            update(User)
+            .where(User.id == nurse_u.user_id)
+            .values(identity_key=real_ik.public_b64(), signed_device_list=forged_same_ik)
+        )
+    fresh = await device(relais, await make_user(relais, "clinician"))
+    await fresh.directory.ensure([nurse_u.user_id])
+    assert fresh.metrics["bad_signature"] == 1
+    assert nurse_u.user_id not in fresh.directory.lists
+
+
+async def test_injected_member_freezes_the_room(relais: Running, device: Device) -> None:
+    doc, _nurse, room, _nurse_u = await _pair(relais, device)
+    intruder_u = await make_user(relais, "clinician")
+    intruder = await device(relais, intruder_u)
+    chain = await doc.chains.get(room)
+    assert chain is not None
+    assert intruder.ik is not None
+    forged = make_event(
+        intruder.ik,
+        room=room,
+        n=chain.head_n + 1,
+        prev=chain.head_hash,
+        action="add",
+        actor=intruder_u.user_id,
+        target=intruder_u.user_id,
+        role="owner",
+        consent=None,
+        history="shared",
+        ts=now_ms(),
+    )
+    async with relais.services.db.write() as conn:
+        seq = (
+            await conn.execute(
+                update(Room)
+                .where(Room.id == room)
+                .values(last_event_seq=Room.last_event_seq + 1)
+                .returning(Room.last_event_seq)
+            )
+        ).scalar_one()
+        await conn.execute(
+            insert(Membership).values(
+                room_id=room, user_id=intruder_u.user_id, room_role="owner", added_by="x"
+            )
+        )
+        await conn.execute(
+            insert(MembershipEvent).values(
+                room_id=room,
+                event_seq=seq,
+                action="add",
+                actor_user_id=intruder_u.user_id,
+                target_user_id=intruder_u.user_id,
+                room_role="owner",
+                signed_event=forged,
+            )
+        )
+    doc.chains.mark_dirty(room)
+    with pytest.raises(E2EEError) as err:
+        await doc.send_text(room, "must not be shared with the intruder")
+    assert err.value.code == "room_frozen"
+    assert doc.chains.frozen[room] in ("chain_invalid", "bad_signature")
+    assert await _queued_for(relais, {intruder.device_id}) == 0
+
+
+async def test_unsigned_member_gets_ciphertext_but_no_key(relais: Running, device: Device) -> None:
+    doc, nurse, room, _nurse_u = await _pair(relais, device)
+    intruder_u = await make_user(relais, "clinician")
+    intruder = await device(relais, intruder_u)
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            insert(Membership).values(
+                room_id=room, user_id=intruder_u.user_id, room_role="member", added_by="x"
+            )
+        )
+    await doc.send_text(room, "for the care team only")
+    await intruder.api.sync()
+    await wait_for(lambda: len(intruder.records) == 1)
+    await intruder.idle()
+    await wait_for(
+        lambda: doc.metrics["key_requests_refused"] + nurse.metrics["key_requests_refused"] >= 1
+    )
+    assert [r.state for r in intruder.records.values()] == [WAITING]
+    assert texts(intruder, room) == []
+    # Its client opened everything queued for it: refusals, never a room key.
+    await intruder.api.sync()
+    await intruder.idle()
+    assert intruder.metrics["todevice_room_key"] == 0
+    assert intruder.metrics["todevice_key_withheld"] >= 1
+
+
+async def test_dropped_membership_event_is_detected(relais: Running, device: Device) -> None:
+    doc, nurse, room, nurse_u = await _pair(relais, device)
+    third_u = await make_user(relais, "clinician")
+    await device(relais, third_u)
+    await doc.add_member(room, third_u.user_id)
+    chain = await doc.chains.get(room, force=True)
+    assert chain is not None and chain.head_n == 3
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            delete(MembershipEvent).where(
+                MembershipEvent.room_id == room, MembershipEvent.event_seq == 2
+            )
+        )
+    doc.chains.mark_dirty(room)
+    with pytest.raises(E2EEError):
+        await doc.send_text(room, "x")
+    assert doc.chains.frozen[room] in ("chain_forked", "chain_invalid")
+    # Another member's device detects the gap from the prev links alone.
+    assert await nurse.chains.get(room, force=True) is None
+    assert nurse.chains.frozen[room] in ("chain_forked", "chain_invalid")
+    del nurse_u
+
+
+async def test_reordered_messages_are_reported(relais: Running, device: Device) -> None:
+    doc, nurse, room, nurse_u = await _pair(relais, device)
+    await doc.send_text(room, "first")
+    await doc.send_text(room, "second")
+    async with relais.services.db.write() as conn:
+        rows = (
+            await conn.execute(select(Message.id, Message.seq).where(Message.room_id == room))
+        ).all()
+        (a_id, a_seq), (b_id, b_seq) = sorted(rows, key=lambda r: r.seq)
+        await conn.execute(update(Message).where(Message.id == a_id).values(seq=-1))
+        await conn.execute(update(Message).where(Message.id == b_id).values(seq=a_seq))
+        await conn.execute(update(Message).where(Message.id == a_id).values(seq=b_seq))
+    late = await device(relais, nurse_u, bootstrap=False, connect=False)
+    code = await late.start_new_device()
+    await nurse.approve_device(code)
+    await late.connect()
+    await wait_for(lambda: sorted(texts(late, room)) == ["first", "second"])
+    assert texts(late, room) == ["second", "first"]
+    assert late.metrics["reordered"] == 1
+
+
+async def test_replayed_to_device_message_is_ignored(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    nurse = await device(relais, nurse_u, connect=False)
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    await doc.send_text(room, "keyed")
+    async with relais.services.db.read() as conn:
+        queued = (
+            await conn.execute(
+                select(ToDevice.__table__).where(ToDevice.recipient_device_id == nurse.device_id)
+            )
+        ).all()
+    assert len(queued) == 1
+    await nurse.connect()
+    await until_texts(nurse, room, ["keyed"])
+    sessions_before = dict(nurse.inbound)
+    row = queued[0]._mapping
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            insert(ToDevice).values(
+                {k: v for k, v in row.items() if k != "id"} | {"client_msg_id": "replayed"}
+            )
+        )
+    await nurse.api.sync()
+    await nurse.idle()
+    assert nurse.metrics["todevice_replay"] == 1
+    assert nurse.inbound == sessions_before
+
+
+async def test_replayed_group_message_is_refused(relais: Running, device: Device) -> None:
+    doc, nurse, room, _nurse_u = await _pair(relais, device)
+    await doc.send_text(room, "give 1 g paracetamol")
+    await until_texts(nurse, room, ["give 1 g paracetamol"])
+    async with relais.services.db.write() as conn:
+        orig = (await conn.execute(select(Message.__table__).where(Message.room_id == room))).one()
+        seq = (
+            await conn.execute(
+                update(Room)
+                .where(Room.id == room)
+                .values(last_seq=Room.last_seq + 1)
+                .returning(Room.last_seq)
+            )
+        ).scalar_one()
+        values = dict(orig._mapping) | {
+            "id": "m_" + secrets.token_urlsafe(12),
+            "seq": seq,
+            "client_msg_id": "replay",
+        }
+        await conn.execute(insert(Message).values(values))
+    await nurse.api.sync()
+    await nurse.idle()
+    replayed = next(r for r in nurse.records.values() if r.id == values["id"])
+    assert replayed.state == FAILED and replayed.error == "replay"
+    assert texts(nurse, room) == ["give 1 g paracetamol"]
+    assert json.loads(values["envelope"])["alg"] == "relais.group.v1"

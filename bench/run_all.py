@@ -1,12 +1,14 @@
 """Run every benchmark of issue 3 and rewrite the results section of docs/performance.md.
 
-    python -m bench.run_all [--quick] [--only send,fanout,memory,profile] [--repeats N]
+    python -m bench.run_all [--quick] [--only send,fanout,memory,crypto,profile] [--repeats N]
                             [--no-postgres] [--no-node] [--no-doc]
 
 Each scenario starts its own server process (killed at the end whatever happens), drives it from
 separate load-generator processes on 127.0.0.1 only, and is repeated; the median is reported with
-the spread, because the 2-core machine is shared. Only the text between the `bench:results`
-markers of docs/performance.md is replaced; the hand-written analysis around it is kept.
+the spread, because the 2-core machine is shared. `crypto` (bench/crypto_costs.py) times the E2EE
+operations of one client in this process, with no server. Only the text between the
+`bench:results` markers of docs/performance.md is replaced; the hand-written analysis around it
+is kept.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import crypto_costs
 from .fixtures import Member, create_pg_database, drop_pg_database, populate
 from .loadgen import WorkerSpec, run_load, split
 from .procs import Server, free_port, python_argv, relais_args
@@ -33,7 +36,7 @@ from .procs import Server, free_port, python_argv, relais_args
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 RESULTS = ROOT / "bench" / "results.json"  # the figures behind the doc's tables, merged by section
-SECTIONS = ("send", "fanout", "memory")
+SECTIONS = ("send", "fanout", "memory", "crypto")
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 NODE_DIR = Path(
     os.environ.get("RELAIS_BENCH_NODE_DIR", Path.home() / ".cache" / "relais-bench" / "node")
@@ -497,6 +500,8 @@ def render(res: dict[str, Any], argv: list[str]) -> str:
                 f"{r['kb_per_connection']:.1f} | {r['connect_phase_s']:.1f} |"
             )
         out.append("")
+    if res.get("crypto"):
+        out += [*crypto_costs.render(res["crypto"]), ""]
     if res.get("profiles"):
         out += ["### Profiles (py-spy, one extra run each, not counted above)", ""]
         for text in res["profiles"].values():
@@ -531,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat")
-    parser.add_argument("--only", default="send,fanout,memory,profile")
+    parser.add_argument("--only", default="crypto,send,fanout,memory,profile")
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--no-postgres", action="store_true")
@@ -567,6 +572,12 @@ def main(argv: list[str] | None = None) -> int:
         return work / f"{name}.pyspy.txt" if "profile" in only else None
 
     try:
+        if "crypto" in only:
+            # First, while no server of ours runs; it takes one core for well under a minute.
+            res["crypto"] = crypto_costs.run(
+                quick=args.quick,
+                command=f"python -m bench.run_all {' '.join(argv)}".rstrip(),
+            )
         if "send" in only:
             res["send"] = bench_send(
                 cfg, "sqlite", work / "send-sqlite", prof("send"), args.send_manager
@@ -593,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"raw results: {work / 'results.json'}")
     # A partial run (--only) replaces its own sections and keeps the others' last figures.
     res["dates"] = {k: res["date"] for k in SECTIONS if k in res}
+    res["argv"] = argv  # so `python -m bench.crypto_costs` can re-render this run's header
     if RESULTS.exists() and not args.no_doc:
         prev = json.loads(RESULTS.read_text())
         for key in SECTIONS:

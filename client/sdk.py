@@ -50,11 +50,9 @@ class Inbox:
     ahead: dict[str, set[int]] = field(default_factory=dict)
 
     def accept(self, msg: dict[str, Any]) -> bool:
-        if msg["id"] in self.seen:
-            return False
-        self.seen.add(msg["id"])
+        """Record the message's position (even a duplicate's: a re-fetch must move forward) and
+        say whether it is new to the application."""
         room = msg["room_id"]
-        self.messages.setdefault(room, []).append(msg)
         seq = int(msg["seq"])
         pos = self.since.get(room, 0)
         if seq > pos:
@@ -64,6 +62,10 @@ class Inbox:
                 pos += 1
                 ahead.discard(pos)
             self.since[room] = pos
+        if msg["id"] in self.seen:
+            return False
+        self.seen.add(msg["id"])
+        self.messages.setdefault(room, []).append(msg)
         return True
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import nacl.bindings as sodium
 import nacl.exceptions
 
-from .encoding import h
+from .encoding import check_bytes, check_int, h
 from .errors import CryptoError
 
 CHUNK = 65536
@@ -51,9 +51,7 @@ class FileEncryptor:
     def __init__(self, key: bytes | None = None) -> None:
         if key is None:
             key = os.urandom(KEY_BYTES)
-        if not isinstance(key, bytes) or len(key) != KEY_BYTES:
-            raise CryptoError("bad_encoding", f"attachment key must be {KEY_BYTES} bytes")
-        self.key = key
+        self.key = check_bytes(key, KEY_BYTES, "attachment key")
         self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
         self.header: bytes = bytes(
             sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, key)
@@ -106,16 +104,11 @@ def encrypt_file(data: bytes, *, key: bytes | None = None) -> tuple[bytes, FileK
 
 def decrypt_file(blob: bytes, fk: FileKey) -> bytes:
     """Hash first: nothing from a blob other than the one the message named is even parsed."""
-    if (
-        not isinstance(fk, FileKey)
-        or not isinstance(fk.key, bytes)
-        or len(fk.key) != KEY_BYTES
-        or not isinstance(fk.hash, bytes)
-        or len(fk.hash) != 32
-        or type(fk.size) is not int
-        or fk.size < 0
-    ):
+    if not isinstance(fk, FileKey):
         raise CryptoError("bad_encoding", "malformed file key")
+    check_bytes(fk.key, KEY_BYTES, "attachment key")
+    check_bytes(fk.hash, 32, "attachment hash")
+    check_int(fk.size, "attachment size")
     if isinstance(blob, bytearray | memoryview):
         blob = bytes(blob)
     if not isinstance(blob, bytes):

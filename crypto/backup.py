@@ -16,9 +16,23 @@ from typing import Any
 import nacl.bindings as sodium
 import nacl.exceptions
 
-from .encoding import b64d, b64e, h, lp
+from .encoding import (
+    TAG_BYTES,
+    aead_open,
+    aead_seal,
+    b64d,
+    b64e,
+    check_bytes,
+    check_fields,
+    check_id,
+    dumps,
+    h,
+    loads_object,
+    lp,
+    req_version,
+    utf8,
+)
 from .errors import CryptoError
-from .identity import _aead_open, _aead_seal, _bytes, _dumps, _fields, _id, _loads, _version
 
 DEFAULT_OPS = 3
 DEFAULT_MEM = 64 * 1024 * 1024
@@ -55,7 +69,7 @@ def passphrase_bytes(passphrase: str) -> bytes:
 
 def wrapping_key(passphrase: str, salt: bytes, ops: int, mem: int) -> bytes:
     """WK = argon2id(passphrase, salt, ops, mem, 32)."""
-    _bytes(salt, 16, "salt")
+    check_bytes(salt, 16, "salt")
     ops, mem = _cost(ops, mem)
     try:
         return bytes(
@@ -73,7 +87,7 @@ def wrapping_key(passphrase: str, salt: bytes, ops: int, mem: int) -> bytes:
 
 
 def key_ad(user: str) -> bytes:
-    return lp(KEY_LABEL, _id(user, "user"))
+    return lp(KEY_LABEL, check_id(user, "user"))
 
 
 def make_backup_info(
@@ -89,47 +103,47 @@ def make_backup_info(
 ) -> str:
     """The `info` JSON text for `PUT /api/v1/keys/backup`."""
     ad = key_ad(user)
-    secret = _bytes(bk, 32, "backup key") + _bytes(ik_seed, 32, "identity seed")
-    salt = os.urandom(16) if salt is None else _bytes(salt, 16, "salt")
-    nonce = os.urandom(24) if nonce is None else _bytes(nonce, 24, "nonce")
-    ct = _aead_seal(wrapping_key(passphrase, salt, ops, mem), nonce, secret, ad)
+    secret = check_bytes(bk, 32, "backup key") + check_bytes(ik_seed, 32, "identity seed")
+    salt = os.urandom(16) if salt is None else check_bytes(salt, 16, "salt")
+    nonce = os.urandom(24) if nonce is None else check_bytes(nonce, 24, "nonce")
+    ct = aead_seal(wrapping_key(passphrase, salt, ops, mem), nonce, secret, ad)
     info = {"v": 1, "alg": ALG, "user": user, "salt": b64e(salt), "ops": ops, "mem": mem}
     info.update({"n": b64e(nonce), "ct": b64e(ct)})
-    return _dumps(info)
+    return dumps(info)
 
 
 def unlock_backup(info: str, user: str, passphrase: str) -> tuple[bytes, bytes]:
     """(BK, identity seed). A wrong passphrase is `bad_ciphertext`, like any tampering."""
-    obj = _loads(info)
-    _fields(obj, INFO_FIELDS, "backup info")
-    _version(obj, "v", 1)
+    obj = loads_object(info)
+    check_fields(obj, INFO_FIELDS, "backup info")
+    req_version(obj, "v", 1)
     if obj["alg"] != ALG:
         raise CryptoError("bad_encoding", "not a backup info")
     ad = key_ad(user)
     if obj["user"] != user:
         raise CryptoError("bad_encoding", "backup info of another user")
     salt, nonce = b64d(obj["salt"], 16), b64d(obj["n"], 24)
-    ct = b64d(obj["ct"], 64 + sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES)
+    ct = b64d(obj["ct"], 64 + TAG_BYTES)
     ops, mem = _cost(obj["ops"], obj["mem"])
-    plain = _aead_open(wrapping_key(passphrase, salt, ops, mem), nonce, ct, ad)
+    plain = aead_open(wrapping_key(passphrase, salt, ops, mem), nonce, ct, ad)
     return plain[:32], plain[32:]
 
 
 def entry_id(bk: bytes, room: str, sd: str, sid: str) -> str:
     """Stable per session and opaque to the server. `sid` is the b64 session id; its 16 raw
     bytes are hashed."""
-    _bytes(bk, 32, "backup key")
+    check_bytes(bk, 32, "backup key")
     raw_sid = b64d(sid, 16)
-    return b64e(h(16, lp(ID_LABEL, _id(room, "room"), _id(sd, "sd"), raw_sid), key=bk))
+    return b64e(h(16, lp(ID_LABEL, check_id(room, "room"), check_id(sd, "sd"), raw_sid), key=bk))
 
 
 def entry_key(bk: bytes) -> bytes:
-    return h(32, lp(ENTRY_KEY_LABEL), key=_bytes(bk, 32, "backup key"))
+    return h(32, lp(ENTRY_KEY_LABEL), key=check_bytes(bk, 32, "backup key"))
 
 
 def entry_ad(user: str, entry_id: str) -> bytes:
     b64d(entry_id, 16)
-    return lp(ENTRY_LABEL, _id(user, "user"), entry_id)
+    return lp(ENTRY_LABEL, check_id(user, "user"), entry_id)
 
 
 def seal_entry(
@@ -140,15 +154,15 @@ def seal_entry(
     ad = entry_ad(user, entry_id)
     if not isinstance(export, dict):
         raise CryptoError("bad_encoding", "export must be an object")
-    plain = _dumps(export).encode("utf-8")
-    nonce = os.urandom(24) if nonce is None else _bytes(nonce, 24, "nonce")
-    return b64e(nonce + _aead_seal(entry_key(bk), nonce, plain, ad))
+    plain = utf8(dumps(export))
+    nonce = os.urandom(24) if nonce is None else check_bytes(nonce, 24, "nonce")
+    return b64e(nonce + aead_seal(entry_key(bk), nonce, plain, ad))
 
 
 def open_entry(bk: bytes, user: str, entry_id: str, data: str) -> dict[str, Any]:
     ad = entry_ad(user, entry_id)
     raw = b64d(data)
-    if len(raw) < 24 + sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES:
+    if len(raw) < 24 + TAG_BYTES:
         raise CryptoError("bad_ciphertext", "entry shorter than nonce and tag")
-    plain = _aead_open(entry_key(bk), raw[:24], raw[24:], ad)
-    return _loads(plain)
+    plain = aead_open(entry_key(bk), raw[:24], raw[24:], ad)
+    return loads_object(plain)

@@ -9,7 +9,6 @@ message.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,27 @@ from typing import Any
 import nacl.bindings as sodium
 import nacl.exceptions
 
-from .encoding import b64d, b64e, h, lp, req_int, req_str, sign_detached, u32, verify_detached
+from .encoding import (
+    b64d,
+    b64e,
+    dumps,
+    h,
+    lp,
+    req_int,
+    req_str,
+    sign_detached,
+    u32,
+    utf8,
+    verify_detached,
+)
+from .encoding import check_bytes as _bytes
+from .encoding import check_id as _check_id
+from .encoding import check_int as _nonneg
+from .encoding import check_u32 as _u32
+from .encoding import is_u32 as _is_u32
+from .encoding import loads_object as _decode_content
+from .encoding import req_id as _id_field
+from .encoding import req_u32 as _u32_field
 from .errors import CryptoError
 from .keys import SigningKey
 
@@ -32,7 +51,6 @@ SID_BYTES = 16
 CK_BYTES = 32
 MH_BYTES = 32
 TAG_BYTES = 16
-_U32_MAX = 0xFFFFFFFF
 _ENVELOPE_KEYS = frozenset({"v", "alg", "ct", "sid", "i", "sd", "su", "me", "mh", "sig"})
 _SHARE_KEYS = frozenset({"room", "sid", "i", "ck", "sd", "su", "me", "fwd"})
 
@@ -100,69 +118,13 @@ def _padded_len_ok(n: int) -> bool:
 # -- field checks ----------------------------------------------------------------------------
 
 
-def _check_id(value: Any, what: str) -> str:
-    """Server ids are short ASCII strings; anything else cannot be a real sender or room."""
-    if (
-        not isinstance(value, str)
-        or not 1 <= len(value) <= 255
-        or not value.isascii()
-        or not value.isprintable()
-    ):
-        raise CryptoError("bad_encoding", f"{what} is not an id")
-    return value
-
-
-def _id_field(obj: dict[str, Any], key: str) -> str:
-    return _check_id(obj.get(key), key)
-
-
-def _u32_field(obj: dict[str, Any], key: str) -> int:
-    v = req_int(obj, key)
-    if v > _U32_MAX:
-        raise CryptoError("bad_encoding", f"field {key!r} out of u32 range")
-    return v
-
-
-def _u32(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _U32_MAX:
-        raise CryptoError("bad_encoding", f"{what} must be a u32")
-    return value
-
-
-def _bytes(value: Any, size: int, what: str) -> bytes:
-    if not isinstance(value, bytes) or len(value) != size:
-        raise CryptoError("bad_encoding", f"{what} must be {size} bytes")
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _encode_content(content: Any) -> bytes:
     if not isinstance(content, dict):
         raise CryptoError("bad_encoding", "content must be a JSON object")
-    try:
-        text = json.dumps(
-            content, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
-        )
-        data = text.encode("utf-8")
-    except (TypeError, ValueError, RecursionError) as err:
-        raise CryptoError("bad_encoding", "content is not JSON-serialisable") from err
+    data = utf8(dumps(content))
     if len(data) > MAX_CONTENT:
         raise CryptoError("bad_encoding", f"content longer than {MAX_CONTENT} bytes")
     return data
-
-
-def _decode_content(data: bytes) -> dict[str, Any]:
-    """Strict JSON (no NaN/Infinity), so every implementation accepts the same contents."""
-    try:
-        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as err:
-        raise CryptoError("bad_encoding", "content is not JSON") from err
-    if not isinstance(obj, dict):
-        raise CryptoError("bad_encoding", "content is not a JSON object")
-    return obj
 
 
 def group_ad(room: str, sid: bytes, i: int, su: str, sd: str, me: int, mh: bytes) -> bytes:
@@ -179,7 +141,7 @@ class OutboundSession:
 
     room: str
     sid: bytes
-    ck: bytes
+    ck: bytes = field(repr=False)
     index: int
     created_ms: int
     me: int
@@ -285,16 +247,6 @@ class OutboundSession:
         )
 
 
-def _is_u32(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _U32_MAX
-
-
-def _nonneg(v: Any, what: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 2**53:
-        raise CryptoError("bad_encoding", f"{what} must be a non-negative integer")
-    return v
-
-
 # -- envelope --------------------------------------------------------------------------------
 
 
@@ -382,9 +334,9 @@ class InboundSession:
     su: str
     me: int
     first_index: int
-    first_ck: bytes
+    first_ck: bytes = field(repr=False)
     cur_index: int
-    cur_ck: bytes
+    cur_ck: bytes = field(repr=False)
     used: dict[int, str] = field(default_factory=dict)
 
     @classmethod

@@ -19,6 +19,7 @@ from .encoding import (
     loads_object,
     lp,
     make_signed,
+    req_id,
     req_int,
     split_signed,
     verify_detached,
@@ -58,36 +59,17 @@ def _hash_parts(s: str, sig: bytes) -> bytes:
     return h(32, lp(L_HASH, s, sig))
 
 
-def _split(wire: Any) -> tuple[str, bytes]:
-    """split_signed, plus: S must be encodable as UTF-8 (a JSON text can carry lone surrogates)."""
-    if not isinstance(wire, str):
-        raise CryptoError("bad_encoding", "event wire must be JSON text")
-    s, sig = split_signed(wire)
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise CryptoError("bad_encoding", "signed text is not UTF-8") from err
-    return s, sig
-
-
 def event_hash(wire: str) -> bytes:
-    s, sig = _split(wire)
+    s, sig = split_signed(wire)
     return _hash_parts(s, sig)
 
 
-def _id(obj: dict[str, Any], key: str) -> str:
-    v = obj.get(key)
-    if not isinstance(v, str) or not 1 <= len(v) <= 255 or not v.isascii() or not v.isprintable():
-        raise CryptoError("bad_encoding", f"field {key!r} must be an id")
-    return v
-
-
 def _opt_id(obj: dict[str, Any], key: str) -> str | None:
-    return None if obj.get(key) is None else _id(obj, key)
+    return None if obj.get(key) is None else req_id(obj, key)
 
 
 def _parse(wire: Any) -> tuple[ChainEvent, str, bytes]:
-    s, sig = _split(wire)
+    s, sig = split_signed(wire)
     obj = loads_object(s)
     if set(obj) != _EVENT_KEYS or obj["t"] != EVENT_TYPE:
         raise CryptoError("bad_encoding", "not a relais.member.v1 event")
@@ -117,10 +99,10 @@ def _parse(wire: Any) -> tuple[ChainEvent, str, bytes]:
     ev = ChainEvent(
         n=n,
         prev=prev,
-        room=_id(obj, "room"),
+        room=req_id(obj, "room"),
         action=action,
-        actor=_id(obj, "actor"),
-        target=_id(obj, "target"),
+        actor=req_id(obj, "actor"),
+        target=req_id(obj, "target"),
         role=role,
         consent=consent,
         history=history,
@@ -167,10 +149,7 @@ def make_event(
         "history": history,
         "ts": ts,
     }
-    try:
-        wire = make_signed(ik.secret, L_MEMBER, obj)
-    except (TypeError, ValueError) as err:
-        raise CryptoError("bad_encoding", "event fields are not JSON") from err
+    wire = make_signed(ik.secret, L_MEMBER, obj)
     parse_event(wire)
     return wire
 
@@ -356,6 +335,19 @@ def verify_chain(
     return state
 
 
+def replay_unverified(room: str, wires: Sequence[str]) -> ChainState:
+    """The state a stored chain describes, with every rule of §5.2 applied but no signature
+    checked: the server's view (it pins no identity keys). It lets the server refuse an event that
+    every client would reject, such as removing someone the chain never added, which would
+    otherwise freeze the room for everyone."""
+    state = ChainState.empty(room)
+    for wire in wires:
+        ev = parse_event(wire)
+        state._check_rules(ev)
+        state._commit(ev)
+    return state
+
+
 def check_append(
     room: str,
     last_wire: str | None,
@@ -367,10 +359,15 @@ def check_append(
     role: str | None,
     consent: str | None,
     actor_ik: bytes | None,
+    chain: Sequence[str] | None = None,
 ) -> ChainEvent:
     """The server's check that a signed event describes the change it is about to make and extends
-    the stored chain. It knows no member list, so the rules of §5.2 stay with the clients; what it
-    can check keeps honest clients from building chains every other client rejects."""
+    the stored chain. With the whole stored `chain`, the member rules of §5.2 are applied too (on
+    the unverified replay); signatures other than the new event's stay the clients' business."""
+    if chain is not None:
+        state = replay_unverified(room, chain)
+        state._check_rules(parse_event(new_wire))
+        last_wire = chain[-1] if chain else None
     new = parse_event(new_wire)
     got = (new.room, new.action, new.actor, new.target, new.role, new.consent)
     want = (room, action, actor, target, role, consent)
@@ -388,6 +385,6 @@ def check_append(
     if (new.action == "create") != (new.n == 1):
         raise CryptoError("chain_invalid", "create is the first event and only the first")
     if actor_ik is not None:
-        s, sig = _split(new_wire)
+        s, sig = split_signed(new_wire)
         verify_detached(actor_ik, L_MEMBER, lp(s), sig)
     return new

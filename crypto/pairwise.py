@@ -13,22 +13,30 @@ from collections.abc import Mapping, MutableSet
 from dataclasses import dataclass
 from typing import Any
 
-from .encoding import b64d, b64e, h, lp, req_int, sign_detached, u32, verify_detached
-from .errors import CryptoError
-from .identity import (
-    DeviceList,
-    _aead_open,
-    _aead_seal,
-    _bytes,
-    _dumps,
-    _fields,
-    _id,
-    _int,
-    _loads,
-    _version,
-    _x25519,
+from .encoding import (
+    U32_MAX,
+    aead_open,
+    aead_seal,
+    b64d,
+    b64e,
+    check_bytes,
+    check_fields,
+    check_id,
+    check_int,
+    dumps,
+    h,
+    loads_object,
+    lp,
+    req_int,
+    req_version,
+    sign_detached,
+    u32,
+    utf8,
+    verify_detached,
 )
-from .keys import DhKey, SigningKey
+from .errors import CryptoError
+from .identity import DeviceList
+from .keys import DhKey, SigningKey, dh
 
 ALG = "relais.pairwise.v1"
 KEY_LABEL = "relais/v1/pairwise-key"
@@ -79,30 +87,36 @@ def encrypt(
 ) -> str:
     """The to-device payload JSON text. `msg_id`, `eph` and `nonce` are random unless given
     (test vectors only: reusing any of them breaks the channel's guarantees)."""
-    su, sd = _id(sender_user, "sender user"), _id(sender_device, "sender device")
-    ru, rd = _id(recipient.user, "recipient user"), _id(recipient.device, "recipient device")
-    k = _int(recipient.prekey_id, "pre-key id", 0xFFFFFFFF)
-    spk, dx = _bytes(recipient.prekey, 32, "pre-key"), _bytes(recipient.dh, 32, "device key")
+    su, sd = check_id(sender_user, "sender user"), check_id(sender_device, "sender device")
+    ru, rd = (
+        check_id(recipient.user, "recipient user"),
+        check_id(recipient.device, "recipient device"),
+    )
+    k = check_int(recipient.prekey_id, "pre-key id", U32_MAX)
+    spk, dx = (
+        check_bytes(recipient.prekey, 32, "pre-key"),
+        check_bytes(recipient.dh, 32, "device key"),
+    )
     if not isinstance(type, str) or not type:
         raise CryptoError("bad_encoding", "type must be a non-empty string")
     if not isinstance(body, dict):
         raise CryptoError("bad_encoding", "body must be an object")
-    _int(ts, "ts")
-    msg_id = os.urandom(ID_BYTES) if msg_id is None else _bytes(msg_id, ID_BYTES, "msg_id")
-    nonce = os.urandom(24) if nonce is None else _bytes(nonce, 24, "nonce")
+    check_int(ts, "ts")
+    msg_id = os.urandom(ID_BYTES) if msg_id is None else check_bytes(msg_id, ID_BYTES, "msg_id")
+    nonce = os.urandom(24) if nonce is None else check_bytes(nonce, 24, "nonce")
     eph = DhKey.generate() if eph is None else eph
-    e_pub = _bytes(eph.public, 32, "ephemeral key")
+    e_pub = check_bytes(eph.public, 32, "ephemeral key")
 
-    dh1, dh2 = _x25519(eph.private, spk), _x25519(eph.private, dx)
+    dh1, dh2 = dh(eph.private, spk), dh(eph.private, dx)
     key, _ = derive_key(dh1, dh2, e_pub, spk, dx)
     inner = {"t": type, "body": body, "su": su, "sd": sd, "ru": ru, "rd": rd, "ts": ts}
     inner["id"] = b64e(msg_id)
-    p = _dumps(inner).encode("utf-8")
+    p = utf8(dumps(inner))
     sig = sign_detached(sender_key.secret, SIG_LABEL, lp(p))
-    ct = _aead_seal(key, nonce, sig + p, associated_data(sd, rd, k, e_pub))
+    ct = aead_seal(key, nonce, sig + p, associated_data(sd, rd, k, e_pub))
     header = {"v": 1, "alg": ALG, "sd": sd, "rd": rd, "spk": k}
     header.update({"e": b64e(e_pub), "n": b64e(nonce), "ct": b64e(ct)})
-    return _dumps(header)
+    return dumps(header)
 
 
 @dataclass(frozen=True)
@@ -123,7 +137,9 @@ class Opened:
     def verify(self, sign_pub: bytes, seen_ids: MutableSet[str]) -> Opened:
         """`sign_pub` is the `sign` key of device `sd` in the verified device list of `su`.
         The id is recorded only once the signature verified, so a forgery cannot burn an id."""
-        verify_detached(_bytes(sign_pub, 32, "signing key"), SIG_LABEL, lp(self.inner), self.sig)
+        verify_detached(
+            check_bytes(sign_pub, 32, "signing key"), SIG_LABEL, lp(self.inner), self.sig
+        )
         if self.id in seen_ids:
             raise CryptoError("replay", "pairwise message id already accepted")
         seen_ids.add(self.id)
@@ -148,15 +164,15 @@ def open_payload(
 ) -> Opened:
     """Decrypt a to-device payload addressed to this device. `prekeys` holds the pre-key
     privates still kept (current and those replaced less than 14 days ago)."""
-    _id(my_user, "my_user")
-    _id(my_device, "my_device")
-    hdr = _loads(payload)
-    _fields(hdr, HEADER_FIELDS, "pairwise payload")
-    _version(hdr, "v", 1)
+    check_id(my_user, "my_user")
+    check_id(my_device, "my_device")
+    hdr = loads_object(payload)
+    check_fields(hdr, HEADER_FIELDS, "pairwise payload")
+    req_version(hdr, "v", 1)
     if hdr["alg"] != ALG:
         raise CryptoError("bad_encoding", "not a pairwise payload")
-    sd, rd = _id(hdr["sd"], "sd"), _id(hdr["rd"], "rd")
-    k = _int(hdr["spk"], "spk", 0xFFFFFFFF)
+    sd, rd = check_id(hdr["sd"], "sd"), check_id(hdr["rd"], "rd")
+    k = check_int(hdr["spk"], "spk", U32_MAX)
     e_pub, nonce, ct = b64d(hdr["e"], 32), b64d(hdr["n"], 24), b64d(hdr["ct"])
     if rd != my_device:
         raise CryptoError("bad_encoding", "payload addressed to another device")
@@ -164,21 +180,21 @@ def open_payload(
     if spk is None:
         raise CryptoError("prekey_gone", f"pre-key {k} is not (or no longer) held")
 
-    dh1, dh2 = _x25519(spk.private, e_pub), _x25519(my_dh.private, e_pub)
+    dh1, dh2 = dh(spk.private, e_pub), dh(my_dh.private, e_pub)
     key, _ = derive_key(dh1, dh2, e_pub, spk.public, my_dh.public)
-    plain = _aead_open(key, nonce, ct, associated_data(sd, rd, k, e_pub))
+    plain = aead_open(key, nonce, ct, associated_data(sd, rd, k, e_pub))
     if len(plain) <= SIG_BYTES:
         raise CryptoError("bad_encoding", "plaintext shorter than a signature")
     sig, p = plain[:SIG_BYTES], plain[SIG_BYTES:]
 
-    inner = _loads(p)
-    _fields(inner, INNER_FIELDS, "pairwise message")
+    inner = loads_object(p)
+    check_fields(inner, INNER_FIELDS, "pairwise message")
     t, body = inner["t"], inner["body"]
     if not isinstance(t, str) or not t:
         raise CryptoError("bad_encoding", "t must be a non-empty string")
     if not isinstance(body, dict):
         raise CryptoError("bad_encoding", "body must be an object")
-    su, ru = _id(inner["su"], "su"), _id(inner["ru"], "ru")
+    su, ru = check_id(inner["su"], "su"), check_id(inner["ru"], "ru")
     if inner["sd"] != sd or inner["rd"] != rd:
         raise CryptoError("bad_encoding", "inner devices differ from the header's")
     if ru != my_user:

@@ -12,9 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .encoding import b64d, b64e
+from .encoding import b64d, b64e, check_bytes, check_fields, check_id, loads_object, req_version
 from .errors import CryptoError
-from .identity import _bytes, _id, _loads
 
 TOFU = "tofu"
 VERIFIED = "verified"
@@ -37,11 +36,11 @@ class TrustStore:
         self.warnings: list[dict[str, str]] = []
 
     def pin_state(self, user: str) -> str | None:
-        pin = self._pins.get(_id(user, "user"))
+        pin = self._pins.get(check_id(user, "user"))
         return pin.state if pin else None
 
     def pinned(self, user: str) -> bytes | None:
-        pin = self._pins.get(_id(user, "user"))
+        pin = self._pins.get(check_id(user, "user"))
         return pin.ik if pin else None
 
     def trusted(self, user: str) -> bool:
@@ -49,8 +48,8 @@ class TrustStore:
 
     def observe(self, user: str, ik: bytes) -> str:
         """Record the identity key the server serves for `user`; returns the resulting state."""
-        _id(user, "user")
-        _bytes(ik, 32, "identity key")
+        check_id(user, "user")
+        check_bytes(ik, 32, "identity key")
         pin = self._pins.get(user)
         if pin is None:
             self._pins[user] = _Pin(TOFU, ik)
@@ -63,14 +62,14 @@ class TrustStore:
         return pin.state
 
     def accept_change(self, user: str, ik: bytes) -> None:
-        _id(user, "user")
-        self._pins[user] = _Pin(TOFU, _bytes(ik, 32, "identity key"))
+        check_id(user, "user")
+        self._pins[user] = _Pin(TOFU, check_bytes(ik, 32, "identity key"))
 
     def mark_verified(self, user: str, ik: bytes) -> None:
         """`ik` is the key the compared safety number was computed from; it becomes the pinned
         key even if another one was pinned (comparing again is how a change is resolved)."""
-        _id(user, "user")
-        self._pins[user] = _Pin(VERIFIED, _bytes(ik, 32, "identity key"))
+        check_id(user, "user")
+        self._pins[user] = _Pin(VERIFIED, check_bytes(ik, 32, "identity key"))
 
     def to_json(self) -> str:
         users = {
@@ -81,15 +80,15 @@ class TrustStore:
 
     @classmethod
     def from_json(cls, text: str) -> TrustStore:
-        obj = _loads(text)
-        if set(obj) != {"v", "users", "warnings"} or type(obj["v"]) is not int or obj["v"] != 1:
-            raise CryptoError("bad_encoding", "not a trust store")
+        obj = loads_object(text)
+        check_fields(obj, {"v", "users", "warnings"}, "trust store")
+        req_version(obj, "v", 1)
         users, warnings = obj["users"], obj["warnings"]
         if not isinstance(users, dict) or not isinstance(warnings, list):
             raise CryptoError("bad_encoding", "not a trust store")
         store = cls()
         for user, p in users.items():
-            _id(user, "user")
+            check_id(user, "user")
             if not isinstance(p, dict) or set(p) != {"state", "ik", "seen"}:
                 raise CryptoError("bad_encoding", "bad pin")
             if p["state"] not in STATES:
@@ -102,7 +101,7 @@ class TrustStore:
             if not isinstance(w, dict) or set(w) != {"user", "old", "new"}:
                 raise CryptoError("bad_encoding", "bad warning")
             store.warnings.append(
-                {"user": _id(w["user"], "user"), "old": _b64(w["old"]), "new": _b64(w["new"])}
+                {"user": check_id(w["user"], "user"), "old": _b64(w["old"]), "new": _b64(w["new"])}
             )
         return store
 

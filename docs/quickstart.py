@@ -1,4 +1,4 @@
-"""Relais quickstart: two clinicians exchange messages in a care room.
+"""Relais quickstart: two clinicians exchange end-to-end encrypted messages in a care room.
 
 Run it against a server started with `make run`, after creating the accounts as the README says:
 
@@ -6,37 +6,37 @@ Run it against a server started with `make run`, after creating the accounts as 
     .venv/bin/relais admin create-user alice --role clinician --password 'change-me-alice-1'
     .venv/bin/python docs/quickstart.py
 
-Set RELAIS_URL if the server is not at http://127.0.0.1:8080. The envelopes below are NOT
-encrypted: end-to-end encryption (crypto/) arrives with its own issue. The server never looks
-inside an envelope, so the flow is the same once clients encrypt.
+Set RELAIS_URL if the server is not at http://127.0.0.1:8080. Every message is encrypted on the
+sending device (docs/crypto.md); the server stores and relays ciphertext only. Each run makes new
+identity keys for alice and bob, as brand-new installations would.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 from typing import Any
 
+from client.e2ee import E2EEClient, MessageRecord
 from client.sdk import RelaisClient, RelaisError
 
 URL = os.environ.get("RELAIS_URL", "http://127.0.0.1:8080")
 ADMIN = ("admin", "change-me-admin-1")
 ALICE = ("alice", "change-me-alice-1")
 BOB = ("bob", "change-me-bob-1")
+BOB_RECOVERY = "bob's long recovery passphrase"
 
 
-def envelope(text: str) -> dict[str, Any]:
-    """A stand-in envelope: `v`, `alg` and `ct` are the fields the server requires."""
-    return {"v": 1, "alg": "demo.plaintext", "ct": base64.b64encode(text.encode()).decode()}
-
-
-def text_of(msg: dict[str, Any]) -> str:
-    return base64.b64decode(msg["envelope"]["ct"]).decode()
+async def device(user: tuple[str, str], name: str) -> E2EEClient:
+    """Log in (each login registers a device) and wrap the session in the E2EE layer."""
+    api = RelaisClient(URL)
+    await api.login(*user, device_name=name)
+    return E2EEClient(api)
 
 
 async def main() -> None:
-    admin, alice, bob = RelaisClient(URL), RelaisClient(URL), RelaisClient(URL)
+    admin = RelaisClient(URL)
+    devices: list[E2EEClient] = []
     try:
         # 1. The admin logs in and creates a second clinician over REST (idempotent on rerun).
         await admin.login(*ADMIN)
@@ -57,53 +57,58 @@ async def main() -> None:
                 raise
             print("clinician bob already exists")
 
-        # 2. Both clinicians log in (each login registers a new device).
-        await alice.login(*ALICE, device_name="alice-laptop")
-        await bob.login(*BOB, device_name="bob-phone")
+        # 2. Both clinicians set up their first device: identity key, signed device list,
+        #    and for Bob an encrypted key backup protected by his recovery passphrase.
+        alice = await device(ALICE, "alice-laptop")
+        bob = await device(BOB, "bob-phone")
+        devices += [alice, bob]
+        await alice.bootstrap()
+        await bob.bootstrap(BOB_RECOVERY)
 
-        # 3. Alice opens a care room (she becomes its owner) and adds Bob.
+        # 3. Alice opens a care room (she signs its first membership event) and adds Bob.
         room_id = await alice.create_room()
-        await alice.add_member(room_id, bob.user_id or "")
+        await alice.add_member(room_id, bob.user_id)
         print(f"room {room_id}: alice (owner) + bob")
+        print(f"safety number alice/bob: {alice.safety_number(bob.user_id)}")
 
-        # 4. Both connect over socket.io; each waits for the other's message.
+        # 4. Both connect; each waits for the other's message, decrypted on arrival.
         got = {"alice": asyncio.Event(), "bob": asyncio.Event()}
 
-        def on_message(name: str, me: RelaisClient) -> Any:
-            def handler(msg: dict[str, Any]) -> None:
-                if msg["room_id"] == room_id and msg["sender"]["user_id"] != me.user_id:
-                    print(f"{name} received seq={msg['seq']}: {text_of(msg)!r}")
+        def on_decrypted(name: str, me: E2EEClient) -> Any:
+            def handler(rec: MessageRecord) -> None:
+                if rec.room_id == room_id and rec.sender_user != me.user_id and rec.content:
+                    print(f"{name} decrypted seq={rec.seq}: {rec.content['body']!r}")
                     got[name].set()
 
             return handler
 
-        alice.on_message = on_message("alice", alice)
-        bob.on_message = on_message("bob", bob)
+        alice.on_decrypted = on_decrypted("alice", alice)
+        bob.on_decrypted = on_decrypted("bob", bob)
         await alice.connect()
         await bob.connect()
 
-        ack = await alice.send(room_id, envelope("Patient seen this morning, BP 130/85."))
+        ack = await alice.send_text(room_id, "Patient seen this morning, BP 130/85.")
         print(f"alice's message acked: seq={ack['seq']} id={ack['id']}")
         await asyncio.wait_for(got["bob"].wait(), 10)
 
-        ack = await bob.send(room_id, envelope("Thanks, I will adjust the dose tonight."))
+        ack = await bob.send_text(room_id, "Thanks, I will adjust the dose tonight.")
         print(f"bob's message acked: seq={ack['seq']}")
         await asyncio.wait_for(got["alice"].wait(), 10)
 
-        # 5. A client that was away catches up with `sync` (here: a fresh client for Bob).
-        late = RelaisClient(URL)
-        try:
-            await late.login(*BOB, device_name="bob-tablet")
-            await late.connect()
-            await late.sync()
-            history = [text_of(m) for m in late.inbox.messages.get(room_id, [])]
-            print(f"bob's new device synced {len(history)} messages: {history}")
-        finally:
-            await late.close()
+        # 5. Bob's new tablet: the recovery passphrase unlocks his keys from the encrypted
+        #    backup, and `sync` brings the history, which it can now decrypt.
+        tablet = await device(BOB, "bob-tablet")
+        devices.append(tablet)
+        restored = await tablet.restore_from_backup(BOB_RECOVERY)
+        await tablet.connect()
+        await tablet.idle()
+        history = [r.content["body"] for r in tablet.messages(room_id) if r.content]
+        print(f"bob's tablet restored {restored} sessions, decrypted {history}")
         print("quickstart OK")
     finally:
-        for c in (admin, alice, bob):
-            await c.close()
+        for d in devices:
+            await d.close()
+        await admin.close()
 
 
 if __name__ == "__main__":

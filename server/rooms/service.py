@@ -123,6 +123,15 @@ async def _member_ids(conn: AsyncConnection, room_id: str) -> list[str]:
     return [r.user_id for r in rows]
 
 
+async def _chain_wires(conn: AsyncConnection, room_id: str) -> list[str]:
+    rows = await conn.execute(
+        select(MembershipEvent.signed_event)
+        .where(MembershipEvent.room_id == room_id, MembershipEvent.signed_event.is_not(None))
+        .order_by(MembershipEvent.event_seq)
+    )
+    return [r.signed_event for r in rows]
+
+
 async def _check_signed_event(
     conn: AsyncConnection,
     room_id: str,
@@ -144,19 +153,10 @@ async def _check_signed_event(
     if signed_event is None:
         return
     if known_last is not None:
-        last = known_last[0]
+        chain = [w for w in known_last if w is not None]
     else:
-        last = (
-            await conn.execute(
-                select(MembershipEvent.signed_event)
-                .where(
-                    MembershipEvent.room_id == room_id,
-                    MembershipEvent.signed_event.is_not(None),
-                )
-                .order_by(MembershipEvent.event_seq.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        chain = await _chain_wires(conn, room_id)
+    last = chain[-1] if chain else None
     ik_text = (
         await conn.execute(select(User.identity_key).where(User.id == actor))
     ).scalar_one_or_none()
@@ -179,6 +179,7 @@ async def _check_signed_event(
             role=room_role,
             consent=consent_id,
             actor_ik=public_key(ik_text) if ik_text else None,
+            chain=chain,
         )
     except CryptoError as err:
         raise ApiError(
@@ -454,6 +455,47 @@ async def record_consent(
     return {"consent_id": consent_id}
 
 
+async def _confirm_member(
+    conn: AsyncConnection,
+    p: Principal,
+    room_id: str,
+    user_id: str,
+    existing: Any,
+    signed_event: str,
+) -> dict[str, Any]:
+    """Sign into the chain someone who joined without a signed event (an invitation link), so
+    that clients share keys with them; the server membership itself does not change."""
+    await _check_signed_event(
+        conn,
+        room_id,
+        signed_event,
+        action="add",
+        actor=p.user_id,
+        target=user_id,
+        room_role=existing.room_role,
+        consent_id=None,
+    )
+    event_seq = await _add_event(
+        conn, room_id, "add", p.user_id, user_id, existing.room_role, None, signed_event
+    )
+    await append(
+        conn,
+        [
+            AuditRecord(
+                "room.member_confirm", p.user_id, p.device_id, room_id, target=user_id, ip=p.ip
+            )
+        ],
+    )
+    return {
+        "room_id": room_id,
+        "action": "add",
+        "user_id": user_id,
+        "room_role": existing.room_role,
+        "event_seq": event_seq,
+        "actor_user_id": p.user_id,
+    }
+
+
 async def add_member(
     svc: Services,
     p: Principal,
@@ -470,6 +512,17 @@ async def add_member(
         ).first()
         if target is None or target.disabled:
             raise ApiError("not_found", "user not found")
+        existing = await _membership(conn, room_id, user_id)
+        if existing is not None:
+            if signed_event is None:
+                raise ApiError("conflict", "already a member")
+            confirmed = await _confirm_member(conn, p, room_id, user_id, existing, signed_event)
+            members = await _member_ids(conn, room_id)
+    if existing is not None:
+        await _notify(svc, members, confirmed)
+        return confirmed
+    async with svc.db.write() as conn:
+        await _require_manager(conn, p, room_id)
         if await _membership(conn, room_id, user_id) is not None:
             raise ApiError("conflict", "already a member")
         if room_role == "owner" and target.role not in CARE_TEAM_ROLES:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from client.e2ee import DECRYPTED, WAITING
-from server.db.models import Message, ToDevice
+from crypto.encoding import b64e
+from server.db.models import Message, ToDevice, now_ms
 from tests.conftest import Running, make_user, wait_for
 from tests.integration.e2ee_world import Device, texts, unlimited_relais, until_texts  # noqa: F401
 
@@ -180,3 +181,123 @@ async def test_safety_numbers_agree(relais: Running, device: Device) -> None:
     await b.directory.ensure([a_u.user_id])
     assert a.safety_number(b_u.user_id) == b.safety_number(a_u.user_id)
     assert len(a.safety_number(b_u.user_id)) == 60
+
+
+async def test_revoked_device_gets_no_new_keys(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    nurse = await device(relais, nurse_u)
+    lost = await device(relais, nurse_u, bootstrap=False)
+    await nurse.approve_device(await lost.start_new_device())
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    await doc.send_text(room, "before the phone was lost")
+    await until_texts(lost, room, ["before the phone was lost"])
+    sid_before = doc.outbound[room].sid
+    async with relais.services.db.read() as conn:
+        queue_mark = (await conn.execute(select(func.max(ToDevice.id)))).scalar_one()
+
+    await nurse.revoke_device(lost.device_id)  # signed list without it, sessions revoked
+    await doc.send_text(room, "after the phone was lost")
+    assert doc.outbound[room].sid != sid_before  # rotated away from the revoked device
+    await until_texts(nurse, room, ["before the phone was lost", "after the phone was lost"])
+    async with relais.services.db.read() as conn:
+        queued = (
+            await conn.execute(
+                select(ToDevice.id).where(
+                    ToDevice.recipient_device_id == lost.device_id, ToDevice.id > queue_mark
+                )
+            )
+        ).all()
+    assert queued == []
+    assert all(k[2] != b64e(doc.outbound[room].sid) for k in lost.inbound)
+
+
+async def test_joined_history_policy_hides_earlier_messages(
+    relais: Running, device: Device
+) -> None:
+    doc_u = await make_user(relais, "clinician")
+    locum_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    locum = await device(relais, locum_u)
+    room = await doc.create_room()
+    await doc.send_text(room, "private before the locum")
+    await doc.add_member(room, locum_u.user_id, history="joined")
+    await doc.send_text(room, "welcome")
+    await locum.api.sync()
+    await until_texts(locum, room, ["welcome"])
+    await wait_for(lambda: doc.metrics["key_requests_refused"] >= 1)
+    early = locum.messages(room)[0]
+    assert early.state == WAITING and early.content is None
+    await wait_for(lambda: locum.metrics["todevice_key_withheld"] >= 1)
+
+
+async def test_prekey_rotation_erases_old_private_keys(relais: Running, device: Device) -> None:
+    doc_u = await make_user(relais, "clinician")
+    nurse_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    now = [1_000_000]
+    nurse = await device(relais, nurse_u, connect=False)
+    nurse.clock = lambda: now[0]
+    room = await doc.create_room()
+    await doc.add_member(room, nurse_u.user_id)
+    await doc.send_text(room, "queued for the nurse")
+    old_ids = set(nurse.prekeys)
+    await nurse.rotate_prekey()
+    assert old_ids < set(nurse.prekeys)  # grace period: the old private key is still there
+    await nurse.connect()
+    await until_texts(nurse, room, ["queued for the nurse"])
+    now[0] += nurse.policy.prekey_grace_ms + 1
+    nurse.erase_expired_prekeys()
+    assert not old_ids & set(nurse.prekeys)
+    # New shares use the new pre-key.
+    doc.directory.mark_dirty(nurse_u.user_id)
+    await doc.remove_member(room, nurse_u.user_id)
+    await doc.add_member(room, nurse_u.user_id)
+    await doc.send_text(room, "after rotation")
+    await until_texts(nurse, room, ["queued for the nurse", "after rotation"])
+
+
+async def test_unsigned_member_is_confirmed_into_the_chain(relais: Running, device: Device) -> None:
+    """Some joins carry no signed event (an invitation link, admin tooling): an owner signs the
+    member in, after which keys flow to them. Removing an unconfirmed member never freezes
+    the room."""
+    doc_u = await make_user(relais, "clinician")
+    pat_u = await make_user(relais, "clinician")
+    other_u = await make_user(relais, "clinician")
+    doc = await device(relais, doc_u)
+    patient = await device(relais, pat_u)
+    room = await doc.create_room()
+    await doc.api.add_member(room, pat_u.user_id)  # no signed event
+    await doc.api.add_member(room, other_u.user_id)
+    await doc.send_text(room, "before confirmation")
+    chain = await doc.chains.get(room, force=True)
+    assert chain is not None and pat_u.user_id not in chain.members
+    await doc.remove_member(room, other_u.user_id)  # unsigned member: server-side removal
+    assert room not in doc.chains.frozen
+
+    await doc.add_member(room, pat_u.user_id)  # confirms the existing member
+    await doc.send_text(room, "after confirmation")
+    await patient.api.sync()
+    await until_texts(patient, room, ["before confirmation", "after confirmation"])
+
+
+async def test_prekey_rotates_on_reconnect_when_due(relais: Running, device: Device) -> None:
+    nurse_u = await make_user(relais, "clinician")
+    now = [now_ms()]
+    nurse = await device(relais, nurse_u, connect=False)
+    nurse.clock = lambda: now[0]
+    await nurse.connect()
+    first = max(nurse.prekeys)
+    await nurse.disconnect()
+    await nurse.connect()
+    assert max(nurse.prekeys) == first  # not due yet
+    await nurse.disconnect()
+    now[0] += nurse.policy.prekey_rotate_ms + 60_000
+    await nurse.connect()
+    assert max(nurse.prekeys) == first + 1 and first in nurse.prekeys  # grace period
+    await nurse.disconnect()
+    now[0] += nurse.policy.prekey_grace_ms
+    await nurse.connect()
+    assert first not in nurse.prekeys

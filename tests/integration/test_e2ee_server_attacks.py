@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 
 from client.e2ee import FAILED, WAITING, E2EEError
-from crypto.encoding import make_signed
+from client.sdk import RelaisClient
+from crypto import group, pairwise
+from crypto.encoding import b64e, make_signed
 from crypto.identity import DeviceEntry, make_device_list, make_prekey
 from crypto.keys import DhKey, SigningKey
 from crypto.membership import make_event
@@ -292,3 +294,75 @@ async def test_replayed_group_message_is_refused(relais: Running, device: Device
     assert replayed.state == FAILED and replayed.error == "replay"
     assert texts(nurse, room) == ["give 1 g paracetamol"]
     assert json.loads(values["envelope"])["alg"] == "relais.group.v1"
+
+
+async def test_unsigned_member_cannot_speak_in_the_room(relais: Running, device: Device) -> None:
+    """Someone the server lets into a room, but whom no owner signed in, runs a modified client:
+    it sends its own session key and a message. Members refuse both; nothing is displayed."""
+    doc, _nurse, room, _nurse_u = await _pair(relais, device)
+    await doc.send_text(room, "hello team")
+    evil_u = await make_user(relais, "clinician")
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            insert(Membership).values(
+                room_id=room, user_id=evil_u.user_id, room_role="member", added_by="x"
+            )
+        )
+    api = RelaisClient(relais.url)
+    try:
+        await api.login(evil_u.username, evil_u.password)
+        assert api.device_id is not None
+        ik, dsk, dx, spk = (
+            SigningKey.generate(),
+            SigningKey.generate(),
+            DhKey.generate(),
+            DhKey.generate(),
+        )
+        await api.publish_device_keys(
+            make_prekey(dsk, evil_u.user_id, api.device_id, 1, spk.public, now_ms())
+        )
+        await api.publish_device_list(
+            ik.public_b64(),
+            make_device_list(
+                ik, evil_u.user_id, 1, [DeviceEntry(api.device_id, dsk.public, dx.public)], now_ms()
+            ),
+        )
+        await doc.directory.ensure([doc.user_id])
+        dev = doc.directory.device(doc.user_id, doc.device_id)
+        pk = doc.directory.prekeys[doc.device_id]
+        assert dev is not None
+        chain = await doc.chains.get(room)
+        assert chain is not None and evil_u.user_id not in chain.members
+        sess = group.OutboundSession.new(room, created_ms=now_ms(), me=chain.head_n)
+        payload = pairwise.encrypt(
+            sender_user=evil_u.user_id,
+            sender_device=api.device_id,
+            sender_key=dsk,
+            recipient=pairwise.RecipientKeys(doc.user_id, doc.device_id, dev.dh, pk.id, pk.pub),
+            type="room_key",
+            body=sess.share_body(evil_u.user_id, api.device_id),
+            ts=now_ms(),
+        )
+        await api.connect()
+        ack = await api.send_to_device(
+            [{"device_id": doc.device_id, "type": "relais.pairwise.v1", "payload": payload}]
+        )
+        assert not ack.get("not_found")
+        env = sess.encrypt(
+            {"type": "text", "body": "INJECTED"},
+            su=evil_u.user_id,
+            sd=api.device_id,
+            dsk=dsk,
+            me=chain.head_n,
+            mh=chain.head_hash,
+        )
+        await api.send(room, env)
+        await wait_for(lambda: any(r.sender_user == evil_u.user_id for r in doc.records.values()))
+        await doc.idle()
+        rec = next(r for r in doc.records.values() if r.sender_user == evil_u.user_id)
+        assert rec.state == FAILED and rec.error == "not_entitled"
+        assert texts(doc, room) == ["hello team"]
+        assert doc.metrics["todevice_not_entitled"] == 1
+        assert (room, api.device_id, b64e(sess.sid)) not in doc.inbound
+    finally:
+        await api.close()

@@ -151,3 +151,70 @@ async def test_signed_membership_chain_is_kept_linear(relais, clients):
     assert err.value.details == {"membership_events": 2}
     ack = await c_doc.send(room, envelope("x") | {"me": 2})
     assert ack["seq"] == 1
+
+
+async def test_unsigned_member_is_confirmed_into_the_chain(relais, clients):
+    """A patient who joined without a signed event (invitation link) cannot be signed out of a
+    chain that never had them; an owner confirms them in instead."""
+    doc = await make_user(relais, "clinician")
+    patient = await make_user(relais, "patient")
+    c_doc = await clients(relais, doc)
+    ik = SigningKey.generate()
+    await c_doc.publish_device_list(ik.public_b64(), "opaque-device-list")
+    room = "r_" + "B" * 20
+    create = make_event(
+        ik,
+        room=room,
+        n=1,
+        prev=b"",
+        action="create",
+        actor=doc.user_id,
+        target=doc.user_id,
+        role="owner",
+        consent=None,
+        history="shared",
+        ts=1,
+    )
+    await c_doc.create_room(patient_user_id=patient.user_id, room_id=room, signed_event=create)
+
+    def ev(action: str, role: str | None) -> str:
+        return make_event(
+            ik,
+            room=room,
+            n=2,
+            prev=event_hash(create),
+            action=action,
+            actor=doc.user_id,
+            target=patient.user_id,
+            role=role,
+            consent=None,
+            history="shared" if action == "add" else None,
+            ts=2,
+        )
+
+    with pytest.raises(RelaisError) as err:
+        await c_doc.remove_member(room, patient.user_id, signed_event=ev("remove", None))
+    assert err.value.code == "validation_failed"
+    confirmed = await c_doc.add_member(room, patient.user_id, signed_event=ev("add", "member"))
+    assert confirmed["action"] == "add"
+    events = await c_doc.membership_events(room)
+    assert [e["signed_event"] is not None for e in events] == [True, False, True]
+    state = await c_doc.call("room.get", {"room_id": room})
+    assert {m["user_id"] for m in state["members"]} == {doc.user_id, patient.user_id}
+    # Confirming twice is refused: the chain already has them.
+    again = make_event(
+        ik,
+        room=room,
+        n=3,
+        prev=event_hash(events[-1]["signed_event"]),
+        action="add",
+        actor=doc.user_id,
+        target=patient.user_id,
+        role="member",
+        consent=None,
+        history="shared",
+        ts=3,
+    )
+    with pytest.raises(RelaisError) as err:
+        await c_doc.add_member(room, patient.user_id, signed_event=again)
+    assert err.value.code == "validation_failed"

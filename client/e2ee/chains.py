@@ -67,7 +67,7 @@ class RoomChains:
         try:
             parsed = [parse_event(w) for w in wires]
         except CryptoError as err:
-            self._freeze(room_id, err.code)
+            self.freeze(room_id, err.code)
             return
         await self.directory.ensure({e.actor for e in parsed})
         trust = self.directory.trust
@@ -78,7 +78,7 @@ class RoomChains:
         try:
             state = verify_chain(room_id, wires, identity_key_of, known=self.states.get(room_id))
         except CryptoError as err:
-            self._freeze(room_id, err.code)
+            self.freeze(room_id, err.code)
             return
         self.states[room_id] = state
         self.events[room_id] = parsed
@@ -88,7 +88,14 @@ class RoomChains:
                 self.rejoined.add(room_id)
             self._joined_at[room_id] = me.added_n
 
-    def _freeze(self, room_id: str, code: str) -> None:
+    async def view(self, room_id: str, *, force: bool = False) -> ChainState | None:
+        """Like `get`, but a frozen room still answers with its last verified state. Only for
+        *accepting* keys and choosing whom to ask for one: giving keys needs `get`."""
+        state = await self.get(room_id, force=force)
+        return state if state is not None else self.states.get(room_id)
+
+    def freeze(self, room_id: str, code: str) -> None:
+        """Stop sharing keys in this room until a human looks: its chain cannot be trusted."""
         self.frozen[room_id] = code
         self.warn(code, room=room_id)
 

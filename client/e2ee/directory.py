@@ -27,9 +27,12 @@ class KeyDirectory:
         self.trust = trust
         self.metrics = metrics
         self.lists: dict[str, DeviceList] = {}
-        self.prekeys: dict[str, PreKey] = {}
+        # Keyed by (user, device): a list naming another user's device id cannot touch it.
+        self.prekeys: dict[tuple[str, str], PreKey] = {}
         self.warnings: list[dict[str, Any]] = []
         self.dirty: set[str] = set()
+        # user -> how many times a device left their verified list (as seen by this device)
+        self.revocations: dict[str, int] = {}
 
     def mark_dirty(self, user_id: str) -> None:
         self.dirty.add(user_id)
@@ -69,6 +72,11 @@ class KeyDirectory:
         except CryptoError as err:
             self._warn(err.code, user=uid)
             return
+        before = self.lists.get(uid)
+        if before is not None and {d.id for d in before.devices} - {d.id for d in dl.devices}:
+            # A device left a verified list: any session it may hold (shared by us, forwarded
+            # by someone else, restored from a backup) must not carry what comes next.
+            self.revocations[uid] = self.revocations.get(uid, 0) + 1
         self.lists[uid] = dl
         for dev in entry.get("devices") or []:
             did, keys = dev.get("device_id"), dev.get("public_keys")
@@ -83,9 +91,9 @@ class KeyDirectory:
             except CryptoError as err:
                 self._warn(err.code, user=uid, device=did)
                 continue
-            old = self.prekeys.get(listed.id)
-            if old is None or pk.id >= old.id:
-                self.prekeys[listed.id] = pk
+            held = self.prekeys.get((uid, listed.id))
+            if held is None or pk.id >= held.id:
+                self.prekeys[(uid, listed.id)] = pk
 
     def device(self, user_id: str, device_id: str) -> DeviceEntry | None:
         dl = self.lists.get(user_id)
@@ -100,7 +108,7 @@ class KeyDirectory:
 
     def recipient(self, user_id: str, device_id: str) -> RecipientKeys | None:
         dev = self.device(user_id, device_id)
-        pk = self.prekeys.get(device_id)
+        pk = self.prekeys.get((user_id, device_id))
         if dev is None or pk is None or not self.trust.trusted(user_id):
             return None
         return RecipientKeys(user_id, device_id, dev.dh, pk.id, pk.pub)

@@ -92,9 +92,9 @@ class KeyShare:
             st.metrics.inc("todevice_not_entitled")
             return
         if forwarded and msg.su != st.user_id:
-            chain = await st.chains.get(room)
+            chain = await st.chains.view(room)
             if chain is None or msg.su not in chain.members:
-                chain = await st.chains.get(room, force=True)
+                chain = await st.chains.view(room, force=True)
             if chain is None or msg.su not in chain.members:
                 st.metrics.inc("todevice_not_entitled")
                 return
@@ -113,7 +113,7 @@ class KeyShare:
         if not isinstance(me, int) or isinstance(me, bool):
             return False
         for force in (False, True):
-            chain = await self.state.chains.get(room, force=force)
+            chain = await self.state.chains.view(room, force=force)
             if chain is not None and chain.member_at(user, max(1, min(me, chain.head_n))):
                 return True
         return False

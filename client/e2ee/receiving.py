@@ -118,7 +118,7 @@ class Receiver:
         if not force and key in st.requested and st.requested[key] <= index:
             return
         st.requested[key] = min(index, st.requested.get(key, index))
-        chain = await st.chains.get(room_id)
+        chain = await st.chains.view(room_id)
         users = set(chain.members) if chain is not None else set()
         users.add(st.user_id)
         await st.directory.ensure(users)
@@ -152,10 +152,10 @@ class Receiver:
             if chain is None:
                 return
             if me > chain.head_n:
-                chains.warn("chain_withheld", room=room_id, me=me)
+                chains.freeze(room_id, "chain_withheld")
                 return
         if me and chains.hash_at(room_id, me) != mh:
-            chains.warn("chain_forked", room=room_id, me=me)
+            chains.freeze(room_id, "chain_forked")
 
     def _check_sender_is_member(self, room_id: str, user: str, me: int) -> None:
         """Only a member of the verified chain may speak in the room: the server's member table

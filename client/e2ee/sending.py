@@ -9,6 +9,7 @@ revoked, a member added to a room whose history is `joined`, or simply too many 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from crypto import attachments, group
@@ -33,6 +34,15 @@ class Sender:
         self.sessions = sessions
         self.backup = backup
         self.outbox = outbox
+        # Per room: the directory's revocation counts when the outbound session was made.
+        self._revocations_at: dict[str, dict[str, int]] = {}
+
+    def _device_left(self, room_id: str, members: Iterable[str]) -> bool:
+        """A member's device was revoked since the session was made: whoever gave it the key
+        (us, another member forwarding, a backup restore), it must not read what follows."""
+        seen = self._revocations_at.get(room_id, {})
+        now = self.state.directory.revocations
+        return any(now.get(u, 0) > seen.get(u, 0) for u in members)
 
     async def send_content(self, room_id: str, content: dict[str, Any]) -> dict[str, Any]:
         st = self.state
@@ -133,11 +143,13 @@ class Sender:
                     chain.policy == "joined" and st.chains.changed_since(room_id, sess.me, ("add",))
                 )
                 or any(d not in devices for d in sess.shared_with)
+                or self._device_left(room_id, chain.members)
             )
             if not rotate:
                 return sess
             st.metrics.inc("rotations")
         sess = group.OutboundSession.new(room_id, created_ms=st.clock(), me=chain.head_n)
         st.outbound[room_id] = sess
+        self._revocations_at[room_id] = dict(st.directory.revocations)
         self.sessions.store(sess.share_body(st.user_id, st.device_id), forwarded=False)
         return sess

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crypto.errors import CryptoError
 from crypto.keys import public_key
-from crypto.membership import check_append, parse_event
+from crypto.membership import check_append, parse_event, replay_unverified
 from server.audit.log import AuditRecord, append
 from server.auth.principal import Principal
 from server.db.models import (
@@ -132,6 +132,25 @@ async def _chain_wires(conn: AsyncConnection, room_id: str) -> list[str]:
     return [r.signed_event for r in rows]
 
 
+async def _refuse_unsigned_removal(conn: AsyncConnection, room_id: str, user_id: str) -> None:
+    """Members' clients share keys with everyone in the signed chain: removing a chain member
+    without a signed `remove` would cut their access here while every client kept giving them
+    the keys to what follows. The removal must come from an E2EE client (an owner, or the member
+    leaving)."""
+    await conn.execute(select(Room.id).where(Room.id == room_id).with_for_update())
+    chain = await _chain_wires(conn, room_id)
+    try:
+        in_chain = bool(chain) and user_id in replay_unverified(room_id, chain).members
+    except CryptoError:
+        in_chain = False  # a chain no client can verify any more gives nobody keys
+    if in_chain:
+        raise ApiError(
+            "conflict",
+            "this member is in the room's signed membership chain: the removal must be signed "
+            "by an owner's (or the member's own) E2EE client",
+        )
+
+
 async def _check_signed_event(
     conn: AsyncConnection,
     room_id: str,
@@ -152,6 +171,10 @@ async def _check_signed_event(
     """
     if signed_event is None:
         return
+    if known_last is None:
+        # Lock the room row before reading the chain: two owners signing on the same head at
+        # once must not both pass (PostgreSQL; SQLite writes are already serialised).
+        await conn.execute(select(Room.id).where(Room.id == room_id).with_for_update())
     if known_last is not None:
         chain = [w for w in known_last if w is not None]
     else:
@@ -619,6 +642,8 @@ async def remove_member(
         m = await _membership(conn, room_id, user_id)
         if m is None:
             raise ApiError("not_found", "not a member")
+        if signed_event is None:
+            await _refuse_unsigned_removal(conn, room_id, user_id)
         if m.room_role == "owner":
             owners = (
                 await conn.execute(

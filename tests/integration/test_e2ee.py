@@ -301,3 +301,29 @@ async def test_prekey_rotates_on_reconnect_when_due(relais: Running, device: Dev
     now[0] += nurse.policy.prekey_grace_ms
     await nurse.connect()
     assert first not in nurse.prekeys
+
+
+async def test_revoked_device_with_a_forwarded_session_is_rotated_away(
+    relais: Running, device: Device
+) -> None:
+    """The revoked device got the sender's session from another device (not from the sender):
+    the sender still rotates when it sees the revocation."""
+    ua = await make_user(relais, "clinician")
+    ub = await make_user(relais, "clinician")
+    a1 = await device(relais, ua)
+    b = await device(relais, ub)
+    room = await a1.create_room()
+    await a1.add_member(room, ub.user_id)
+    await b.send_text(room, "m1")
+    await wait_for(lambda: any(k[1] == b.device_id for k in a1.inbound))
+    a2 = await device(relais, ua, bootstrap=False, connect=False)
+    await a1.approve_device(await a2.start_new_device())
+    await a2.connect()
+    await wait_for(lambda: any(k[1] == b.device_id for k in a2.inbound))
+    await a1.revoke_device(a2.device_id)
+    await wait_for(lambda: ua.user_id in b.directory.dirty)
+    ack = await b.send_text(room, "m2 after revocation")
+    sid = b.records[ack["id"]].envelope["sid"]
+    assert (room, b.device_id, sid) not in a2.inbound
+    assert b.metrics["rotations"] == 1
+    await until_texts(a1, room, ["m1", "m2 after revocation"])

@@ -329,7 +329,7 @@ async def test_unsigned_member_cannot_speak_in_the_room(relais: Running, device:
         )
         await doc.directory.ensure([doc.user_id])
         dev = doc.directory.device(doc.user_id, doc.device_id)
-        pk = doc.directory.prekeys[doc.device_id]
+        pk = doc.directory.prekeys[(doc.user_id, doc.device_id)]
         assert dev is not None
         chain = await doc.chains.get(room)
         assert chain is not None and evil_u.user_id not in chain.members

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from client import RelaisError
 from crypto.keys import SigningKey
-from crypto.membership import event_hash, make_event
+from crypto.membership import event_hash, make_event, parse_event
 from tests.conftest import envelope, make_user, wait_for
 
 
@@ -218,3 +220,113 @@ async def test_unsigned_member_is_confirmed_into_the_chain(relais, clients):
     with pytest.raises(RelaisError) as err:
         await c_doc.add_member(room, patient.user_id, signed_event=again)
     assert err.value.code == "validation_failed"
+
+
+async def test_chain_member_removal_must_be_signed(relais, clients):
+    doc = await make_user(relais, "clinician")
+    nurse = await make_user(relais, "clinician")
+    c_doc = await clients(relais, doc)
+    ik = SigningKey.generate()
+    await c_doc.publish_device_list(ik.public_b64(), "opaque-device-list")
+    room = "r_" + "C" * 20
+    create = make_event(
+        ik,
+        room=room,
+        n=1,
+        prev=b"",
+        action="create",
+        actor=doc.user_id,
+        target=doc.user_id,
+        role="owner",
+        consent=None,
+        history="shared",
+        ts=1,
+    )
+    await c_doc.create_room(room_id=room, signed_event=create)
+    add = make_event(
+        ik,
+        room=room,
+        n=2,
+        prev=event_hash(create),
+        action="add",
+        actor=doc.user_id,
+        target=nurse.user_id,
+        role="member",
+        consent=None,
+        history="shared",
+        ts=2,
+    )
+    await c_doc.add_member(room, nurse.user_id, signed_event=add)
+    # Unsigned, the removal would leave every client sharing keys with the removed nurse.
+    with pytest.raises(RelaisError) as err:
+        await c_doc.remove_member(room, nurse.user_id)
+    assert err.value.code == "conflict"
+    remove = make_event(
+        ik,
+        room=room,
+        n=3,
+        prev=event_hash(add),
+        action="remove",
+        actor=doc.user_id,
+        target=nurse.user_id,
+        role=None,
+        consent=None,
+        history=None,
+        ts=3,
+    )
+    await c_doc.remove_member(room, nurse.user_id, signed_event=remove)
+
+
+async def test_concurrent_signed_changes_never_fork_the_chain(relais, clients):
+    """Two devices of an owner sign on the same head at the same moment: one wins, the other is
+    told to re-sign (`conflict`); the stored chain stays linear."""
+    doc = await make_user(relais, "clinician")
+    c1, c2 = await clients(relais, doc), await clients(relais, doc)
+    ik = SigningKey.generate()
+    await c1.publish_device_list(ik.public_b64(), "opaque-device-list")
+    room = "r_" + "D" * 20
+    create = make_event(
+        ik,
+        room=room,
+        n=1,
+        prev=b"",
+        action="create",
+        actor=doc.user_id,
+        target=doc.user_id,
+        role="owner",
+        consent=None,
+        history="shared",
+        ts=1,
+    )
+    await c1.create_room(room_id=room, signed_event=create)
+    last = create
+    for _round in range(8):
+        targets = [await make_user(relais, "clinician") for _ in range(2)]
+        n = parse_event(last).n + 1
+        events = [
+            make_event(
+                ik,
+                room=room,
+                n=n,
+                prev=event_hash(last),
+                action="add",
+                actor=doc.user_id,
+                target=t.user_id,
+                role="member",
+                consent=None,
+                history="shared",
+                ts=n,
+            )
+            for t in targets
+        ]
+        results = await asyncio.gather(
+            c1.add_member(room, targets[0].user_id, signed_event=events[0]),
+            c2.add_member(room, targets[1].user_id, signed_event=events[1]),
+            return_exceptions=True,
+        )
+        won = [e for e, r in zip(events, results, strict=True) if not isinstance(r, Exception)]
+        assert len(won) == 1, results
+        assert all(r.code == "conflict" for r in results if isinstance(r, RelaisError))
+        last = won[0]
+    stored = [e["signed_event"] for e in await c1.membership_events(room) if e["signed_event"]]
+    assert [parse_event(w).n for w in stored] == list(range(1, 10))

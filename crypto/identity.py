@@ -54,6 +54,15 @@ class DeviceEntry:
 
 
 @dataclass(frozen=True)
+class RetiredDevice:
+    """A revoked device whose signing key still verifies what it signed before (its messages
+    stay readable for members who join later); it receives nothing any more."""
+
+    id: str
+    sign: bytes
+
+
+@dataclass(frozen=True)
 class DeviceList:
     user: str
     ver: int
@@ -61,9 +70,16 @@ class DeviceList:
     ts: int
     devices: tuple[DeviceEntry, ...]
     wire: str
+    retired: tuple[RetiredDevice, ...] = ()
 
     def get(self, device_id: str) -> DeviceEntry | None:
         for d in self.devices:
+            if d.id == device_id:
+                return d
+        return None
+
+    def get_retired(self, device_id: str) -> RetiredDevice | None:
+        for d in self.retired:
             if d.id == device_id:
                 return d
         return None
@@ -83,13 +99,20 @@ def _check_devices(devices: Sequence[DeviceEntry]) -> None:
 
 
 def make_device_list(
-    ik: SigningKey, user: str, ver: int, devices: Sequence[DeviceEntry], ts: int
+    ik: SigningKey,
+    user: str,
+    ver: int,
+    devices: Sequence[DeviceEntry],
+    ts: int,
+    *,
+    retired: Sequence[RetiredDevice] = (),
 ) -> str:
     check_id(user, "user")
     check_int(ver, "ver")
     check_int(ts, "ts")
     _check_devices(devices)
-    body = {
+    _check_retired(retired, devices)
+    body: dict[str, object] = {
         "t": DEVICES_T,
         "user": user,
         "ver": ver,
@@ -97,7 +120,22 @@ def make_device_list(
         "ts": ts,
         "devices": [{"id": d.id, "sign": b64e(d.sign), "dh": b64e(d.dh)} for d in devices],
     }
+    if retired:
+        body["retired"] = [{"id": d.id, "sign": b64e(d.sign)} for d in retired]
     return make_signed(ik.secret, DEVICES_LABEL, body)
+
+
+def _check_retired(retired: Sequence[RetiredDevice], devices: Sequence[DeviceEntry]) -> None:
+    live = {d.id for d in devices}
+    seen: set[str] = set()
+    for d in retired:
+        if not isinstance(d, RetiredDevice):
+            raise CryptoError("bad_encoding", "retired must be RetiredDevice values")
+        check_id(d.id, "retired device id")
+        check_bytes(d.sign, 32, "retired device signing key")
+        if d.id in seen or d.id in live:
+            raise CryptoError("bad_encoding", f"retired device id {d.id!r} repeated or live")
+        seen.add(d.id)
 
 
 def _claims_other_identity(s: str, sig: bytes, pinned_ik: bytes) -> bool:
@@ -133,7 +171,8 @@ def verify_device_list(
             ) from err
         raise
     obj = loads_object(s)
-    check_fields(obj, {"t", "user", "ver", "ik", "ts", "devices"}, "device list")
+    base = {"t", "user", "ver", "ik", "ts", "devices"}
+    check_fields(obj, base | ({"retired"} if "retired" in obj else set()), "device list")
     if obj["t"] != DEVICES_T:
         raise CryptoError("bad_encoding", "not a device list")
     if obj["user"] != user:
@@ -154,6 +193,19 @@ def verify_device_list(
             DeviceEntry(check_id(d["id"], "device id"), b64d(d["sign"], 32), b64d(d["dh"], 32))
         )
     _check_devices(entries)
+    retired: list[RetiredDevice] = []
+    if "retired" in obj:
+        raw_retired = obj["retired"]
+        if not isinstance(raw_retired, list) or not raw_retired:
+            raise CryptoError("bad_encoding", "retired must be a non-empty list when present")
+        for d in raw_retired:
+            if not isinstance(d, dict):
+                raise CryptoError("bad_encoding", "retired entry must be an object")
+            check_fields(d, {"id", "sign"}, "retired entry")
+            retired.append(
+                RetiredDevice(check_id(d["id"], "retired device id"), b64d(d["sign"], 32))
+            )
+        _check_retired(retired, entries)
     if previous is not None:
         if previous.user != user:
             raise CryptoError("bad_encoding", "previous device list is another user's")
@@ -162,7 +214,7 @@ def verify_device_list(
                 raise CryptoError("rollback", f"version {ver} < accepted {previous.ver}")
             if ver == previous.ver and s != split_signed(previous.wire)[0]:
                 raise CryptoError("rollback", f"version {ver} re-signed with other content")
-    return DeviceList(user, ver, pinned_ik, ts, tuple(entries), wire)
+    return DeviceList(user, ver, pinned_ik, ts, tuple(entries), wire, tuple(retired))
 
 
 # ---------------------------------------------------------------------------------------------

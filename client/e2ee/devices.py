@@ -14,7 +14,7 @@ from typing import Any
 from crypto import backup as backup_format
 from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
-from crypto.identity import DeviceEntry, make_device_list, make_prekey
+from crypto.identity import DeviceEntry, RetiredDevice, make_device_list, make_prekey
 from crypto.keys import DhKey, SigningKey
 
 from .backup import KeyBackup
@@ -125,7 +125,7 @@ class OwnDevice:
             await st.directory.ensure([st.user_id], force=True)
             current = st.directory.lists[st.user_id]
             devices = [d for d in current.devices if d.id != device_id]
-            await self._publish_devices(devices, ver=current.ver + 1)
+            await self._publish_devices(devices, ver=current.ver + 1, retire=current.get(device_id))
             await st.directory.ensure([st.user_id], force=True)
         await st.api.revoke_device(device_id)
 
@@ -168,8 +168,17 @@ class OwnDevice:
         wire = make_prekey(st.dsk, st.user_id, st.device_id, key_id, key.public, st.clock())
         await st.api.publish_device_keys(wire)
 
-    async def _publish_devices(self, devices: list[DeviceEntry], *, ver: int) -> None:
+    async def _publish_devices(
+        self, devices: list[DeviceEntry], *, ver: int, retire: DeviceEntry | None = None
+    ) -> None:
+        """Publish the list; revoked devices stay in it as `retired` (signing key only) so
+        that what they signed before stays verifiable for members who join later."""
         st = self.state
         ik = st.require_identity()
-        wire = make_device_list(ik, st.user_id, ver, devices, st.clock())
+        current = st.directory.lists.get(st.user_id)
+        live = {d.id for d in devices}
+        retired = [r for r in (current.retired if current else ()) if r.id not in live]
+        if retire is not None and all(r.id != retire.id for r in retired):
+            retired.append(RetiredDevice(retire.id, retire.sign))
+        wire = make_device_list(ik, st.user_id, ver, devices, st.clock(), retired=retired)
         await st.api.publish_device_list(ik.public_b64(), wire)

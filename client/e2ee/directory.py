@@ -99,6 +99,12 @@ class KeyDirectory:
         dl = self.lists.get(user_id)
         return dl.get(device_id) if dl is not None else None
 
+    def retired_sign_key(self, user_id: str, device_id: str) -> bytes | None:
+        """The signing key of a device its user revoked: it still verifies what it signed."""
+        dl = self.lists.get(user_id)
+        entry = dl.get_retired(device_id) if dl is not None else None
+        return entry.sign if entry is not None else None
+
     def devices_of(self, user_id: str) -> tuple[DeviceEntry, ...]:
         """Devices that may receive keys: only users currently trusted (not `changed`)."""
         dl = self.lists.get(user_id)

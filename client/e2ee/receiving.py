@@ -54,9 +54,14 @@ class Receiver:
             if dev is None:
                 await st.directory.ensure([header.su], force=True)
                 dev = st.directory.device(header.su, header.sd)
-            if dev is None:
-                raise CryptoError("unknown_device")
-            group.verify_envelope(header, rec.room_id, dev.sign)
+            sign_key = dev.sign if dev is not None else None
+            if sign_key is None:
+                sign_key = st.directory.retired_sign_key(header.su, header.sd)
+                if sign_key is None:
+                    raise CryptoError("unknown_device")
+                rec.note = "sent from a since-revoked device"
+                st.metrics.inc("from_revoked_device")
+            group.verify_envelope(header, rec.room_id, sign_key)
             await self._check_chain_reference(rec.room_id, header.me, header.mh)
             self._check_sender_is_member(rec.room_id, header.su, header.me)
             key = (rec.room_id, header.sd, header.sid)

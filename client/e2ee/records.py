@@ -26,6 +26,8 @@ class MessageRecord:
     state: str = WAITING
     content: dict[str, Any] | None = None
     error: str | None = None
+    # Shown with the content, e.g. "sent from a since-revoked device".
+    note: str | None = None
     # For WAITING: the session it needs and the devices asked for it.
     needs: tuple[str, str, str] | None = None
     asked: list[str] = field(default_factory=list)

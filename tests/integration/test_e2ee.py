@@ -327,3 +327,30 @@ async def test_revoked_device_with_a_forwarded_session_is_rotated_away(
     assert (room, b.device_id, sid) not in a2.inbound
     assert b.metrics["rotations"] == 1
     await until_texts(a1, room, ["m1", "m2 after revocation"])
+
+
+async def test_messages_of_a_revoked_device_stay_readable_for_newcomers(
+    relais: Running, device: Device
+) -> None:
+    """The lost phone is revoked, yet what it sent before stays verifiable (retired entry of the
+    signed device list) for a member who joins afterwards; it is marked as such."""
+    doc_u = await make_user(relais, "clinician")
+    late_u = await make_user(relais, "clinician")
+    phone = await device(relais, doc_u)
+    laptop = await device(relais, doc_u, bootstrap=False)
+    await phone.approve_device(await laptop.start_new_device())
+    await wait_for(lambda: laptop.ik is not None)
+    room = await phone.create_room()
+    await phone.send_text(room, "sent from the phone")
+    await until_texts(laptop, room, ["sent from the phone"])
+    await laptop.revoke_device(phone.device_id)
+    late = await device(relais, late_u)
+    await laptop.add_member(room, late_u.user_id)
+    await late.api.sync()
+    await until_texts(late, room, ["sent from the phone"])
+    rec = late.messages(room)[0]
+    assert rec.note == "sent from a since-revoked device"
+    # The revoked phone itself receives nothing new.
+    await laptop.send_text(room, "after revocation")
+    await until_texts(late, room, ["sent from the phone", "after revocation"])
+    assert not any(k[1] == laptop.device_id for k in phone.inbound)

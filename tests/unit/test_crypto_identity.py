@@ -108,6 +108,7 @@ def test_vector_verify_device_list(case: dict[str, Any]) -> None:
     assert [{"id": d.id, "sign": b64e(d.sign), "dh": b64e(d.dh)} for d in dl.devices] == (
         o["devices"]
     )
+    assert [{"id": d.id, "sign": b64e(d.sign)} for d in dl.retired] == o.get("retired", [])
     assert dl.wire == i["wire"]
     for d in dl.devices:
         assert dl.get(d.id) == d

@@ -121,6 +121,8 @@ def verify_case(
         "ts": dl.ts,
         "devices": [{"id": d.id, "sign": b64e(d.sign), "dh": b64e(d.dh)} for d in dl.devices],
     }
+    if dl.retired:
+        out["retired"] = [{"id": d.id, "sign": b64e(d.sign)} for d in dl.retired]
     return {"name": name, "op": "verify_device_list", "input": inp, "output": out}
 
 
@@ -186,6 +188,23 @@ def identity_cases() -> list[dict[str, Any]]:
         )
     )
     cases.append(verify_case("list of another user", w3, BOB, ik.public))
+    laptop = device_entry(ALICE, "d_laptop")
+    retired = identity.RetiredDevice(laptop.id, laptop.sign)
+    w5 = identity.make_device_list(
+        ik, ALICE, 5, [device_entry(ALICE, "d_phone")], TS + 5, retired=[retired]
+    )
+    cases.append(verify_case("v5: laptop revoked, kept as retired", w5, ALICE, ik.public, w3))
+    live_and_retired = raw_list(
+        ALICE, ik.public, 6, [{"id": laptop.id, "sign": b64e(laptop.sign), "dh": b64e(laptop.dh)}]
+    ) | {"retired": [{"id": laptop.id, "sign": b64e(laptop.sign)}]}
+    cases.append(
+        verify_case(
+            "a device both live and retired",
+            hand_signed(ik, identity.DEVICES_LABEL, live_and_retired),
+            ALICE,
+            ik.public,
+        )
+    )
     dup_key = (
         '{"t":"relais.devices.v1","user":"u_alice","user":"u_alice","ver":1,'
         f'"ik":"{b64e(ik.public)}","ts":1,"devices":[]}}'

@@ -14,6 +14,7 @@ shared with without trusting this table. Rules:
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -140,7 +141,10 @@ async def _refuse_unsigned_removal(conn: AsyncConnection, room_id: str, user_id:
     await conn.execute(select(Room.id).where(Room.id == room_id).with_for_update())
     chain = await _chain_wires(conn, room_id)
     try:
-        in_chain = bool(chain) and user_id in replay_unverified(room_id, chain).members
+        in_chain = (
+            bool(chain)
+            and user_id in (await asyncio.to_thread(replay_unverified, room_id, chain)).members
+        )
     except CryptoError:
         in_chain = False  # a chain no client can verify any more gives nobody keys
     if in_chain:
@@ -192,7 +196,10 @@ async def _check_signed_event(
                 "signed_event does not extend the room's membership chain; re-sign on the new head",
                 details={"expected_n": expected_n},
             )
-        check_append(
+        # Replaying the chain and verifying a signature is CPU work that grows with the chain:
+        # off the event loop.
+        await asyncio.to_thread(
+            check_append,
             room_id,
             last,
             signed_event,

@@ -8,6 +8,7 @@ chain in between, the server refuses the event and it is signed again on the new
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 
 from crypto import membership as chain_events
 
@@ -82,42 +83,28 @@ class RoomMembership:
         """With shared history the adder forwards its sessions of the room at once (§6.1): the
         new member should not have to ask for every past message."""
         st = self.state
-        ik = st.require_identity()
+        st.require_identity()
         async with st.lock:
             await st.directory.ensure([user_id], force=True)
-            for attempt in range(MAX_ATTEMPTS):
-                chain = await st.chains.get(room_id, force=attempt > 0)
-                if chain is None:
-                    raise E2EEError("room_frozen", st.chains.frozen.get(room_id, "unknown"))
-                wire = chain_events.make_event(
-                    ik,
-                    room=room_id,
-                    n=chain.head_n + 1,
-                    prev=chain.head_hash if chain.head_n else b"",
-                    action="add",
-                    actor=st.user_id,
-                    target=user_id,
-                    role=room_role,
-                    consent=consent_id,
-                    history=history,
-                    ts=st.clock(),
+
+            async def submit(wire: str) -> None:
+                await st.api.add_member(
+                    room_id,
+                    user_id,
+                    room_role=room_role,
+                    consent_id=consent_id,
+                    signed_event=wire,
                 )
-                try:
-                    await st.api.add_member(
-                        room_id,
-                        user_id,
-                        room_role=room_role,
-                        consent_id=consent_id,
-                        signed_event=wire,
-                    )
-                except RelaisError as err:
-                    if _chain_moved(err):
-                        continue
-                    raise
-                st.chains.adopt(room_id, wire, ik.public)
-                break
-            else:
-                raise E2EEError("conflict", "membership chain kept moving")
+
+            await self._sign_change(
+                room_id,
+                action="add",
+                target=user_id,
+                role=room_role,
+                consent=consent_id,
+                history=history,
+                submit=submit,
+            )
             if history == "shared":
                 items = [
                     (user_id, d.id, "room_key", sess.export_body())
@@ -130,43 +117,73 @@ class RoomMembership:
     async def remove_member(self, room_id: str, user_id: str) -> None:
         """Nothing is re-keyed here: this device's next message rotates its session (§6.1)."""
         st = self.state
-        ik = st.require_identity()
+        st.require_identity()
         async with st.lock:
-            for attempt in range(MAX_ATTEMPTS):
-                chain = await st.chains.get(room_id, force=attempt > 0)
-                if chain is None:
-                    raise E2EEError("room_frozen", st.chains.frozen.get(room_id, "unknown"))
-                if user_id not in chain.members:
-                    # Never signed in (say, joined by invitation link): a server-side removal
-                    # only; a signed `remove` of a non-member would freeze the room.
-                    await st.api.remove_member(room_id, user_id)
-                    return
-                wire = chain_events.make_event(
-                    ik,
-                    room=room_id,
-                    n=chain.head_n + 1,
-                    prev=chain.head_hash,
-                    action="remove",
-                    actor=st.user_id,
-                    target=user_id,
-                    role=None,
-                    consent=None,
-                    history=None,
-                    ts=st.clock(),
-                )
-                try:
-                    await st.api.remove_member(room_id, user_id, signed_event=wire)
-                except RelaisError as err:
-                    if _chain_moved(err):
-                        continue
-                    raise
-                st.chains.adopt(room_id, wire, ik.public)
-                if user_id == st.user_id:
-                    st.outbound.pop(room_id, None)
+            chain = await st.chains.get(room_id)
+            if chain is not None and user_id not in chain.members:
+                # Never signed in (say, joined by invitation link): a server-side removal
+                # only; a signed `remove` of a non-member would freeze the room.
+                await st.api.remove_member(room_id, user_id)
                 return
-            raise E2EEError("conflict", "membership chain kept moving")
+
+            async def submit(wire: str) -> None:
+                await st.api.remove_member(room_id, user_id, signed_event=wire)
+
+            await self._sign_change(
+                room_id,
+                action="remove",
+                target=user_id,
+                role=None,
+                consent=None,
+                history=None,
+                submit=submit,
+            )
+            if user_id == st.user_id:
+                st.outbound.pop(room_id, None)
+
+    async def _sign_change(
+        self,
+        room_id: str,
+        *,
+        action: str,
+        target: str,
+        role: str | None,
+        consent: str | None,
+        history: str | None,
+        submit: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """Sign the change on the verified head and submit it; when another owner moved the
+        chain first, refresh it and sign again on the new head. Caller holds the lock."""
+        st = self.state
+        ik = st.require_identity()
+        for attempt in range(MAX_ATTEMPTS):
+            chain = await st.chains.get(room_id, force=attempt > 0)
+            if chain is None:
+                raise E2EEError("room_frozen", st.chains.frozen.get(room_id, "unknown"))
+            wire = chain_events.make_event(
+                ik,
+                room=room_id,
+                n=chain.head_n + 1,
+                prev=chain.head_hash if chain.head_n else b"",
+                action=action,
+                actor=st.user_id,
+                target=target,
+                role=role,
+                consent=consent,
+                history=history,
+                ts=st.clock(),
+            )
+            try:
+                await submit(wire)
+            except RelaisError as err:
+                if _chain_moved(err):
+                    continue
+                raise
+            st.chains.adopt(room_id, wire, ik.public)
+            return
+        raise E2EEError("conflict", "membership chain kept moving")
 
 
 def _chain_moved(err: RelaisError) -> bool:
     """The server refuses an event not signed on its current head: sign again on the new one."""
-    return err.code == "conflict" and "chain" in err.message
+    return err.code == "conflict" and isinstance(err.details, dict) and "expected_n" in err.details

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from server.api.context import SERVICES_KEY
 from server.api.routing import add_routes, error_response
+from server.api.web_client import add_web_client
 from server.audit.log import AuditLog
 from server.auth import passwords
 from server.auth.sessions import SessionService
@@ -47,6 +48,10 @@ FEATURE_MODULES = (
     "server.keys.backup",
     "server.api.ops_routes",
     "server.realtime.session_sweeper",
+    "server.consultations.service",
+    "server.consultations.routes",
+    "server.consultations.events",
+    "server.consultations.signalling",
 )
 
 
@@ -152,6 +157,7 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
     bind_handlers(sio, svc)
     add_routes(app)
+    add_web_client(app)
 
     async def on_startup(_: web.Application) -> None:
         if settings.migrate_on_start:

@@ -46,6 +46,36 @@ class Settings:
     invite_ttl_s: int = field(
         default=2 * 3600, metadata={"doc": "Lifetime of a patient invitation link, seconds."}
     )
+    consult_link_ttl_s: int = field(
+        default=2 * 3600,
+        metadata={"doc": "Lifetime of a consultation's patient link (unredeemed), seconds."},
+    )
+    ice_servers: str = field(
+        default="",
+        metadata={
+            "doc": "STUN/TURN servers given to consultation participants: comma-separated "
+            "stun:/turn: URLs, or a JSON list of RTCIceServer objects."
+        },
+    )
+    turn_username: str = field(
+        default="", metadata={"doc": "Username for the turn: URLs of `ice_servers`."}
+    )
+    turn_credential: str = field(
+        default="", metadata={"doc": "Credential for the turn: URLs of `ice_servers`."}
+    )
+    media_ice_timeout_s: float = field(
+        default=15.0,
+        metadata={
+            "doc": "A media leg that has not connected (ICE+DTLS) by then is closed, seconds."
+        },
+    )
+    consult_guest_ttl_s: int = field(
+        default=4 * 3600,
+        metadata={
+            "doc": "Longest lifetime of a consultation guest session, seconds (it also ends "
+            "with the consultation)."
+        },
+    )
     session_recheck_s: float = field(
         default=30.0,
         metadata={

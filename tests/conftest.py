@@ -15,7 +15,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from aiohttp import web
@@ -52,6 +52,13 @@ def _unavailable(what: str, why: object) -> None:
     if REQUIRE:
         pytest.fail(f"{what} is required (RELAIS_REQUIRE_SERVICES=1) but unreachable: {why}")
     pytest.skip(f"{what} unreachable: {why}")
+
+
+def service_unavailable(what: str, why: object) -> NoReturn:
+    """Skip, or fail under RELAIS_REQUIRE_SERVICES=1: for fixtures outside this file (network
+    lab, browser) that need something from the machine rather than a service."""
+    _unavailable(what, why)
+    raise AssertionError("unreachable")  # pytest.skip/fail raise
 
 
 def free_port() -> int:
@@ -240,3 +247,9 @@ async def wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+# Machine-backed fixtures (shaped network lab, headless Chromium) for the media tests; both skip
+# or fail like the services above. Imported last: they import service_unavailable from here.
+from tests.browser import chromium_browser, chromium_launcher  # noqa: E402, F401
+from tests.netlab import netlab  # noqa: E402, F401

@@ -287,3 +287,124 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Consultation(Base):
+    """A teleconsultation: who hosts it, which care room it came from, its text channel."""
+
+    __tablename__ = "consultations"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    # The care room it was opened from (None: standalone).
+    room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    # The ordinary E2EE room that carries the consultation's text channel.
+    chat_room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    assisted: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)
+    ended_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class ConsultationParticipant(Base):
+    """One person in one consultation, with their role and where they are in the waiting room.
+
+    `user_id` is None for a walk-in patient represented by an assistant (`represented_by`, the
+    assistant's participant id); a patient who came by link has a guest account (`guest`)."""
+
+    __tablename__ = "consultation_participants"
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "user_id", name="uq_consultation_participants_user"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))
+    present: Mapped[bool] = mapped_column(Boolean, default=False)
+    guest: Mapped[bool] = mapped_column(Boolean, default=False)
+    represented_by: Mapped[str | None] = mapped_column(String(40))
+    invited_by: Mapped[str] = mapped_column(String(40))
+    invited_at: Mapped[int] = mapped_column(BigInteger)
+    joined_at: Mapped[int | None] = mapped_column(BigInteger)
+    admitted_at: Mapped[int | None] = mapped_column(BigInteger)
+    left_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ConsultationLink(Base):
+    """A single-use patient link to a consultation; only hashes of the token and code are kept."""
+
+    __tablename__ = "consultation_links"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str | None] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+    failed_codes: Mapped[int] = mapped_column(Integer, default=0)
+    participant_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class ConsultationEvent(Base):
+    """The session record: joins, admissions, departures, mode changes and their measured cause.
+    Never media, never message content."""
+
+    __tablename__ = "consultation_events"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    ts: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(30))
+    participant_id: Mapped[str | None] = mapped_column(String(40))
+    actor_user_id: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsultationIdentity(Base):
+    """Patient data: the identity check an assistant made of a walk-in patient (docs/security.md
+    says who may read it)."""
+
+    __tablename__ = "consultation_identities"
+    participant_id: Mapped[str] = mapped_column(
+        ForeignKey("consultation_participants.id", ondelete="CASCADE"), primary_key=True
+    )
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    full_name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[str] = mapped_column(String(10))
+    check_method: Mapped[str] = mapped_column(String(30))
+    check_detail: Mapped[str | None] = mapped_column(String(200))
+    checked_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    checked_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ConsultationConsent(Base):
+    """A patient's recorded consent to an (assisted) teleconsultation: which text, when, by whom."""
+
+    __tablename__ = "consultation_consents"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[str] = mapped_column(
+        ForeignKey("consultation_participants.id", ondelete="CASCADE")
+    )
+    text_version: Mapped[str] = mapped_column(String(60))
+    method: Mapped[str] = mapped_column(String(20))
+    consented_at: Mapped[int] = mapped_column(BigInteger)
+    recorded_by: Mapped[str] = mapped_column(ForeignKey("users.id"))

@@ -15,6 +15,7 @@ Actors: `anon` (no token), one user per global role who is not a member of the c
 
 from __future__ import annotations
 
+import inspect
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -106,6 +107,13 @@ class Cell:
 def static(path: str, body: Any = None) -> Builder:
     async def build(w: World, actor: str) -> Req:
         return Req(path.format(room=w.room, attachment=w.attachment_id), json_body=body)
+
+    return build
+
+
+def room_path_body(path: str) -> Builder:
+    async def build(w: World, actor: str) -> Req:
+        return Req(path, {"room_id": w.room})
 
     return build
 
@@ -309,6 +317,106 @@ async def b_keys_query(w: World, actor: str) -> Req:
     return Req(f"{A}/keys/query", {"user_ids": [w.actors["owner"].user_id, f"u_{'0' * 16}"]})
 
 
+# -- consultations: a fresh one per call, hosted by `owner`, opened from the care room, with
+# `member` invited as an observer; every other actor takes no part in it. -------------------
+
+
+async def _consultation(w: World, *, member_waiting: bool = False) -> tuple[str, str]:
+    """(consultation id, member's participant id)."""
+    svc = w.svc.extras["consultations"]
+    owner, member = w.actors["owner"], w.actors["member"]
+    made = await svc.create(owner.principal, w.room)
+    cid = made["consultation_id"]
+    invited = await svc.invite_user(owner.principal, cid, member.user_id, "observer")
+    if member_waiting:
+        await svc.join(owner.principal, cid)
+        await svc.join(member.principal, cid)
+    return cid, str(invited["participant_id"])
+
+
+def b_consultation(suffix: str = "", body: Any = None) -> Builder:
+    async def build(w: World, actor: str) -> Req:
+        cid, _ = await _consultation(w)
+        return Req(f"{A}/consultations/{cid}{suffix}", body)
+
+    return build
+
+
+async def b_consult_invite(w: World, actor: str) -> Req:
+    cid, _ = await _consultation(w)
+    return Req(
+        f"{A}/consultations/{cid}/participants",
+        {"user_id": w.actors["caregiver"].user_id, "role": "observer"},
+    )
+
+
+async def b_consult_assisted(w: World, actor: str) -> Req:
+    return Req(
+        f"{A}/consultations/assisted",
+        {
+            "host_user_id": w.actors["owner"].user_id,
+            "patient": {"full_name": "P", "birth_date": "1950-01-01", "method": "id_card"},
+            "consent": {"text_version": "v1", "method": "verbal"},
+        },
+    )
+
+
+async def b_consult_redeem(w: World, actor: str) -> Req:
+    cid, _ = await _consultation(w)
+    res = await w.rest(
+        "POST",
+        f"{A}/consultations/{cid}/links",
+        token=w.actors["owner"].token,
+        json_body={"display_name": "P"},
+    )
+    assert res.status == 201, res.body
+    return Req(f"{A}/consultations/redeem", {"token": res.body["token"]})
+
+
+async def e_consult(w: World, actor: str) -> Any:
+    cid, _ = await _consultation(w, member_waiting=True)
+    return {"consultation_id": cid}
+
+
+async def e_consult_member(w: World, actor: str) -> Any:
+    cid, pid = await _consultation(w, member_waiting=True)
+    return {"consultation_id": cid, "participant_id": pid}
+
+
+async def e_consult_admitted(w: World, actor: str) -> Any:
+    cid, pid = await _consultation(w, member_waiting=True)
+    await w.svc.extras["consultations"].admit(w.actors["owner"].principal, cid, pid)
+    return {"consultation_id": cid}
+
+
+async def e_consult_offer(w: World, actor: str) -> Any:
+    from aiortc import RTCPeerConnection
+
+    ref = await e_consult_admitted(w, actor)
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio")
+        pc.addTransceiver("video")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+    finally:
+        await pc.close()
+    return {**ref, "sdp": sdp}
+
+
+async def e_consult_ice(w: World, actor: str) -> Any:
+    ref = await e_consult_admitted(w, actor)
+    return {**ref, "candidate": None}
+
+
+def consult_scoped(**over: str) -> Expect:
+    """The host (`owner`) and the invited observer (`member`) take part; to anyone else the
+    consultation does not exist (admins included)."""
+    exp = {a: NF for a in ACTOR_ROLES} | {"owner": OK, "member": OK, "anon": UNAUTH}
+    exp.update(over)
+    return exp
+
+
 # -- allowed-response checks ------------------------------------------------------------------
 
 
@@ -505,6 +613,37 @@ REST: dict[tuple[str, str, str], Cell] = {
     ("GET", f"{A}/keys/backup/entries", ""): Cell(
         any_user(), b_backup_entries_get, audit="keys.backup_entries_read"
     ),
+    # consultations
+    ("POST", f"{A}/consultations", ""): Cell(
+        roles_only("clinician"), static(f"{A}/consultations", {}), audit="consult.create"
+    ),
+    ("POST", f"{A}/consultations", "from a care room"): Cell(
+        # the creator must be a member of the care room
+        roles_only("clinician", clinician=NF),
+        room_path_body(f"{A}/consultations"),
+        audit="consult.create",
+    ),
+    ("GET", f"{A}/consultations", ""): Cell(any_user(), static(f"{A}/consultations")),
+    ("POST", f"{A}/consultations/assisted", ""): Cell(
+        roles_only("assistant"), b_consult_assisted, audit="consult.create"
+    ),
+    ("POST", f"{A}/consultations/redeem", ""): Cell(public(), b_consult_redeem),
+    ("GET", f"{A}/consultations/{{consultation_id}}", ""): Cell(
+        consult_scoped(), b_consultation(), audit="consult.state_read"
+    ),
+    ("POST", f"{A}/consultations/{{consultation_id}}/participants", ""): Cell(
+        consult_scoped(member=FORBIDDEN), b_consult_invite, audit="consult.invite"
+    ),
+    ("POST", f"{A}/consultations/{{consultation_id}}/links", ""): Cell(
+        consult_scoped(member=FORBIDDEN),
+        b_consultation("/links", {"display_name": "P"}),
+        audit="consult.link_create",
+    ),
+    ("GET", f"{A}/consultations/{{consultation_id}}/record", ""): Cell(
+        consult_scoped(member=FORBIDDEN, admin=OK),
+        b_consultation("/record"),
+        audit="consult.record_read",
+    ),
     # operations: public
     ("GET", "/healthz", ""): Cell(public(), static("/healthz")),
     ("GET", "/readyz", ""): Cell(public(), static("/readyz")),
@@ -588,6 +727,24 @@ EVENT_TABLE: dict[str, EventCell] = {
     "presence.get": EventCell(
         any_user(), lambda w, a: {"user_ids": [w.actors["owner"].user_id]}, check=c_presence
     ),
+    # consultations: builders make a fresh one (host joined, member waiting) per call
+    "consult.join": EventCell(consult_scoped(), e_consult, audit="consult.join"),
+    "consult.admit": EventCell(
+        consult_scoped(member=FORBIDDEN), e_consult_member, audit="consult.admit"
+    ),
+    "consult.deny": EventCell(
+        consult_scoped(member=FORBIDDEN), e_consult_member, audit="consult.deny"
+    ),
+    "consult.leave": EventCell(consult_scoped(), e_consult, audit="consult.leave"),
+    "consult.end": EventCell(consult_scoped(member=FORBIDDEN), e_consult, audit="consult.end"),
+    # media signalling: admitted participants only (the builders admit the member)
+    "consult.media_config": EventCell(consult_scoped(), e_consult_admitted),
+    "consult.offer": EventCell(consult_scoped(), e_consult_offer, audit="consult.media_offer"),
+    # no leg yet: reaching the media layer at all is what "allowed" means here
+    "consult.ice": EventCell(
+        consult_scoped(owner="no_media_leg", member="no_media_leg"), e_consult_ice
+    ),
+    "consult.hangup": EventCell(consult_scoped(), e_consult_admitted, audit="consult.hangup"),
 }
 
 
@@ -741,6 +898,8 @@ async def run_event_matrix(w: World, names: list[str]) -> list[str]:
             expected = cell.expect[actor]
             sio = await w.socket(actor)
             payload = cell.build(w, actor)
+            if inspect.isawaitable(payload):
+                payload = await payload
             before = await w.audit_last_id() if cell.audit and expected == OK else 0
             ack = await sio.call(name, payload, timeout=10)
             problem = _ack_problem(expected, ack)

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SETTINGS_START, SETTINGS_END = "<!-- settings:start -->", "<!-- settings:end -->"
 # `sio.emit("message.new", ...)`, `_emit_to_users(svc, "typing", ...)`: first string argument.
-EMIT = re.compile(r"emit\w*\(\s*(?:svc\s*,\s*)?[\"']([a-z][\w.]*)[\"']")
+EMIT = re.compile(r"emit\w*\(\s*(?:[\w.]+\s*,\s*){0,3}[\"']([a-z][\w.]*)[\"']")
 
 
 def _settings_block(text: str) -> str:

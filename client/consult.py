@@ -1,0 +1,99 @@
+"""Joining a consultation's media from Python: signalling over the SDK's socket, a `MediaPeer`.
+
+The participant offers; the server answers in the ack. The server's `consult.send` plan is
+applied to the encoders at once (that is how a patient on 2G stops flooding its uplink), and
+`consult.mode` / `consult.quality` / `consult.leg` are kept for the caller. `reconnect()` is what a
+client does when its network changes: a new peer connection and a new offer, which the server
+answers with a fresh leg while the consultation goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiortc import RTCIceServer
+
+from client.media_peer import MediaPeer
+from client.sdk import RelaisClient
+
+
+class ConsultationMedia:
+    def __init__(
+        self,
+        client: RelaisClient,
+        consultation_id: str,
+        video: tuple[int, int, int] = (640, 480, 30),
+    ) -> None:
+        self.client = client
+        self.video = video
+        self.consultation_id = consultation_id
+        self.peer: MediaPeer | None = None
+        self.participant_id: str | None = None
+        self.modes: list[dict[str, Any]] = []
+        self.quality: list[dict[str, Any]] = []
+        self.leg_states: list[str] = []
+        self.plans: list[dict[str, Any]] = []
+        self._previous_on_event = client.on_event
+        client.on_event = self._on_event
+
+    async def _on_event(self, event: str, data: Any) -> None:
+        if self._previous_on_event is not None:
+            res = self._previous_on_event(event, data)
+            if asyncio.iscoroutine(res):
+                await res
+        if not isinstance(data, dict) or data.get("consultation_id") != self.consultation_id:
+            return
+        if event == "consult.send" and self.peer is not None:
+            self.plans.append(data["send"])
+            self.peer.apply_plan(data["send"])
+        elif event == "consult.mode":
+            self.modes.append(data)
+        elif event == "consult.quality":
+            self.quality.append(data)
+            del self.quality[:-120]
+        elif event == "consult.leg":
+            self.leg_states.append(str(data.get("state")))
+
+    def mode_of(self, participant_id: str) -> str | None:
+        """The last committed mode announced for a participant."""
+        for entry in reversed(self.quality):
+            if entry.get("participant_id") == participant_id:
+                return str(entry.get("mode"))
+        return None
+
+    async def start(self) -> None:
+        config = await self.client.call(
+            "consult.media_config", {"consultation_id": self.consultation_id}
+        )
+        servers = [
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in config.get("ice_servers", [])
+        ]
+        self.peer = MediaPeer(servers, self.video)
+        offer = await self.peer.offer()
+        answer = await self.client.call(
+            "consult.offer", {"consultation_id": self.consultation_id, "sdp": offer}, timeout=30
+        )
+        self.participant_id = answer["participant_id"]
+        await self.peer.accept_answer(answer["sdp"])
+
+    async def reconnect(self) -> None:
+        """The network changed: drop the old peer, negotiate a fresh leg."""
+        if self.peer is not None:
+            await self.peer.close()
+            self.peer = None
+        await self.start()
+
+    async def hangup(self) -> None:
+        if self.peer is not None:
+            await self.peer.close()
+            self.peer = None
+        if self.client.sio is not None and self.client.sio.connected:
+            await self.client.call("consult.hangup", {"consultation_id": self.consultation_id})
+
+    async def close(self) -> None:
+        if self.peer is not None:
+            await self.peer.close()
+            self.peer = None
+        self.client.on_event = self._previous_on_event

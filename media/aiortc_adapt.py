@@ -1,0 +1,530 @@
+"""Every place where Relais adapts aiortc, in one module.
+
+aiortc's defaults were written for good links. On the 30-300 kbit/s links of rural patients they
+fail, so this module changes them, without editing the installed package:
+
+1. **VP8 rate floor.** aiortc clamps the VP8 target to >= 250 kbit/s (`codecs/vpx.py`
+   `MIN_BITRATE`), so a 100 kbit/s link is flooded. `AdaptiveVp8Encoder` goes down to 30 kbit/s and
+   picks resolution and frame rate from the rate (a ladder), as browsers do.
+2. **Encoder rebuild on every >10 % change.** aiortc rebuilds the libvpx context (a keyframe) each
+   time REMB moves by 10 %; FFmpeg's libvpx wrapper cannot change the rate of an open encoder
+   (checked: setting `bit_rate` after opening changes nothing). We rebuild only on a real step:
+   at once when the rate must fall by > 15 %, upward only after a 30 % gain held for 4 s.
+3. **`pict_type` leak.** aiortc sets `frame.pict_type = I` to force a keyframe and never resets
+   it; a relayed decoded frame that arrives marked as a keyframe stays one. We set the picture type
+   on every frame: I when a keyframe is asked for, NONE otherwise.
+4. **Opus 96 kbit/s stereo, no FEC.** `AdaptiveOpusEncoder` sends mono at 16-32 kbit/s with
+   in-band FEC (FFmpeg's `fec` + `packet_loss` options); our SDP advertises `useinbandfec=1`, so
+   browsers send FEC to us too. DTX is not exposed by FFmpeg's libopus wrapper (checked: the
+   option is ignored), so it is not used.
+5. **Rate from REMB only.** aiortc feeds REMB into the video encoder and nothing else. Encoders
+   here take two inputs: the REMB estimate (`target_bitrate`, set by aiortc) and a cap set by the
+   adaptation policy (`set_cap`); they send at the lower one. Audio rate comes from the policy.
+6. **No way to relay without decoding.** An aiortc receiver always decodes. `tap_receiver` hands
+   each complete encoded frame to a callback as an `av.Packet` instead, so the media layer can
+   forward it untouched (the sender's `pack` path); nothing is decoded or re-encoded on the way.
+7. **No RTCP hooks.** `tap_sender` / `tap_receiver` see every RTCP and RTP packet of a leg (REMB,
+   receiver reports, PLI, arrival times) for the link measurement, and `cap_remb` rewrites the
+   REMB our receiver sends so a source never sends more than its receivers can take.
+
+8. **A consent task that outlives its peer** (aioice): `close_peer` cancels it.
+
+Each touch point on aiortc internals is named in `INTERNALS` and checked by
+`tests/unit/test_aiortc_adapt.py`, which fails if an aiortc upgrade renames or removes one.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+import queue
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import av
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import CODECS
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.vpx import Vp8Encoder, number_of_threads
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import convert_timebase
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
+from av.frame import Frame
+from av.packet import Packet
+
+log = logging.getLogger("relais.media.aiortc")
+
+VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
+AUDIO_TIME_BASE = fractions.Fraction(1, 48000)
+
+MIN_VIDEO_BPS = 30_000
+MAX_VIDEO_BPS = 2_500_000
+# A REMB under this is the server's deliberate "send no video" (it sends 1 bit/s when nobody can
+# receive a source's video, or the source's own link cannot carry it); any other low REMB, such as
+# a receive-side estimator's first guess, only floors the encoder at MIN_VIDEO_BPS. Stopping on
+# an estimator's low value would starve the estimator that could raise it again.
+VIDEO_STOP_BPS = 1_000
+
+# Below this audio ceiling nothing is sent (text-only).
+AUDIO_OFF_BPS = 1_000
+
+# Private aiortc names this module relies on; tests assert each still exists.
+INTERNALS = {
+    "sender_encoder": "_RTCRtpSender__encoder",
+    "sender_handle_rtcp": "_handle_rtcp_packet",
+    "sender_send_keyframe": "_send_keyframe",
+    "receiver_decoder_queue": "_RTCRtpReceiver__decoder_queue",
+    "receiver_handle_rtp": "_handle_rtp_packet",
+    "receiver_handle_rtcp": "_handle_rtcp_packet",
+    "receiver_send_rtcp": "_send_rtcp",
+    "receiver_send_pli": "_send_rtcp_pli",
+    "receiver_rtcp_ssrc": "_RTCRtpReceiver__rtcp_ssrc",
+    "ice_connection": "_connection",
+    "ice_consent_start": "query_consent",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Video: the rate ladder and the encoder.
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    """One step of the ladder: from `min_bps` up, encode at this size and frame rate."""
+
+    min_bps: int
+    width: int
+    height: int
+    fps: int
+
+
+# Sizes keep 4:3 (the synthetic and fake-camera sources); a 16:9 source is scaled to the same
+# box. 100-150 kbit/s (video-low) lands on 320x240 at 15 fps.
+LADDER: tuple[Rung, ...] = (
+    Rung(700_000, 640, 480, 30),
+    Rung(350_000, 480, 360, 25),
+    Rung(160_000, 320, 240, 20),
+    Rung(90_000, 320, 240, 15),
+    Rung(0, 160, 120, 10),
+)
+
+
+def rung_for(bps: int) -> Rung:
+    for rung in LADDER:
+        if bps >= rung.min_bps:
+            return rung
+    return LADDER[-1]
+
+
+class AdaptiveVp8Encoder(Encoder):
+    """VP8 encoder that follows low rates without a keyframe storm.
+
+    `target_bitrate` is what aiortc's sender sets from REMB; `set_cap` is the adaptation
+    policy's ceiling. The encoder sends at min(REMB, cap), from 30 kbit/s up.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._codec: Any = None
+        self._codec_bps = 0
+        self._codec_size = (0, 0)
+        self._remb_bps = 500_000
+        self._cap_bps = MAX_VIDEO_BPS
+        self._raise_since: float | None = None
+        self._last_pts: int | None = None
+        self._picture_id = 0
+        self._paused = False
+        self.rebuilds = 0
+        self.frames_dropped_for_rate = 0
+
+    # aiortc's sender writes REMB here.
+    @property
+    def target_bitrate(self) -> int:
+        return self.effective_bps
+
+    @target_bitrate.setter
+    def target_bitrate(self, bps: int) -> None:
+        self._remb_bps = max(0, int(bps))
+
+    def set_cap(self, bps: int) -> None:
+        self._cap_bps = max(0, int(bps))
+
+    @property
+    def effective_bps(self) -> int:
+        bps = min(self._remb_bps, self._cap_bps, MAX_VIDEO_BPS)
+        return max(bps, MIN_VIDEO_BPS) if bps >= VIDEO_STOP_BPS else 0
+
+    def _needs_rebuild(self, bps: int, size: tuple[int, int]) -> bool:
+        if self._codec is None or size != self._codec_size:
+            return True
+        if bps < self._codec_bps * 0.85:
+            self._raise_since = None
+            return True
+        if bps > self._codec_bps * 1.3:
+            now = self._clock()
+            if self._raise_since is None:
+                self._raise_since = now
+            elif now - self._raise_since >= 4.0:
+                return True
+        else:
+            self._raise_since = None
+        return False
+
+    def _open(self, bps: int, width: int, height: int, fps: int) -> None:
+        codec = av.CodecContext.create("libvpx", "w")
+        codec.width = width
+        codec.height = height
+        codec.bit_rate = bps
+        codec.pix_fmt = "yuv420p"
+        codec.framerate = fractions.Fraction(fps, 1)
+        codec.time_base = VIDEO_TIME_BASE
+        codec.gop_size = 3000
+        codec.qmin = 2
+        codec.qmax = 56
+        codec.options = {
+            "bufsize": str(bps),
+            "cpu-used": "-6",
+            "deadline": "realtime",
+            "lag-in-frames": "0",
+            "minrate": str(bps),
+            "maxrate": str(bps),
+            "noise-sensitivity": "4",
+            "overshoot-pct": "15",
+            "partitions": "0",
+            "static-thresh": "1",
+            "undershoot-pct": "100",
+        }
+        codec.thread_count = number_of_threads(width * height, 2)
+        self._codec = codec
+        self._codec_bps = bps
+        self._codec_size = (width, height)
+        self._raise_since = None
+        self.rebuilds += 1
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        assert isinstance(frame, av.VideoFrame)
+        bps = self.effective_bps
+        if bps == 0:
+            self._paused = True
+            return [], 0
+        if self._paused:  # the receiver's decoder state is stale after a pause
+            self._paused = False
+            force_keyframe = True
+        rung = rung_for(bps)
+        # Frame-rate decimation: keep a frame only when a whole frame interval has passed.
+        pts90 = convert_timebase(
+            frame.pts or 0, frame.time_base or VIDEO_TIME_BASE, VIDEO_TIME_BASE
+        )
+        if (
+            not force_keyframe
+            and self._last_pts is not None
+            and 0 <= pts90 - self._last_pts < 90000 // rung.fps - 90000 // 200
+        ):
+            self.frames_dropped_for_rate += 1
+            return [], 0
+        if (
+            frame.width != rung.width
+            or frame.height != rung.height
+            or frame.format.name != "yuv420p"
+        ):
+            frame = frame.reformat(width=rung.width, height=rung.height, format="yuv420p")
+        rebuilt = self._needs_rebuild(bps, (rung.width, rung.height))
+        if rebuilt:
+            self._open(bps, rung.width, rung.height, rung.fps)
+        # Fix 3: decide the picture type here, every frame.
+        frame.pict_type = (
+            av.video.frame.PictureType.I
+            if force_keyframe and not rebuilt
+            else av.video.frame.PictureType.NONE
+        )
+        data = b"".join(bytes(p) for p in self._codec.encode(frame))
+        self._last_pts = pts90
+        payloads = Vp8Encoder._packetize(data, self._picture_id)
+        self._picture_id = (self._picture_id + 1) % (1 << 15)
+        return payloads, pts90
+
+    def pack(self, packet: Packet[Any]) -> tuple[list[bytes], int]:
+        payloads = Vp8Encoder._packetize(bytes(packet), self._picture_id)
+        self._picture_id = (self._picture_id + 1) % (1 << 15)
+        tb = packet.time_base or VIDEO_TIME_BASE
+        return payloads, convert_timebase(packet.pts or 0, tb, VIDEO_TIME_BASE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio.
+
+
+class AdaptiveOpusEncoder(Encoder):
+    """Mono Opus with in-band FEC at the policy's rate (16-32 kbit/s), instead of 96k stereo."""
+
+    def __init__(self, bps: int = 32_000, expected_loss_pct: int = 10) -> None:
+        self._cap_bps = bps
+        self._remb_bps: int | None = None
+        self._bps = bps
+        self._loss = expected_loss_pct
+        self._codec: Any = None
+        self._open_bps = 0
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=48000, frame_size=960)
+        self._first_pts: int | None = None
+        self.muted = False
+        self.rebuilds = 0
+
+    def set_cap(self, bps: int) -> None:
+        """The send plan's audio rate (0: send nothing, text-only)."""
+        self._cap_bps = max(0, int(bps))
+        self._update()
+
+    # aiortc's sender writes a REMB here when it names our SSRC: the server uses that to quiet
+    # a participant whose link cannot carry audio, over RTCP, faster than signalling on a
+    # starved TCP connection.
+    @property
+    def target_bitrate(self) -> int:
+        return self.bitrate
+
+    @target_bitrate.setter
+    def target_bitrate(self, bps: int) -> None:
+        self._remb_bps = max(0, int(bps))
+        self._update()
+
+    @property
+    def bitrate(self) -> int:
+        return 0 if self.muted else self._bps
+
+    def _update(self) -> None:
+        bps = self._cap_bps if self._remb_bps is None else min(self._cap_bps, self._remb_bps)
+        self.muted = bps < AUDIO_OFF_BPS
+        if not self.muted:
+            self._bps = max(12_000, min(bps, 64_000))
+
+    def _open(self) -> None:
+        codec = av.CodecContext.create("libopus", "w")
+        codec.bit_rate = self._bps
+        codec.format = "s16"
+        codec.layout = "mono"
+        codec.sample_rate = 48000
+        codec.time_base = AUDIO_TIME_BASE
+        codec.options = {"application": "voip", "fec": "1", "packet_loss": str(self._loss)}
+        self._codec = codec
+        self._open_bps = self._bps
+        self.rebuilds += 1
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        assert isinstance(frame, av.AudioFrame)
+        if self._codec is None or self._open_bps != self._bps:
+            self._open()
+        packets: list[Packet[Any]] = []
+        for chunk in self._resampler.resample(frame):
+            packets += self._codec.encode(chunk)
+        if not packets:
+            return [], 0
+        if self._first_pts is None:
+            self._first_pts = packets[0].pts or 0
+        if self.muted:
+            return [], 0
+        return [bytes(p) for p in packets], (packets[0].pts or 0) - self._first_pts
+
+    def pack(self, packet: Packet[Any]) -> tuple[list[bytes], int]:
+        tb = packet.time_base or AUDIO_TIME_BASE
+        return [bytes(packet)], convert_timebase(packet.pts or 0, tb, AUDIO_TIME_BASE)
+
+
+def install_codec_parameters() -> None:
+    """Advertise in-band FEC for Opus in every SDP we write (answers copy our local table)."""
+    for codec in CODECS["audio"]:
+        if codec.mimeType.lower() == "audio/opus":
+            codec.parameters.setdefault("useinbandfec", 1)
+            codec.parameters.setdefault("minptime", 10)
+
+
+def use_encoder(sender: RTCRtpSender, encoder: Encoder) -> None:
+    """Make `sender` encode with `encoder` (aiortc creates its own only when none is set)."""
+    setattr(sender, INTERNALS["sender_encoder"], encoder)
+
+
+def encoder_of(sender: RTCRtpSender) -> Encoder | None:
+    found = getattr(sender, INTERNALS["sender_encoder"], None)
+    return found if isinstance(found, Encoder) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Relaying without decoding, and RTCP hooks.
+
+
+RAW_SEND = "_relais_raw_send_rtcp"
+FrameSink = Callable[[str, "Packet[Any]", bool], None]
+
+
+def is_vp8_keyframe(data: bytes) -> bool:
+    """RFC 6386 §9.1: bit 0 of the first byte of a VP8 frame is 0 for a key frame."""
+    return bool(data) and (data[0] & 0x01) == 0
+
+
+class _PassThroughQueue(queue.Queue[Any]):
+    """Replaces a receiver's decoder queue: complete frames go to `on_frame` as packets.
+
+    aiortc puts `(codec, JitterFrame)` here from the event loop and `None` to stop its decoder
+    thread; the thread only ever sees the `None`, so it exits when the receiver stops.
+    """
+
+    def __init__(self, on_frame: FrameSink) -> None:
+        super().__init__()
+        self._on_frame = on_frame
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(None)
+            return
+        codec, frame = item
+        assert isinstance(codec, RTCRtpCodecParameters) and isinstance(frame, JitterFrame)
+        packet = Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = fractions.Fraction(1, codec.clockRate)
+        kind, _, name = codec.mimeType.lower().partition("/")
+        key = kind == "audio" or (name == "vp8" and is_vp8_keyframe(frame.data))
+        try:
+            self._on_frame(name, packet, key)
+        except Exception:  # a relay bug must not kill the receiver's RTP path
+            log.exception("relay callback failed")
+
+
+RtcpHook = Callable[[AnyRtcpPacket], None]
+
+
+def tap_receiver(
+    receiver: RTCRtpReceiver,
+    on_frame: FrameSink,
+    on_rtp: Callable[[RtpPacket, int], None],
+    on_rtcp: RtcpHook,
+) -> None:
+    """Relay `receiver`'s frames without decoding and observe its packets. Call before
+    negotiation completes (the decoder thread takes the queue when the receiver starts)."""
+    setattr(receiver, INTERNALS["receiver_decoder_queue"], _PassThroughQueue(on_frame))
+    handle_rtp = getattr(receiver, INTERNALS["receiver_handle_rtp"])
+    handle_rtcp = getattr(receiver, INTERNALS["receiver_handle_rtcp"])
+
+    async def rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+        on_rtp(packet, arrival_time_ms)
+        await handle_rtp(packet, arrival_time_ms)
+
+    async def rtcp(packet: AnyRtcpPacket) -> None:
+        on_rtcp(packet)
+        await handle_rtcp(packet)
+
+    setattr(receiver, INTERNALS["receiver_handle_rtp"], rtp)
+    setattr(receiver, INTERNALS["receiver_handle_rtcp"], rtcp)
+
+
+def tap_sender(
+    sender: RTCRtpSender, on_rtcp: RtcpHook, on_keyframe_request: Callable[[], None]
+) -> None:
+    """Observe the RTCP a participant sends about our stream, and forward keyframe requests
+    (a relayed stream's keyframes come from its source, not from an encoder of ours)."""
+    handle = getattr(sender, INTERNALS["sender_handle_rtcp"])
+
+    async def rtcp(packet: AnyRtcpPacket) -> None:
+        on_rtcp(packet)
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            on_keyframe_request()
+        await handle(packet)
+
+    setattr(sender, INTERNALS["sender_handle_rtcp"], rtcp)
+
+
+def cap_remb(
+    receiver: RTCRtpReceiver,
+    ceiling: Callable[[int], int | None],
+    on_estimate: Callable[[int], None],
+) -> None:
+    """Own the REMB our receiver sends to its source. Each estimate aiortc computes goes to
+    `on_estimate` (the measurement of the participant's uplink); what the source is told is
+    `ceiling(estimate)`, decided by the media layer (the policy's rate unless the estimate shows
+    congestion). aiortc would forward its AIMD estimate as is, which starts at the first second's
+    throughput and climbs ~8 %/s: after a pause, video would take tens of seconds to come back."""
+    send = getattr(receiver, INTERNALS["receiver_send_rtcp"])
+    setattr(receiver, RAW_SEND, send)
+
+    async def clamped(packet: AnyRtcpPacket) -> None:
+        bps = remb_of(packet)
+        if bps is not None and isinstance(packet, RtcpPsfbPacket):
+            on_estimate(bps)
+            told = ceiling(bps)
+            if told is not None and told != bps:
+                ssrcs = unpack_remb_fci(packet.fci)[1]
+                packet = RtcpPsfbPacket(
+                    fmt=RTCP_PSFB_APP,
+                    ssrc=packet.ssrc,
+                    media_ssrc=0,
+                    fci=pack_remb_fci(max(told, 1), ssrcs),
+                )
+        await send(packet)
+
+    setattr(receiver, INTERNALS["receiver_send_rtcp"], clamped)
+
+
+async def send_remb(receiver: RTCRtpReceiver, bps: int, ssrcs: list[int]) -> None:
+    """Tell a source its new ceiling now, without waiting for the estimator's next report."""
+    rtcp_ssrc = getattr(receiver, INTERNALS["receiver_rtcp_ssrc"], None)
+    if rtcp_ssrc is None or not ssrcs:
+        return
+    # Our own REMB is not an estimate: bypass the `cap_remb` hook when it is installed.
+    send: Callable[[AnyRtcpPacket], Awaitable[None]] = getattr(
+        receiver, RAW_SEND, getattr(receiver, INTERNALS["receiver_send_rtcp"])
+    )
+    await send(
+        RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(max(bps, 1), ssrcs)
+        )
+    )
+
+
+async def request_keyframe(receiver: RTCRtpReceiver, ssrc: int) -> None:
+    send_pli: Callable[[int], Awaitable[None]] = getattr(receiver, INTERNALS["receiver_send_pli"])
+    await send_pli(ssrc)
+
+
+def report_blocks(packet: AnyRtcpPacket) -> list[Any]:
+    """Reception report blocks of an RR or SR (loss and jitter of one of our streams)."""
+    if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+        return list(packet.reports)
+    return []
+
+
+def remb_of(packet: AnyRtcpPacket) -> int | None:
+    if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+        try:
+            return int(unpack_remb_fci(packet.fci)[0])
+        except ValueError:
+            return None
+    return None
+
+
+async def close_peer(pc: RTCPeerConnection) -> None:
+    """Close a peer connection without leaving an ICE consent task behind.
+
+    aioice race (0.13): when a peer is closed while ICE checks are finishing,
+    `Connection.connect()` wakes after `close()` and starts its consent-freshness task on the
+    closed connection; with no nominated pair left, that task loops forever (one leaked task per
+    such leg; a fault test caught it). Before closing we make that late start a no-op.
+    """
+
+    async def no_consent() -> None:
+        return None
+
+    for transceiver in pc.getTransceivers():
+        connection = getattr(transceiver.receiver.transport.transport, INTERNALS["ice_connection"])
+        setattr(connection, INTERNALS["ice_consent_start"], no_consent)
+    await pc.close()

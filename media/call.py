@@ -1,0 +1,256 @@
+"""A call: the legs of one consultation and the routing between them.
+
+Every leg's audio and video go to every other leg through `RelayTrack`s, as encoded frames: a
+frame is handed to each receiver's queue synchronously, with no task per receiver and no decode.
+Each receiving leg has one audio and one video track (the offers our clients make), fed by the
+*featured* other leg: the one with the highest priority the host gave (the patient for the care
+team, the clinician for the patient).
+
+Rates follow the receivers: a source is asked (REMB) for no more video than the best of its
+video receivers can take and its own uplink carries, and is told (`SendPlan`) to stop sending
+video nobody can receive, or anything at all in text-only. One task per call samples every leg
+once a second and runs the policies; it also closes legs that never finish ICE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from av.packet import Packet
+
+from media import aiortc_adapt
+from media.events import LegState, MediaEvent, SendPlan
+from media.leg import VIDEO_MODES, Leg, MediaConfig, MediaError
+from media.policy import Mode
+
+log = logging.getLogger("relais.media.call")
+
+_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+# "Send no video" as a REMB (aiortc_adapt.VIDEO_STOP_BPS): our clients stop, browsers fall to
+# their minimum; the send plan tells both.
+IDLE_VIDEO_CAP_BPS = 1
+PLAN_REPEAT_TICKS = 5
+
+
+def ice_ufrag(sdp: str) -> str | None:
+    found = _UFRAG.search(sdp)
+    return found.group(1) if found else None
+
+
+class Call:
+    def __init__(
+        self,
+        call_id: str,
+        on_event: Callable[[MediaEvent], None],
+        config: MediaConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.id = call_id
+        self._on_event = on_event
+        self.config = config or MediaConfig()
+        self._clock = clock
+        self._tick_s = tick_s
+        self.legs: dict[str, Leg] = {}
+        self._priority: dict[str, int] = {}
+        self._ufrag: dict[str, str | None] = {}
+        self._plans: dict[str, dict[str, Any]] = {}
+        self._plan_age: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+        self._ticker: asyncio.Task[None] | None = None
+        self.closed = False
+        aiortc_adapt.install_codec_parameters()
+
+    # -- the Router protocol used by legs ----------------------------------------------------
+
+    def emit(self, event: Any) -> None:
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("media event handler failed")
+
+    def on_frame(self, leg_id: str, kind: str, packet: Packet[Any], keyframe: bool) -> None:
+        for leg in self.legs.values():
+            track = leg.out[kind]
+            if track.source == leg_id:
+                track.push(leg_id, packet, keyframe)
+
+    def keyframe_wanted(self, leg_id: str) -> None:
+        leg = self.legs.get(leg_id)
+        source = self.legs.get(leg.out["video"].source or "") if leg else None
+        if source is not None:
+            source.request_keyframe()
+
+    def uplink_cap_bps(self, leg_id: str, kind: str = "video") -> int | None:
+        source = self.legs.get(leg_id)
+        if source is None or source.decision is None:
+            return None
+        if kind == "audio":
+            # 1 bit/s: "send nothing" (text-only); REMB cannot carry a zero.
+            mode = source.receiving_mode
+            return source.decision.targets.audio_kbps * 1000 if mode != Mode.TEXT_ONLY else 1
+        wanted = [
+            leg.decision.targets.video_kbps * 1000
+            for leg in self.legs.values()
+            if leg.out["video"].source == leg_id
+            and leg.decision is not None
+            and leg.receiving_mode in VIDEO_MODES
+        ]
+        own = source.decision.targets.video_kbps * 1000
+        if not wanted or own <= 0:
+            return IDLE_VIDEO_CAP_BPS
+        return max(30_000, min(max(wanted), own))
+
+    # -- signalling entry points --------------------------------------------------------------
+
+    async def offer(self, leg_id: str, sdp: str, priority: int = 0) -> str:
+        """Answer a participant's offer. A new participant, a changed ICE ufrag (ICE restart:
+        aiortc cannot restart ICE) or a failed/closed leg gets a fresh leg; otherwise the
+        offer renegotiates the existing one."""
+        if self.closed:
+            raise MediaError("bad_state", "this consultation's media has ended")
+        if not isinstance(sdp, str) or "v=0" not in sdp[:200]:
+            raise MediaError("bad_sdp", "the offer is not an SDP session description")
+        async with self._lock:
+            self._priority[leg_id] = priority
+            leg = self.legs.get(leg_id)
+            ufrag = ice_ufrag(sdp)
+            fresh = (
+                leg is None
+                or leg.closed
+                or leg.pc.connectionState in ("failed", "closed")
+                or ufrag != self._ufrag.get(leg_id)
+            )
+            if fresh:
+                if leg is not None:
+                    await self._drop(leg_id, "replaced")
+                leg = Leg(self.id, leg_id, self, self.config, self._clock)
+                self.legs[leg_id] = leg
+                self._ufrag[leg_id] = ufrag
+            assert leg is not None
+            try:
+                answer = await leg.negotiate(sdp)
+            except MediaError:
+                if fresh:
+                    await self._drop(leg_id, "closed")
+                raise
+            except Exception as exc:
+                if fresh:
+                    await self._drop(leg_id, "closed")
+                raise MediaError(
+                    "bad_sdp", f"the offer was refused: {type(exc).__name__}"
+                ) from None
+            self._route()
+            self._ensure_ticker()
+            return answer
+
+    async def candidate(self, leg_id: str, candidate: dict[str, Any] | None) -> None:
+        leg = self.legs.get(leg_id)
+        if leg is None:
+            raise MediaError("no_media_leg", "send an offer before ICE candidates")
+        await leg.add_ice_candidate(candidate)
+
+    async def close_leg(self, leg_id: str) -> None:
+        async with self._lock:
+            await self._drop(leg_id, "closed")
+            self._route()
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        async with self._lock:
+            for leg_id in list(self.legs):
+                await self._drop(leg_id, "closed")
+
+    async def _drop(self, leg_id: str, state: str) -> None:
+        leg = self.legs.pop(leg_id, None)
+        self._plans.pop(leg_id, None)
+        self._plan_age.pop(leg_id, None)
+        if leg is not None:
+            await leg.close()
+            self.emit(LegState(self.id, leg_id, state))
+
+    # -- routing and the per-second loop ------------------------------------------------------
+
+    def _route(self) -> None:
+        """Point every leg's outgoing tracks at its featured other leg."""
+        for leg_id, leg in self.legs.items():
+            others = [other for other in self.legs if other != leg_id]
+            featured = max(others, key=lambda o: (self._priority.get(o, 0), o), default=None)
+            for track in leg.out.values():
+                track.set_source(featured)
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(self._tick_s)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("media tick failed for a call")
+
+    async def tick(self) -> None:
+        now = self._clock()
+        for leg_id, leg in list(self.legs.items()):
+            if not leg.connected and now - leg.created > self.config.ice_timeout_s:
+                async with self._lock:
+                    if self.legs.get(leg_id) is leg:
+                        await self._drop(leg_id, "ice_timeout")
+                        self._route()
+                continue
+            if leg.pc.connectionState in ("failed", "closed"):
+                # ICE consent expired (aiortc: ~30 s) or the peer went away: the participant
+                # will offer again when it can; nothing to keep.
+                async with self._lock:
+                    if self.legs.get(leg_id) is leg:
+                        await self._drop(leg_id, "failed")
+                        self._route()
+                continue
+            await leg.refresh_rtt()
+            leg.tick()
+        for leg_id, leg in list(self.legs.items()):
+            self._send_plan(leg_id, leg)
+            leg.push_uplink_cap()
+
+    def _send_plan(self, leg_id: str, leg: Leg) -> None:
+        """Tell a participant what to send: its own mode bounds it, and video only if someone
+        can receive it."""
+        if leg.decision is None:
+            return
+        mode = leg.receiving_mode
+        targets = leg.decision.targets
+        receivers_want_video = any(
+            other.out["video"].source == leg_id and other.receiving_mode in VIDEO_MODES
+            for other in self.legs.values()
+            if other is not leg
+        )
+        cap = self.uplink_cap_bps(leg_id) or 0
+        plan = {
+            "mode": mode.value,
+            "video": mode in VIDEO_MODES and receivers_want_video,
+            "video_kbps": cap // 1000 if mode in VIDEO_MODES and receivers_want_video else 0,
+            "audio": mode != Mode.TEXT_ONLY,
+            "audio_kbps": targets.audio_kbps,
+            "audio_fec": targets.audio_fec,
+        }
+        self._plan_age[leg_id] = self._plan_age.get(leg_id, 0) + 1
+        # Sent on change, and again every few seconds: a participant whose socket dropped on a
+        # starved link and came back must not wait for the next change.
+        if self._plans.get(leg_id) != plan or self._plan_age[leg_id] >= PLAN_REPEAT_TICKS:
+            self._plans[leg_id] = plan
+            self._plan_age[leg_id] = 0
+            self.emit(SendPlan(self.id, leg_id, dict(plan)))

@@ -1,0 +1,342 @@
+"""One participant's leg: the server's aiortc peer for that participant.
+
+The leg answers the participant's offers, relays what it receives to the call (no decoding),
+sends what the call routes to it, measures its link, and runs the adaptation policy for it.
+aiortc cannot restart ICE, so a participant whose network changed gets a fresh leg (see `Call`);
+a leg that never connects is closed after `ice_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.rtp import AnyRtcpPacket, RtpPacket
+from aiortc.sdp import candidate_from_sdp
+from av.packet import Packet
+
+from media import aiortc_adapt
+from media.events import LegState, ModeChange, Quality
+from media.measure import LinkMeter
+from media.policy import AdaptationPolicy, Decision, Mode, PolicyConfig
+from media.relay import RelayTrack
+
+log = logging.getLogger("relais.media.leg")
+
+VIDEO_MODES = (Mode.VIDEO_HIGH, Mode.VIDEO_LOW)
+# Uplink loss from which aiortc's estimate is passed on to the source as its ceiling.
+CONGESTED_LOSS = 0.05
+CAP_REPEAT_TICKS = 2
+# RFC 8839 candidate-attribute, checked before aiortc's parser (which asserts on bad input).
+_CANDIDATE = re.compile(
+    r"^[A-Za-z0-9+/]{1,32} [0-9]{1,3} (?i:udp|tcp) [0-9]{1,10} \S{1,255} [0-9]{1,5} typ "
+    r"(host|srflx|prflx|relay)( \S{1,255} \S{1,255})*$"
+)
+_live_peers: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
+
+
+def live_peer_connections() -> int:
+    """Server peers not yet closed (the fault tests assert this drops to zero)."""
+    return sum(1 for pc in _live_peers if pc.connectionState != "closed")
+
+
+class MediaError(Exception):
+    """A participant's signalling input was refused; `code` is the typed error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    ice_timeout_s: float = 15.0
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    start_mode: Mode = Mode.VIDEO_HIGH
+
+
+class Router(Protocol):
+    """What a leg needs from its call."""
+
+    def on_frame(self, leg_id: str, kind: str, packet: Packet[Any], keyframe: bool) -> None: ...
+    def keyframe_wanted(self, leg_id: str) -> None: ...
+    def uplink_cap_bps(self, leg_id: str, kind: str = "video") -> int | None: ...
+    def emit(self, event: Any) -> None: ...
+
+
+def _ice_servers(config: MediaConfig) -> list[RTCIceServer]:
+    servers = []
+    for entry in config.ice_servers:
+        servers.append(
+            RTCIceServer(
+                urls=entry["urls"],
+                username=entry.get("username"),
+                credential=entry.get("credential"),
+            )
+        )
+    return servers
+
+
+class Leg:
+    def __init__(
+        self,
+        call_id: str,
+        leg_id: str,
+        router: Router,
+        config: MediaConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.call_id = call_id
+        self.id = leg_id
+        self._router = router
+        self._config = config
+        self._clock = clock
+        self.created = clock()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(config)))
+        _live_peers.add(self.pc)
+        self.meter = LinkMeter(clock)
+        self.policy = AdaptationPolicy(config.policy, start=config.start_mode)
+        self.decision: Decision | None = None
+        self.out: dict[str, RelayTrack] = {
+            kind: RelayTrack(kind, lambda: router.keyframe_wanted(leg_id), clock)
+            for kind in ("audio", "video")
+        }
+        for kind, track in self.out.items():
+            track.on_bytes = partial(self._count_out, kind)
+        self._receivers: dict[str, RTCRtpReceiver] = {}
+        self._senders: dict[str, RTCRtpSender] = {}
+        self._remote_ssrc: dict[str, int] = {}
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._sent_cap: dict[str, int] = {}
+        self._cap_age: dict[str, int] = {}
+        self.connected = False
+        self.closed = False
+        self.pc.on("connectionstatechange", self._on_state)
+
+    # -- signalling ---------------------------------------------------------------------------
+
+    async def negotiate(self, offer_sdp: str) -> str:
+        """Apply the participant's offer (first one or a renegotiation) and return our answer."""
+        if self.closed:
+            raise MediaError("bad_state", "this media leg is closed")
+        if self.pc.signalingState != "stable":
+            raise MediaError("bad_state", "an offer is already being negotiated")
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise MediaError(
+                "bad_sdp", f"the offer could not be parsed: {type(exc).__name__}"
+            ) from None
+        self._attach_transceivers()
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        return str(self.pc.localDescription.sdp)
+
+    async def add_ice_candidate(self, candidate: dict[str, Any] | None) -> None:
+        if self.closed:
+            raise MediaError("bad_state", "this media leg is closed")
+        if candidate is None or not candidate.get("candidate"):
+            return  # end of candidates: aiortc needs no marker
+        line = str(candidate["candidate"])
+        if line.startswith("candidate:"):
+            line = line[len("candidate:") :]
+        if not _CANDIDATE.match(line):
+            raise MediaError("bad_candidate", "unparsable ICE candidate")
+        try:
+            parsed = candidate_from_sdp(line)
+        except (ValueError, IndexError, AssertionError) as exc:
+            raise MediaError(
+                "bad_candidate", f"unparsable ICE candidate: {type(exc).__name__}"
+            ) from None
+        parsed.sdpMid = candidate.get("sdpMid")
+        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        if self.pc.remoteDescription is None:
+            raise MediaError("bad_state", "send the offer before ICE candidates")
+        try:
+            await self.pc.addIceCandidate(parsed)
+        except (ValueError, KeyError, AttributeError) as exc:
+            raise MediaError(
+                "bad_candidate", f"ICE candidate refused: {type(exc).__name__}"
+            ) from None
+
+    def _attach_transceivers(self) -> None:
+        for transceiver in self.pc.getTransceivers():
+            kind = transceiver.kind
+            if kind not in self.out or kind in self._receivers:
+                continue
+            receiver, sender = transceiver.receiver, transceiver.sender
+            self._receivers[kind] = receiver
+            self._senders[kind] = sender
+            aiortc_adapt.tap_receiver(
+                receiver,
+                on_frame=partial(self._on_frame, kind),
+                on_rtp=partial(self._on_rtp, kind),
+                on_rtcp=self.meter.on_rtcp_in,
+            )
+            aiortc_adapt.tap_sender(
+                sender,
+                on_rtcp=partial(self._on_rtcp_about_us, kind),
+                on_keyframe_request=partial(self._keyframe_requested, kind),
+            )
+            if kind == "video":
+                aiortc_adapt.cap_remb(receiver, self._uplink_ceiling, self.meter.on_uplink_estimate)
+            self.pc.addTrack(self.out[kind])
+            # Relayed frames go through `pack`; these encoders only encode if a transcoded
+            # rendition is ever attached, and count it (`rebuilds`), so tests can prove it isn't.
+            aiortc_adapt.use_encoder(
+                sender,
+                aiortc_adapt.AdaptiveVp8Encoder()
+                if kind == "video"
+                else aiortc_adapt.AdaptiveOpusEncoder(),
+            )
+
+    def _on_frame(self, kind: str, codec_name: str, packet: Packet[Any], keyframe: bool) -> None:
+        self._router.on_frame(self.id, kind, packet, keyframe)
+
+    def _on_rtcp_about_us(self, kind: str, packet: AnyRtcpPacket) -> None:
+        self.meter.on_rtcp_in(packet, kind)
+
+    def _keyframe_requested(self, kind: str) -> None:
+        if kind == "video":
+            self._router.keyframe_wanted(self.id)
+
+    def _uplink_ceiling(self, estimate: int) -> int | None:
+        """What the source is told (REMB): the call's cap for its video, lowered to aiortc's
+        estimate only when the uplink shows congestion (loss, or an estimate under what
+        arrives). An uncongested estimate only trails what is sent; forwarding it would make
+        every restart of video crawl up from its first second's throughput."""
+        cap = self._router.uplink_cap_bps(self.id, "video")
+        if cap is None:
+            return None
+        last = self.meter.last
+        congested = last.loss_up >= CONGESTED_LOSS or estimate < last.video_in_kbps * 900
+        return min(cap, estimate) if congested else cap
+
+    def _on_rtp(self, kind: str, packet: RtpPacket, arrival_ms: int) -> None:
+        self._remote_ssrc[kind] = packet.ssrc
+        self.meter.on_rtp_in(packet, arrival_ms, kind)
+
+    def _count_out(self, kind: str, size: int) -> None:
+        self.meter.on_bytes_out(size, kind)
+
+    async def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected" and not self.connected:
+            self.connected = True
+            self._router.emit(LegState(self.call_id, self.id, "connected"))
+        elif state == "failed":
+            self._router.emit(LegState(self.call_id, self.id, "failed"))
+
+    # -- control from the call ----------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def request_keyframe(self) -> None:
+        """Ask this participant for a video keyframe (a receiver of its video needs one)."""
+        receiver, ssrc = self._receivers.get("video"), self._remote_ssrc.get("video")
+        if receiver is not None and ssrc is not None and not self.closed:
+            self._spawn(aiortc_adapt.request_keyframe(receiver, ssrc))
+
+    def push_uplink_cap(self) -> None:
+        """Send the participant its new video and audio ceilings (REMB naming each SSRC) when
+        they move by > 20 %. Browsers act on the video one; our Python clients on both."""
+        for kind in ("video", "audio"):
+            cap = self._router.uplink_cap_bps(self.id, kind)
+            receiver, ssrc = self._receivers.get(kind), self._remote_ssrc.get(kind)
+            if cap is None or receiver is None or ssrc is None or self.closed:
+                continue
+            sent = self._sent_cap.get(kind)
+            age = self._cap_age.get(kind, 0) + 1
+            # Also repeated every few seconds: one RTCP packet on a collapsed link is easily
+            # lost, and a participant that never hears "stop" keeps flooding its uplink.
+            if sent is None or abs(cap - sent) > 0.2 * max(sent, 1) or age >= CAP_REPEAT_TICKS:
+                self._sent_cap[kind] = cap
+                age = 0
+                self._spawn(aiortc_adapt.send_remb(receiver, cap, [ssrc]))
+            self._cap_age[kind] = age
+
+    async def refresh_rtt(self) -> None:
+        rtts = []
+        for sender in self._senders.values():
+            try:
+                report = await sender.getStats()
+            except Exception:  # a sender not yet started has no transport stats
+                log.debug("no stats yet for a sender", exc_info=True)
+                continue
+            for stat in report.values():
+                rtt = getattr(stat, "roundTripTime", None)
+                if stat.type == "remote-inbound-rtp" and rtt is not None:
+                    rtts.append(float(rtt) * 1000.0)
+        if rtts:
+            self.meter.rtt_ms = min(rtts)
+
+    @property
+    def receiving_mode(self) -> Mode:
+        """What this participant can receive now: the probe's mode while probing."""
+        if self.decision is None:
+            return self._config.start_mode
+        return self.decision.probing or self.decision.mode
+
+    def tick(self) -> Decision:
+        """One second passed: sample the link, run the policy, apply the decision."""
+        sample = self.meter.sample()
+        previous = self.decision.mode if self.decision else self._config.start_mode
+        decision = self.policy.update(sample)
+        self.decision = decision
+        mode = self.receiving_mode
+        self.out["video"].set_enabled(mode in VIDEO_MODES)
+        self.out["audio"].set_enabled(mode != Mode.TEXT_ONLY)
+        measured = self.meter.last.as_dict()
+        if decision.changed:
+            self._router.emit(
+                ModeChange(
+                    self.call_id,
+                    self.id,
+                    decision.mode.value,
+                    previous.value,
+                    decision.reason or "",
+                    measured,
+                )
+            )
+        self._router.emit(
+            Quality(
+                self.call_id,
+                self.id,
+                decision.mode.value,
+                decision.probing.value if decision.probing else None,
+                measured,
+            )
+        )
+        return decision
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for track in self.out.values():
+            track.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await aiortc_adapt.close_peer(self.pc)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

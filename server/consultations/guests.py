@@ -1,0 +1,310 @@
+"""Patients who join a consultation by link, without an account.
+
+A link works like a care-room invitation (server/auth/invites.py, whose code hashing and attempt
+cap it reuses): a single-use, short-lived token, optionally with a 6-digit code, only hashes
+stored, single use decided by one conditional UPDATE, burned after `MAX_CODE_ATTEMPTS` wrong
+codes. Redeeming it creates a *guest*: a password-less account of role `guest` (which no admin
+route can create, and which no route other than the consultation's own accepts beyond the
+account's own session), its device, and an ordinary opaque session token stored hashed, whose
+expiry is the shorter of `RELAIS_CONSULT_GUEST_TTL_S` and the account session lifetime. Being an
+ordinary session, it authenticates socket.io and REST, is closed by the session sweeper on every
+node once revoked, and gives access to nothing but what the guest is a participant or member of:
+the consultation, and its chat room once admitted. Ending the consultation (or denying the guest)
+revokes the session and disables the guest account.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.audit.log import AuditRecord, append
+from server.auth.invites import MAX_CODE_ATTEMPTS, code_hash
+from server.auth.principal import Principal
+from server.auth.sessions import disconnect_sockets
+from server.auth.tokens import hash_token, new_token, same
+from server.db.models import (
+    ConsultationLink,
+    ConsultationParticipant,
+    Session,
+    User,
+    new_id,
+    now_ms,
+)
+from server.errors import ApiError
+
+from .store import OPEN, add_event, audit, consultation, require_host
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+GUEST_ROLE = "guest"
+JOIN_PATH = "/consult/"
+
+
+def _invalid() -> ApiError:
+    # Unknown, used, burned, expired, or the consultation ended: one answer, nothing leaks.
+    return ApiError(
+        "invite_invalid", "this consultation link is not valid (used, expired or unknown)"
+    )
+
+
+async def create_link(
+    svc: Services, p: Principal, consultation_id: str, display_name: str, with_code: bool
+) -> dict[str, Any]:
+    link_id = new_id("cl")
+    token = new_token("cjn")
+    code = f"{secrets.randbelow(10**6):06d}" if with_code else None
+    now = now_ms()
+    expires = now + svc.settings.consult_link_ttl_s * 1000
+    async with svc.db.write() as conn:
+        c, _ = await require_host(conn, p, consultation_id)
+        await conn.execute(
+            insert(ConsultationLink).values(
+                id=link_id,
+                consultation_id=consultation_id,
+                token_hash=hash_token(token),
+                code_hash=code_hash(link_id, code) if code is not None else None,
+                display_name=display_name,
+                created_by=p.user_id,
+                created_at=now,
+                expires_at=expires,
+                used_at=None,
+                failed_codes=0,
+                participant_id=None,
+            )
+        )
+        await add_event(
+            conn, consultation_id, "link", actor_user_id=p.user_id, detail={"link_id": link_id}
+        )
+        await append(
+            conn,
+            [
+                audit(
+                    "consult.link_create",
+                    p,
+                    consultation_id,
+                    c.room_id,
+                    target=link_id,
+                    detail={"with_code": with_code},
+                )
+            ],
+        )
+    return {
+        "link_id": link_id,
+        "consultation_id": consultation_id,
+        "token": token,
+        "url": JOIN_PATH + token,
+        "code": code,
+        "expires_at": expires,
+    }
+
+
+async def _wrong_code(svc: Services, link: Any, ip: str) -> ApiError:
+    """Count a wrong code atomically; the link burns when the count reaches the cap."""
+    async with svc.db.write() as conn:
+        failures = (
+            await conn.execute(
+                update(ConsultationLink)
+                .where(ConsultationLink.id == link.id, ConsultationLink.used_at.is_(None))
+                .values(failed_codes=ConsultationLink.failed_codes + 1)
+                .returning(ConsultationLink.failed_codes)
+            )
+        ).scalar_one_or_none()
+        record = AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="invalid")
+        if failures is not None:
+            burned = failures >= MAX_CODE_ATTEMPTS
+            if burned:
+                await conn.execute(
+                    update(ConsultationLink)
+                    .where(ConsultationLink.id == link.id)
+                    .values(used_at=now_ms())
+                )
+            record = AuditRecord(
+                "consult.redeem",
+                target=link.id,
+                ip=ip,
+                outcome="burned" if burned else "bad_code",
+                detail={"failed_codes": failures, "consultation_id": link.consultation_id},
+            )
+        await append(conn, [record])
+    if failures is None:
+        return _invalid()
+    return ApiError(
+        "invalid_credentials",
+        "wrong consultation code",
+        details={"attempts_left": max(0, MAX_CODE_ATTEMPTS - failures)},
+    )
+
+
+async def redeem(
+    svc: Services,
+    token: str,
+    code: str | None,
+    device_name: str,
+    ip: str,
+    user_agent: str | None,
+) -> dict[str, Any]:
+    now = now_ms()
+    async with svc.db.read() as conn:
+        link = (
+            await conn.execute(
+                select(ConsultationLink.__table__).where(
+                    ConsultationLink.token_hash == hash_token(token)
+                )
+            )
+        ).first()
+    if link is None or link.used_at is not None or link.expires_at <= now:
+        await svc.audit.record(
+            AuditRecord(
+                "consult.redeem", target=link.id if link else None, ip=ip, outcome="invalid"
+            )
+        )
+        raise _invalid()
+    if link.code_hash is not None:
+        if code is None:
+            await svc.audit.record(
+                AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="code_missing")
+            )
+            raise ApiError(
+                "invalid_credentials",
+                "this consultation link needs its code",
+                details={
+                    "code_required": True,
+                    "attempts_left": MAX_CODE_ATTEMPTS - link.failed_codes,
+                },
+            )
+        if not same(code_hash(link.id, code), link.code_hash):
+            raise await _wrong_code(svc, link, ip)
+    try:
+        return await _redeem(svc, link, device_name, ip, user_agent, now)
+    except ApiError as err:
+        await svc.audit.record(
+            AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="invalid")
+        )
+        raise err from None
+
+
+async def _redeem(
+    svc: Services, link: Any, device_name: str, ip: str, user_agent: str | None, now: int
+) -> dict[str, Any]:
+    async with svc.db.write() as conn:
+        # The single-use guard: only one transaction can move used_at from NULL.
+        won = await conn.execute(
+            update(ConsultationLink)
+            .where(
+                ConsultationLink.id == link.id,
+                ConsultationLink.used_at.is_(None),
+                ConsultationLink.expires_at > now,
+                ConsultationLink.failed_codes < MAX_CODE_ATTEMPTS,
+            )
+            .values(used_at=now)
+        )
+        if won.rowcount != 1:
+            raise _invalid()
+        c = await consultation(conn, link.consultation_id)
+        if c is None or c.status != OPEN:
+            raise _invalid()
+        guest_id = new_id("u")
+        await conn.execute(
+            insert(User).values(
+                id=guest_id,
+                username=f"guest-{secrets.token_hex(8)}",
+                display_name=link.display_name,
+                role=GUEST_ROLE,
+                password_hash=None,
+                disabled=False,
+                failed_logins=0,
+                locked_until=0,
+                created_at=now,
+            )
+        )
+        issued = await svc.sessions.issue(
+            conn, guest_id, device_name=device_name, user_agent=user_agent
+        )
+        expires = min(issued.expires_at, now + svc.settings.consult_guest_ttl_s * 1000)
+        await conn.execute(
+            update(Session).where(Session.id == issued.session_id).values(expires_at=expires)
+        )
+        pid = new_id("cp")
+        await conn.execute(
+            insert(ConsultationParticipant).values(
+                id=pid,
+                consultation_id=c.id,
+                user_id=guest_id,
+                role="patient",
+                display_name=link.display_name,
+                state="invited",
+                present=False,
+                guest=True,
+                represented_by=None,
+                invited_by=link.created_by,
+                invited_at=now,
+            )
+        )
+        await conn.execute(
+            update(ConsultationLink)
+            .where(ConsultationLink.id == link.id)
+            .values(participant_id=pid)
+        )
+        await add_event(conn, c.id, "redeem", participant_id=pid, actor_user_id=guest_id)
+        guest = Principal(guest_id, issued.device_id, GUEST_ROLE, issued.session_id, ip)
+        await append(
+            conn,
+            [
+                audit("consult.redeem", guest, c.id, c.room_id, target=link.id),
+                AuditRecord(
+                    "auth.login",
+                    guest_id,
+                    issued.device_id,
+                    ip=ip,
+                    target=issued.session_id,
+                    detail={"via": "consultation_link"},
+                ),
+            ],
+        )
+    return {
+        "token": issued.token,
+        "user_id": guest_id,
+        "device_id": issued.device_id,
+        "session_id": issued.session_id,
+        "consultation_id": c.id,
+        "participant_id": pid,
+        "expires_at": expires,
+    }
+
+
+async def revoke_guests(conn: AsyncConnection, user_ids: list[str]) -> None:
+    """End guest sessions and disable the guest accounts: a guest exists for one consultation."""
+    if not user_ids:
+        return
+    now = now_ms()
+    await conn.execute(
+        update(Session)
+        .where(Session.user_id.in_(user_ids), Session.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await conn.execute(
+        update(User).where(User.id.in_(user_ids), User.role == GUEST_ROLE).values(disabled=True)
+    )
+
+
+async def burn_links(conn: AsyncConnection, consultation_id: str) -> None:
+    await conn.execute(
+        update(ConsultationLink)
+        .where(
+            ConsultationLink.consultation_id == consultation_id,
+            ConsultationLink.used_at.is_(None),
+        )
+        .values(used_at=now_ms())
+    )
+
+
+async def close_sockets(svc: Services, user_ids: list[str]) -> None:
+    """This node's sockets of revoked guests close now; other nodes' within the session
+    sweeper's period (RELAIS_SESSION_RECHECK_S)."""
+    for uid in user_ids:
+        await disconnect_sockets(svc, uid)

@@ -1,0 +1,134 @@
+"""`consult.*` WebRTC signalling: each admitted participant negotiates with the server's peer.
+
+The participant always offers (first offer, renegotiation, and its answer to a network change);
+the server answers in the ack, with all its ICE candidates in the SDP (aiortc gathers before it
+answers). Participants trickle their own candidates with `consult.ice`. aiortc cannot restart
+ICE, so an offer with new ICE credentials gets a fresh server leg; the consultation, the
+admission and the other legs are untouched.
+
+Only admitted participants of an open consultation may signal; every refusal is a typed error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from media.leg import MediaConfig, MediaError
+from server.errors import ApiError
+from server.messaging.schemas import Id, Strict
+from server.realtime.registry import on
+
+from . import service as lifecycle
+from .events import audited
+from .media_bridge import MediaBridge, ice_servers_from_settings
+
+if TYPE_CHECKING:
+    from server.realtime.connections import Connection
+    from server.services import Services
+
+MAX_SDP_CHARS = 32_000
+MAX_CANDIDATE_CHARS = 512
+
+
+class MediaRef(Strict):
+    consultation_id: Id
+
+
+class Offer(Strict):
+    consultation_id: Id
+    sdp: str = Field(min_length=10, max_length=MAX_SDP_CHARS)
+
+
+class IceCandidate(Strict):
+    candidate: str = Field(max_length=MAX_CANDIDATE_CHARS)
+    sdpMid: str | None = Field(default=None, max_length=32)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)
+
+
+class Ice(Strict):
+    consultation_id: Id
+    candidate: IceCandidate | None  # None: end of candidates
+
+
+def bridge(svc: Services) -> MediaBridge:
+    found = svc.extras.get("media_bridge")
+    if not isinstance(found, MediaBridge):
+        raise ApiError("unavailable", "media is not running on this node")
+    return found
+
+
+def _media_error(exc: MediaError) -> ApiError:
+    return ApiError(exc.code, exc.message)
+
+
+@on(
+    "consult.media_config",
+    MediaRef,
+    summary="STUN/TURN servers to use for this consultation's peer connection (admitted only).",
+)
+@audited("consult.media_config")
+async def media_config(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]:
+    await lifecycle.service(svc).require_admitted(conn.principal, p.consultation_id)
+    return {"ice_servers": bridge(svc).client_ice_servers}
+
+
+@on(
+    "consult.offer",
+    Offer,
+    summary="Send an SDP offer for your media leg; the ack carries the server's SDP answer.",
+    rate_cost=5.0,
+)
+@audited("consult.media_offer")
+async def offer(svc: Services, conn: Connection, p: Offer) -> dict[str, Any]:
+    consultations = lifecycle.service(svc)
+    participant = await consultations.require_admitted(conn.principal, p.consultation_id)
+    try:
+        answer = await bridge(svc).offer(participant, p.sdp)
+    except MediaError as exc:
+        raise _media_error(exc) from None
+    await consultations.audit_media(conn.principal, participant, "consult.media_offer", {})
+    return {"type": "answer", "sdp": answer, "participant_id": participant.id}
+
+
+@on("consult.ice", Ice, summary="Trickle one ICE candidate of your media leg (null: end).")
+@audited("consult.ice")
+async def ice(svc: Services, conn: Connection, p: Ice) -> dict[str, Any]:
+    participant = await lifecycle.service(svc).require_admitted(conn.principal, p.consultation_id)
+    try:
+        await bridge(svc).candidate(
+            participant, p.candidate.model_dump() if p.candidate is not None else None
+        )
+    except MediaError as exc:
+        raise _media_error(exc) from None
+    return {}
+
+
+@on("consult.hangup", MediaRef, summary="Close your media leg; you stay in the consultation.")
+@audited("consult.hangup")
+async def hangup(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]:
+    consultations = lifecycle.service(svc)
+    participant = await consultations.require_admitted(conn.principal, p.consultation_id)
+    await bridge(svc).hangup(participant)
+    await consultations.audit_media(conn.principal, participant, "consult.hangup", {})
+    return {}
+
+
+async def setup(svc: Services) -> None:
+    settings = svc.settings
+    client_ice = ice_servers_from_settings(
+        settings.ice_servers, settings.turn_username, settings.turn_credential
+    )
+    # The server's own peer needs no STUN/TURN when it has a reachable address (the deployment
+    # guide's case); the configured servers are for the participants behind NATs.
+    config = MediaConfig(ice_timeout_s=settings.media_ice_timeout_s)
+    media = MediaBridge(svc, config, client_ice)
+    svc.extras["media_bridge"] = media
+    lifecycle.service(svc).listeners.append(media)
+
+
+async def teardown(svc: Services) -> None:
+    found = svc.extras.pop("media_bridge", None)
+    if isinstance(found, MediaBridge):
+        await found.close()

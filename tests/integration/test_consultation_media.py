@@ -1,0 +1,186 @@
+"""Consultation media through a running Relais server: two Python aiortc participants (the host
+clinician and a patient who came by link) negotiate over `consult.*` and media flows both ways
+through the server's peers. Refusals are typed; reconnecting gets a fresh leg without a new
+admission; leaving and ending close every peer, task and UDP socket."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client.consult import ConsultationMedia
+from client.sdk import RelaisClient, RelaisError
+from media.leg import live_peer_connections
+from tests.conftest import test_settings as make_settings
+from tests.integration.security_world import World, build_world
+from tests.leakcheck import other_tasks, settle, udp_socket_count
+
+pytestmark = pytest.mark.timeout(120)
+C = "/api/v1/consultations"
+
+
+@pytest.fixture
+async def media_world(start_server: Any, tmp_path: Path, sqlite_url: str) -> AsyncIterator[World]:
+    """Media does not depend on the database: SQLite only."""
+    udp_before = udp_socket_count()
+    tasks_before = other_tasks(media_only=True)
+    running = await start_server(
+        make_settings(tmp_path, sqlite_url, rate_user_per_s=1e6, rate_user_burst=10**6)
+    )
+    w = await build_world(running)
+    try:
+        yield w
+    finally:
+        await w.close()
+    assert live_peer_connections() == 0
+    assert await settle(lambda: udp_socket_count() <= udp_before), "UDP sockets leaked"
+    assert await settle(lambda: not (other_tasks(True) - tasks_before), timeout=15), (
+        other_tasks(True) - tasks_before
+    )
+
+
+@dataclass
+class Consult:
+    cid: str
+    host: RelaisClient
+    patient: RelaisClient
+    patient_participant: str
+
+
+async def open_consultation(w: World) -> Consult:
+    res = await w.rest("POST", C, token=w.token("owner"), json_body={"room_id": w.room})
+    assert res.status == 201, res.body
+    cid = res.body["consultation_id"]
+    res = await w.rest(
+        "POST", f"{C}/{cid}/links", token=w.token("owner"), json_body={"display_name": "Mme P"}
+    )
+    redeemed = await w.rest("POST", f"{C}/redeem", json_body={"token": res.body["token"]})
+    assert redeemed.status == 200, redeemed.body
+    g = redeemed.body
+    owner = w.actors["owner"]
+    host = RelaisClient(w.running.url)
+    host.use_session(owner.token, owner.user_id, owner.device_id)
+    await host.connect()
+    assert (await host.call("consult.join", {"consultation_id": cid}))["state"] == "admitted"
+    patient = RelaisClient(w.running.url)
+    patient.use_session(g["token"], g["user_id"], g["device_id"])
+    await patient.connect()
+    assert (await patient.call("consult.join", {"consultation_id": cid}))["state"] == "waiting"
+    return Consult(cid, host, patient, g["participant_id"])
+
+
+async def admit(c: Consult) -> None:
+    await c.host.call(
+        "consult.admit", {"consultation_id": c.cid, "participant_id": c.patient_participant}
+    )
+
+
+def bridge(w: World) -> Any:
+    return w.svc.extras["media_bridge"]
+
+
+async def test_two_participants_hold_a_consultation(media_world: World) -> None:
+    w = media_world
+    c = await open_consultation(w)
+    host_media = ConsultationMedia(c.host, c.cid)
+    patient_media = ConsultationMedia(c.patient, c.cid)
+    try:
+        # Waiting: no media yet.
+        with pytest.raises(RelaisError) as err:
+            await patient_media.start()
+        assert err.value.code == "not_admitted"
+        await patient_media.close()
+        patient_media = ConsultationMedia(c.patient, c.cid)
+        await admit(c)
+        await host_media.start()
+        await patient_media.start()
+        assert host_media.peer and patient_media.peer
+
+        def flowing() -> bool:
+            return all(
+                m.peer is not None
+                and m.peer.counters.frames["video"] >= 30
+                and m.peer.counters.frames["audio"] >= 50
+                for m in (host_media, patient_media)
+            )
+
+        assert await settle(flowing, timeout=40), [
+            m.peer.counters.frames for m in (host_media, patient_media) if m.peer
+        ]
+        for m in (host_media, patient_media):
+            assert m.peer is not None
+            stats = await m.peer.stats()
+            assert (
+                stats["video"]["packets_received"] > 30 and stats["audio"]["packets_received"] > 50
+            )
+        # Quality once a second, for both legs, seen by both.
+        assert await settle(
+            lambda: (
+                {q["participant_id"] for q in host_media.quality}
+                >= {c.patient_participant, patient_media.participant_id}
+            ),
+            timeout=10,
+        )
+        assert patient_media.plans and "video" in patient_media.plans[-1]
+        call = bridge(w).calls[c.cid]
+        assert set(call.legs) == {c.patient_participant, host_media.participant_id}
+
+        # The patient's network changes: a fresh leg, no new admission, media again.
+        old_leg = call.legs[c.patient_participant]
+        before = host_media.peer.counters.frames["video"] if host_media.peer else 0
+        await patient_media.reconnect()
+        assert call.legs[c.patient_participant] is not old_leg and old_leg.closed
+        assert await settle(
+            lambda: (
+                host_media.peer is not None
+                and host_media.peer.counters.frames["video"] >= before + 30
+            ),
+            timeout=40,
+        )
+
+        # Hang up keeps the participant in; leave closes; end closes the call.
+        await patient_media.hangup()
+        assert c.patient_participant not in call.legs
+        await c.host.call("consult.end", {"consultation_id": c.cid})
+        assert await settle(lambda: c.cid not in bridge(w).calls, timeout=10)
+        record = await w.rest("GET", f"{C}/{c.cid}/record", token=w.token("owner"))
+        kinds = [e.get("kind") for e in record.body.get("events", [])]
+        assert record.status == 200 and kinds, record.body
+    finally:
+        await host_media.close()
+        await patient_media.close()
+        await c.host.close()
+        await c.patient.close()
+
+
+async def test_signalling_refusals_are_typed(media_world: World) -> None:
+    w = media_world
+    c = await open_consultation(w)
+    try:
+        await admit(c)
+        cases: list[tuple[str, dict[str, Any], str]] = [
+            ("consult.offer", {"consultation_id": "nope", "sdp": "v=0 ........"}, "not_found"),
+            ("consult.offer", {"consultation_id": c.cid, "sdp": "garbage garbage"}, "bad_sdp"),
+            ("consult.offer", {"consultation_id": c.cid}, "validation_failed"),
+            (
+                "consult.ice",
+                {"consultation_id": c.cid, "candidate": {"candidate": "candidate:x"}},
+                "no_media_leg",
+            ),
+            ("consult.media_config", {"consultation_id": "nope"}, "not_found"),
+        ]
+        for event, payload, code in cases:
+            with pytest.raises(RelaisError) as err:
+                await c.patient.call(event, payload)
+            assert err.value.code == code, (event, payload, err.value.code)
+        # the connection survived all of it
+        assert (await c.patient.call("consult.media_config", {"consultation_id": c.cid})) == {
+            "ice_servers": []
+        }
+    finally:
+        await c.host.close()
+        await c.patient.close()

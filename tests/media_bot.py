@@ -1,0 +1,74 @@
+"""A consultation participant in its own process (e.g. inside a network namespace).
+
+Run: `python -m tests.media_bot URL TOKEN USER_ID CONSULTATION_ID`. It joins the consultation
+(already admitted), opens its media, prints one JSON line per second on stdout (frame counters,
+the send plan it follows, the modes it was told about) and obeys commands on stdin: `reconnect`
+(fresh peer connection, as after a network change) and `quit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from client.consult import ConsultationMedia
+from client.sdk import RelaisClient
+
+
+async def _commands(queue: asyncio.Queue[str]) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = await reader.readline()
+        if not line:
+            await queue.put("quit")
+            return
+        await queue.put(line.decode().strip())
+
+
+async def main(url: str, token: str, user_id: str, consultation_id: str) -> None:
+    client = RelaisClient(url)
+    client.use_session(token, user_id, "bot")
+    await client.connect()
+    await client.call("consult.join", {"consultation_id": consultation_id})
+    width, height, fps = (
+        int(x) for x in os.environ.get("RELAIS_BOT_VIDEO", "640x480x30").split("x")
+    )
+    media = ConsultationMedia(client, consultation_id, (width, height, fps))
+    await media.start()
+    commands: asyncio.Queue[str] = asyncio.Queue()
+    reader = asyncio.ensure_future(_commands(commands))
+    try:
+        while True:
+            try:
+                command = await asyncio.wait_for(commands.get(), timeout=1.0)
+            except TimeoutError:
+                command = ""
+            if command == "quit":
+                break
+            if command == "reconnect":
+                await media.reconnect()
+            peer = media.peer
+            status: dict[str, Any] = {
+                "t": time.monotonic(),
+                "participant_id": media.participant_id,
+                "frames": dict(peer.counters.frames) if peer else {},
+                "plan": peer.plan if peer else {},
+                "video_kbps_cap": peer.video_encoder.effective_bps // 1000 if peer else 0,
+                "modes": [(m["participant_id"], m["mode"], m["reason"]) for m in media.modes],
+                "legs": media.leg_states,
+            }
+            print(json.dumps(status), flush=True)
+    finally:
+        reader.cancel()
+        await media.close()
+        await client.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5]))

@@ -1,0 +1,417 @@
+"""The adaptation policy on synthetic and recorded link traces (issue 5, item 5).
+
+Every test drives the policy in closed loop through the deterministic link model
+(media/link_model.py) and asserts on modes, switch counts and sample-time latencies — never on
+wall time. Recorded traces are the 3G commute traces kept in tests/data/link-traces.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from media.link_model import (
+    LinkModel,
+    Step,
+    bursty_loss,
+    collapse_latencies,
+    load_trace,
+    modes_seconds,
+    recovery_times,
+    simulate,
+    trace_files,
+)
+from media.policy import (
+    LADDER,
+    AdaptationPolicy,
+    LinkSample,
+    Mode,
+    PolicyConfig,
+    min_total_kbps,
+    targets_for,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TRACE_DIRS = (ROOT / "tests" / "data" / "link-traces", ROOT.parent / "shared/data/link-traces")
+REQUIRE = os.environ.get("RELAIS_REQUIRE_SERVICES") == "1"
+VIDEO = {Mode.VIDEO_HIGH, Mode.VIDEO_LOW}
+RANK = {m: i for i, m in enumerate(LADDER)}
+
+
+def run(
+    capacity: list[float],
+    loss: list[float] | float = 0.0,
+    start: Mode = Mode.VIDEO_HIGH,
+    seed: int = 0,
+) -> tuple[AdaptationPolicy, LinkModel, list[Step]]:
+    policy = AdaptationPolicy(start=start)
+    link = LinkModel(capacity, loss, seed=seed)
+    return policy, link, simulate(policy, link)
+
+
+def modes(steps: list[Step]) -> list[Mode]:
+    return [s.decision.mode for s in steps]
+
+
+def first_index(steps: list[Step], pred: object, after: int = 0) -> int:
+    assert callable(pred)
+    return next(i for i, s in enumerate(steps) if i >= after and pred(s.decision.mode))
+
+
+def traces() -> list[Path]:
+    for d in TRACE_DIRS:
+        files = trace_files(d)
+        if len(files) >= 10:
+            return files
+    if REQUIRE:
+        pytest.fail(f"link traces are required (RELAIS_REQUIRE_SERVICES=1): none in {TRACE_DIRS}")
+    pytest.skip(f"link traces not found in {TRACE_DIRS}")
+
+
+# -- synthetic traces --------------------------------------------------------------------------
+
+
+def test_step_down_to_60_kbps_ends_in_audio_only() -> None:
+    policy, link, steps = run([2000.0] * 20 + [60.0] * 40)
+    assert set(modes(steps[:20])) == {Mode.VIDEO_HIGH}
+    # Collapse in second 20; the sample at index i speaks for second i, so leaving video-high
+    # by index 21 is within 2 samples (2 s) of the collapse.
+    left = first_index(steps, lambda m: m is not Mode.VIDEO_HIGH)
+    assert 20 <= left <= 21
+    assert (steps[left].decision.reason or "").startswith("rate ")
+    assert modes(steps)[-1] is Mode.AUDIO_ONLY
+    assert set(modes(steps[22:])) == {Mode.AUDIO_ONLY}  # failed probes never commit
+    assert policy.switches == 1  # one jump, straight past video-low
+    assert collapse_latencies(steps, link, policy, Mode.VIDEO_HIGH) == [2.0]
+
+
+def test_step_down_to_15_kbps_ends_in_text_only() -> None:
+    policy, _, steps = run([2000.0] * 20 + [15.0] * 40)
+    # Video goes first (within 2 s), then audio-only proves audio does not fit (2 s more).
+    left = first_index(steps, lambda m: m is Mode.AUDIO_ONLY)
+    assert left <= 21
+    assert first_index(steps, lambda m: m is Mode.TEXT_ONLY) <= left + 2
+    assert set(modes(steps[24:])) == {Mode.TEXT_ONLY}
+    assert policy.switches == 2
+    # The link is alive, so audio is probed (with back-off) but never carried.
+    probes = [i for i, s in enumerate(steps) if s.decision.probing is Mode.AUDIO_ONLY]
+    assert probes, "signs of life must lead to audio probes"
+    assert len(probes) <= 8
+
+
+def test_single_bad_second_does_not_degrade() -> None:
+    cap = [2000.0] * 20 + [40.0] + [2000.0] * 20
+    loss = [0.0] * 30 + [0.5] + [0.0] * 10
+    policy, _, steps = run(cap, loss)
+    assert set(modes(steps)) == {Mode.VIDEO_HIGH}
+    assert policy.switches == 0
+
+
+def test_dead_link_goes_text_only_within_3_s_and_stays_alive() -> None:
+    policy, link, steps = run([2000.0] * 20 + [0.0] * 20)
+    i = first_index(steps, lambda m: m is Mode.TEXT_ONLY)
+    assert i + 1 - 20 <= 3  # sample t = i + 1, collapse at the start of second 20
+    assert steps[i].decision.reason == "no packets for 3.0 s"
+    assert set(modes(steps[i:])) == {Mode.TEXT_ONLY}
+    assert all(s.decision.probing is None for s in steps[20:])  # no life, no probe
+    assert policy.switches == 1
+    assert collapse_latencies(steps, link, policy, Mode.VIDEO_HIGH) == [3.0]
+
+
+def test_loss_burst_degrades_then_recovers() -> None:
+    loss = [0.0] * 20 + [0.15] * 5 + [0.0] * 60
+    policy, link, steps = run([2000.0] * len(loss), loss)
+    i = first_index(steps, lambda m: m is not Mode.VIDEO_HIGH)
+    assert i <= 21
+    assert (steps[i].decision.reason or "").startswith("loss 15%")
+    worst = min(modes(steps), key=RANK.__getitem__)
+    assert worst in {Mode.VIDEO_LOW, Mode.AUDIO_ONLY}
+    assert modes(steps)[-1] is Mode.VIDEO_HIGH
+    assert policy.switches <= 4
+    lat = collapse_latencies(steps, link, policy, Mode.VIDEO_HIGH)
+    assert lat and all(x is not None and x <= 2 for x in lat)
+    times, _ = recovery_times(steps, link, policy, Mode.VIDEO_HIGH)
+    assert times and max(times) <= 15
+
+
+def test_random_loss_bursts_bounded_switches() -> None:
+    seconds = 300
+    for seed in range(5):
+        loss = bursty_loss(seconds, seed, start_p=0.04)
+        policy, link, steps = run([1500.0] * seconds, loss, seed=seed)
+        lat = collapse_latencies(steps, link, policy, Mode.VIDEO_HIGH)
+        assert all(x is not None and x <= 2 for x in lat), (seed, lat)
+        bursts = sum(1 for a, b in zip([0.0, *loss], loss, strict=False) if b > 0 and a == 0)
+        assert policy.switches <= 4 * bursts + 2, (seed, policy.switches, bursts)
+        secs = modes_seconds(steps)
+        assert secs.get(Mode.VIDEO_HIGH.value, 0) + secs.get(Mode.VIDEO_LOW.value, 0) > seconds / 2
+        assert Mode.TEXT_ONLY.value not in secs  # bursts of 12-25% loss: audio carries on
+
+
+def test_slow_recovery_ramp_climbs_step_by_step_with_probes() -> None:
+    ramp = [15.0] * 10 + [15.0 + 10.0 * i for i in range(60)] + [700.0] * 30
+    policy, _, steps = run(ramp, start=Mode.TEXT_ONLY)
+    seen: list[Mode] = [Mode.TEXT_ONLY]
+    for k, s in enumerate(steps):
+        d = s.decision
+        if d.changed:
+            assert RANK[d.mode] == RANK[seen[-1]] + 1, "a climb is one step"
+            assert steps[k - 1].decision.probing is d.mode, "a climb follows a probe"
+            seen.append(d.mode)
+    assert seen == list(LADDER)
+    assert modes(steps)[-1] is Mode.VIDEO_HIGH
+    assert policy.switches == 3
+
+
+def test_flapping_every_2_s_does_not_flap_the_call() -> None:
+    for bad in (60.0, 150.0):
+        cap = ([2000.0] * 2 + [bad] * 2) * 15  # 60 s
+        policy, _, steps = run(cap)
+        assert policy.switches <= 3, (bad, policy.switches)
+    loss = ([0.0] * 2 + [0.2] * 2) * 15
+    policy, _, steps = run([2000.0] * 60, loss)
+    assert policy.switches <= 3, policy.switches
+    assert modes(steps)[-1] is not Mode.TEXT_ONLY  # 20% loss is carried by audio with FEC
+
+
+@pytest.mark.parametrize("dead_s", [5, 30])
+def test_restored_link_back_to_video_high_within_15_s(dead_s: int) -> None:
+    cap = [2000.0] * 10 + [0.0] * dead_s + [2000.0] * 30
+    policy, link, steps = run(cap)
+    back = 10 + dead_s
+    assert modes(steps)[back - 1] is Mode.TEXT_ONLY
+    i = first_index(steps, lambda m: m is Mode.VIDEO_HIGH, after=back)
+    assert i + 1 - back <= 15
+    assert policy.switches == 4  # down once, up three steps
+    assert recovery_times(steps, link, policy, Mode.VIDEO_HIGH)[0] == [float(i + 1 - back)]
+
+
+def test_probe_failure_backs_off_exponentially() -> None:
+    policy, _, steps = run([300.0] * 200, start=Mode.VIDEO_LOW)
+    starts = [
+        k
+        for k, s in enumerate(steps)
+        if s.decision.probing is Mode.VIDEO_HIGH
+        and (k == 0 or steps[k - 1].decision.probing is None)
+    ]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert len(starts) >= 4
+    assert gaps == sorted(gaps) and gaps[-1] > gaps[0]
+    cfg = policy.config
+    assert max(gaps) <= cfg.backoff_max_s + cfg.probe_max_s + 1  # bounded
+    assert policy.switches == 0
+
+
+# -- recorded traces ---------------------------------------------------------------------------
+
+
+def test_trace_loader_holds_irregular_samples(tmp_path: Path) -> None:
+    f = tmp_path / "t.tsv"
+    f.write_text("0.0\t1.0\n0.5\t2.0\n2.0\t0.5\n3.2\t1.0\n")
+    assert load_trace(f) == pytest.approx([1500.0, 2000.0, 500.0, 900.0])
+    assert load_trace(f, 0.1) == pytest.approx([150.0, 200.0, 50.0, 90.0])
+
+
+def test_real_traces_full_scale_mostly_video_few_switches() -> None:
+    for path in traces():
+        cap = load_trace(path, 1.0)
+        policy, link, steps = run(cap)
+        secs = modes_seconds(steps)
+        video = secs.get(Mode.VIDEO_HIGH.value, 0) + secs.get(Mode.VIDEO_LOW.value, 0)
+        assert video >= 0.9 * len(steps), (path.name, secs)
+        assert policy.switches <= max(6, len(steps) // 20), (path.name, policy.switches)
+        lat = collapse_latencies(steps, link, policy, Mode.VIDEO_HIGH)
+        assert all(x is not None and x <= 2 for x in lat), (path.name, lat)
+
+
+def test_real_traces_scaled_down_move_among_low_modes() -> None:
+    visited: set[Mode] = set()
+    for path in traces():
+        cap = load_trace(path, 0.1)
+        policy, link, steps = run(cap)
+        after_start = modes(steps)[5:]
+        assert Mode.VIDEO_HIGH not in after_start, path.name  # 20-440 kbit/s: no full video
+        visited |= set(after_start)
+        assert policy.switches <= max(6, len(steps) // 20), (path.name, policy.switches)
+        lat = collapse_latencies(steps, link, policy, Mode.VIDEO_HIGH)
+        assert all(x is not None and x <= 3 for x in lat), (path.name, lat)
+    assert {Mode.VIDEO_LOW, Mode.AUDIO_ONLY, Mode.TEXT_ONLY} <= visited
+
+
+# -- properties --------------------------------------------------------------------------------
+
+samples = st.lists(
+    st.tuples(
+        st.one_of(st.none(), st.floats(0, 3000, allow_nan=False)),
+        st.floats(0, 1, allow_nan=False),
+        st.one_of(st.none(), st.floats(10, 1000, allow_nan=False)),
+        st.sampled_from([0.0, 0.0, 0.0, 0.5, 1.0, 2.0, 3.0, 6.0]),
+        st.floats(0, 2000, allow_nan=False),
+        st.sampled_from([0.5, 1.0, 1.0, 1.0, 1.5]),
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+def _samples(
+    raw: list[tuple[float | None, float, float | None, float, float, float]],
+) -> list[LinkSample]:
+    out, t = [], 0.0
+    for est, loss, rtt, silence, sent, dt in raw:
+        t += dt
+        out.append(LinkSample(t, est, loss, rtt, None, silence, sent))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(samples, st.sampled_from(LADDER))
+def test_same_samples_same_decisions(raw: list[tuple], start: Mode) -> None:  # type: ignore[type-arg]
+    xs = _samples(raw)
+    a, b = AdaptationPolicy(start=start), AdaptationPolicy(start=start)
+    assert [a.update(x) for x in xs] == [b.update(x) for x in xs]
+
+
+@settings(max_examples=150, deadline=None)
+@given(samples, st.sampled_from(LADDER))
+def test_decision_invariants(raw: list[tuple], start: Mode) -> None:  # type: ignore[type-arg]
+    policy = AdaptationPolicy(start=start)
+    cfg = policy.config
+    prev_mode, prev_probe, switches = start, None, 0
+    for x in _samples(raw):
+        d = policy.update(x)
+        # A mode changes only with a reason, and the reason comes only with a change.
+        assert d.changed == (d.mode is not prev_mode)
+        assert (d.reason is not None) == d.changed
+        switches += d.changed
+        # Never climbs without a probe of that very mode just before.
+        if RANK[d.mode] > RANK[prev_mode]:
+            assert prev_probe is d.mode and RANK[d.mode] == RANK[prev_mode] + 1
+        # A probe is one step above the committed mode.
+        if d.probing is not None:
+            assert RANK[d.probing] == RANK[d.mode] + 1
+        # Dead link: text-only.
+        if x.silence_s >= cfg.dead_after_s:
+            assert d.mode is Mode.TEXT_ONLY and d.probing is None
+        # Targets are the shown mode's and fit the estimate whenever it carries that mode.
+        # A probe pushes the load its mode must prove (floor x margin), beyond the estimate.
+        est = x.available_kbps
+        if d.probing is not None:
+            need = cfg.floor(d.probing) * cfg.climb_margin
+            assert d.targets == targets_for(d.probing, max(est or 0.0, need))
+        else:
+            assert d.targets == targets_for(d.mode, est)
+            if est is not None and est >= cfg.floor(d.mode):
+                assert d.targets.total_kbps <= est
+        prev_mode, prev_probe = d.mode, d.probing
+    assert policy.switches == switches
+
+
+@given(st.sampled_from(LADDER), st.one_of(st.none(), st.floats(0, 1e5, allow_nan=False)))
+def test_targets_table(mode: Mode, est: float | None) -> None:
+    t = targets_for(mode, est)
+    if mode is Mode.TEXT_ONLY:
+        assert t.total_kbps == 0 and t.audio_channels == 0
+        return
+    assert t.audio_channels == 1 and t.audio_fec
+    assert t.total_kbps >= min_total_kbps(mode)
+    if mode is Mode.AUDIO_ONLY:
+        assert 16 <= t.audio_kbps <= 24 and t.audio_dtx and t.video_kbps == 0
+    elif mode is Mode.VIDEO_LOW:
+        assert t.total_kbps <= 150 and (t.width, t.height) in {(320, 180), (320, 240)}
+        assert 10 <= t.fps <= 15
+    else:
+        assert t.total_kbps <= 1500 and t.width <= 640 and t.fps <= 30
+        assert 24 <= t.audio_kbps <= 32
+    if est is not None and est >= PolicyConfig().floor(mode):
+        assert t.total_kbps <= est
+
+
+def test_rejects_time_going_backwards() -> None:
+    policy = AdaptationPolicy()
+    policy.update(LinkSample(5.0, 1000.0, 0.0, 50.0, 5.0, 0.0, 800.0))
+    with pytest.raises(ValueError):
+        policy.update(LinkSample(5.0, 1000.0, 0.0, 50.0, 5.0, 0.0, 800.0))
+
+
+def test_config_rejects_floor_below_mode_minimum() -> None:
+    with pytest.raises(ValueError):
+        PolicyConfig(floor_video_low_kbps=60.0)
+
+
+def test_a_sender_limited_estimate_is_not_a_collapse() -> None:
+    """The clinician's leg while the patient's video has stopped: little is sent to it, so its
+    receive estimate is low, but nothing is lost; that is not a collapse of its link."""
+    policy = AdaptationPolicy()
+    for t in range(1, 31):
+        d = policy.update(
+            LinkSample(
+                t=float(t),
+                available_kbps=80.0,
+                loss=0.0,
+                rtt_ms=40.0,
+                jitter_ms=2.0,
+                silence_s=0.1,
+                sent_kbps=40.0,
+            )
+        )
+    assert d.mode is Mode.VIDEO_HIGH and policy.switches == 0
+    # The same estimate while the sender pushes 500 kbit/s into the link is a collapse.
+    for t in range(31, 35):
+        d = policy.update(LinkSample(float(t), 80.0, 0.0, 40.0, 2.0, 0.1, 500.0))
+    assert d.mode is Mode.AUDIO_ONLY
+
+
+def _s(t: float, est: float | None, loss: float = 0.0, sent: float = 40.0) -> LinkSample:
+    return LinkSample(t, est, loss, 50.0, 3.0, 0.05, sent)
+
+
+def test_audio_only_climbs_without_an_estimate_and_waits_for_a_ramping_one() -> None:
+    """In audio-only no video flows, so there is no receive-side estimate at all; the video
+    probe starts on clean audio, and the estimate that appears with its video ramps up (AIMD)
+    for a few seconds before it shows the margin: the probe waits while it rises."""
+    policy = AdaptationPolicy(start=Mode.AUDIO_ONLY)
+    t = 0.0
+    d = None
+    for _ in range(3):
+        t += 1
+        d = policy.update(_s(t, None))
+    assert d is not None and d.probing is Mode.VIDEO_LOW
+    assert d.targets.video_kbps > 0
+    ramp = [None, 110.0, 125.0, 140.0, 155.0, 170.0]
+    committed = []
+    for est in ramp:
+        t += 1
+        d = policy.update(_s(t, est, sent=150.0))
+        if d.changed:
+            committed.append((t, d.mode))
+    assert [m for _, m in committed] == [Mode.VIDEO_LOW], committed
+
+
+def test_a_clean_sender_limited_probe_commits() -> None:
+    """A still picture does not fill video-high's 425 kbit/s: a probe whose whole load got
+    through without loss or congestion commits anyway; one that met loss does not."""
+    policy = AdaptationPolicy(start=Mode.VIDEO_LOW)
+    t = 0.0
+    for _ in range(12):
+        t += 1
+        d = policy.update(_s(t, 260.0, sent=250.0))
+    assert policy.mode is Mode.VIDEO_HIGH, d
+    lossy = AdaptationPolicy(start=Mode.VIDEO_LOW)
+    for i in range(12):
+        d = lossy.update(_s(float(i + 1), 260.0, loss=0.0 if i < 3 else 0.06, sent=250.0))
+    assert lossy.mode is Mode.VIDEO_LOW
+
+
+def test_a_probe_from_a_flooded_link_fails_on_loss() -> None:
+    """Text-only entered under 60 % loss: an audio probe that still loses 60 % must fail even
+    though loss did not *rise* from that base."""
+    policy = AdaptationPolicy(start=Mode.TEXT_ONLY)
+    for t in range(1, 12):
+        d = policy.update(_s(float(t), None, loss=0.6))
+    assert d.mode is Mode.TEXT_ONLY

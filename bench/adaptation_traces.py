@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import doc_sections
 from media.link_model import (
     LinkModel,
     Step,
@@ -163,7 +164,8 @@ def render(res: dict[str, list[Row]], header: str) -> list[str]:
         "(`media/link_model.py`: loss = overflow + scheduled loss; the estimate sees at most "
         "1.5 x what is sent + 10 kbit/s, so climbing needs probes; a dead link stops all "
         "packets). The leg starts in video-high. *Collapse*: the link stops carrying the mode "
-        "in force (capacity under its floor, or loss at its limit) for at least the 2 s hold; "
+        "in force (capacity under its floor and under 90 % of what is sent, or loss at its "
+        "limit) for at least the 2 s hold; "
         "timed from the start of the first bad second to the sample that changes mode "
         "(targets: <= 2 s, <= 3 s for a dead link). *Restoration*: capacity back to >= 500 "
         "kbit/s while below video-high, timed to the sample that commits video-high (target "
@@ -192,17 +194,7 @@ def render(res: dict[str, list[Row]], header: str) -> list[str]:
 
 
 def write_section(lines: list[str], doc: Path = DOC) -> None:
-    """Replace the section under HEADING (up to the next `## ` heading), or append it."""
-    text = doc.read_text() if doc.exists() else "# Performance\n"
-    body = "\n".join(lines).rstrip() + "\n"
-    if HEADING in text:
-        head, rest = text.split(HEADING, 1)
-        nxt = rest.find("\n## ")
-        tail = rest[nxt + 1 :] if nxt >= 0 else ""
-        text = head + body + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    doc.write_text(text)
+    doc_sections.write_section(HEADING, lines, doc)
 
 
 def _machine() -> str:

@@ -1,12 +1,15 @@
 """Run every benchmark of issue 3 and rewrite the results section of docs/performance.md.
 
-    python -m bench.run_all [--quick] [--only send,fanout,memory,crypto,profile] [--repeats N]
+    python -m bench.run_all [--quick] [--only send,fanout,memory,crypto,profile,media]
+                            [--repeats N]
                             [--no-postgres] [--no-node] [--no-doc]
 
 Each scenario starts its own server process (killed at the end whatever happens), drives it from
 separate load-generator processes on 127.0.0.1 only, and is repeated; the median is reported with
 the spread, because the 2-core machine is shared. `crypto` (bench/crypto_costs.py) times the E2EE
-operations of one client in this process, with no server. Only the text between the
+operations of one client in this process, with no server. `media` (bench/media_link.py: a
+shaped link in a network namespace, the relay's cost per leg) writes its own section
+"## 6. Consultation media". Only the text between the
 `bench:results` markers of docs/performance.md is replaced; the hand-written analysis around it
 is kept.
 """
@@ -536,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat")
-    parser.add_argument("--only", default="crypto,send,fanout,memory,profile")
+    parser.add_argument("--only", default="crypto,send,fanout,memory,profile,media")
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--no-postgres", action="store_true")
@@ -592,6 +595,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "memory" in only:
             res["memory"] = bench_memory(cfg, work / "memory", not args.no_node, args.variants)
+        if "media" in only:
+            # Its own section ("## 6. Consultation media"), outside the results markers.
+            from . import media_link
+
+            media_link.main(
+                (["--quick"] if args.quick else []) + (["--no-doc"] if args.no_doc else [])
+            )
         for name, title in (
             ("send", "`message.send` on SQLite, closed loop"),
             ("fanout", "fan-out through `bench.broadcast`, FanoutManager"),

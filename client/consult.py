@@ -36,6 +36,18 @@ class ConsultationMedia:
         self.plans: list[dict[str, Any]] = []
         self._previous_on_event = client.on_event
         client.on_event = self._on_event
+        self._rejoins: set[asyncio.Task[Any]] = set()
+        if client.sio is not None:
+            client.sio.on("connect", self._on_reconnect)
+
+    async def _on_reconnect(self) -> None:
+        """After the socket comes back, be present again (the server gives a disconnected
+        participant's leg a grace period, ended by this rejoin)."""
+        task = asyncio.ensure_future(
+            self.client.call("consult.join", {"consultation_id": self.consultation_id})
+        )
+        self._rejoins.add(task)
+        task.add_done_callback(self._rejoins.discard)
 
     async def _on_event(self, event: str, data: Any) -> None:
         if self._previous_on_event is not None:
@@ -93,6 +105,8 @@ class ConsultationMedia:
             await self.client.call("consult.hangup", {"consultation_id": self.consultation_id})
 
     async def close(self) -> None:
+        for task in list(self._rejoins):
+            task.cancel()
         if self.peer is not None:
             await self.peer.close()
             self.peer = None

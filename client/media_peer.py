@@ -13,6 +13,7 @@ import asyncio
 import fractions
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from media import aiortc_adapt
 AUDIO_RATE = 48000
 AUDIO_SAMPLES = 960  # 20 ms
 VIDEO_CLOCK = 90000
+# Arrival times of received audio frames kept for gap analysis (bench/media_link.py): 2 min.
+AUDIO_ARRIVALS_KEPT = 6000
 
 
 class ToneTrack(MediaStreamTrack):
@@ -101,6 +104,8 @@ class Counters:
     frames: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
     last_frame_at: dict[str, float] = field(default_factory=dict)
     video_sizes: set[tuple[int, int]] = field(default_factory=set)
+    # Monotonic arrival time of each audio frame, newest last (bounded): gaps show lost speech.
+    audio_arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=AUDIO_ARRIVALS_KEPT))
 
 
 class MediaPeer:
@@ -136,8 +141,11 @@ class MediaPeer:
         try:
             while True:
                 frame = await track.recv()
+                now = time.monotonic()
                 self.counters.frames[kind] += 1
-                self.counters.last_frame_at[kind] = time.monotonic()
+                self.counters.last_frame_at[kind] = now
+                if kind == "audio":
+                    self.counters.audio_arrivals.append(now)
                 if isinstance(frame, av.VideoFrame):
                     self.counters.video_sizes.add((frame.width, frame.height))
         except MediaStreamError:

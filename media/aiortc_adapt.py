@@ -56,6 +56,7 @@ from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     AnyRtcpPacket,
+    RtcpByePacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpSrPacket,
@@ -94,6 +95,7 @@ INTERNALS = {
     "receiver_send_pli": "_send_rtcp_pli",
     "receiver_rtcp_ssrc": "_RTCRtpReceiver__rtcp_ssrc",
     "ice_connection": "_connection",
+    "transceiver_codecs": "_codecs",
     "ice_consent_start": "query_consent",
 }
 
@@ -422,6 +424,11 @@ def tap_receiver(
 
     async def rtcp(packet: AnyRtcpPacket) -> None:
         on_rtcp(packet)
+        if isinstance(packet, RtcpByePacket):
+            # aiortc stops the receiver's decoder thread on BYE, and with it our relay, for
+            # good; browsers may send BYE when they merely pause a sender (Firefox does).
+            # A leg ends by signalling or by the dead-link rule, never by BYE.
+            return
         await handle_rtcp(packet)
 
     setattr(receiver, INTERNALS["receiver_handle_rtp"], rtp)
@@ -528,3 +535,30 @@ async def close_peer(pc: RTCPeerConnection) -> None:
         connection = getattr(transceiver.receiver.transport.transport, INTERNALS["ice_connection"])
         setattr(connection, INTERNALS["ice_consent_start"], no_consent)
     await pc.close()
+
+
+RELAYED_CODECS = {"audio": "audio/opus", "video": "video/vp8"}
+
+
+def pin_codecs(transceiver: Any) -> bool:
+    """Keep only Opus (audio) or VP8 and its RTX (video) among a transceiver's negotiated
+    codecs, before the answer is made. aiortc follows the offer's order, so an H264-first
+    (Safari) or PCMU-first offer would otherwise be answered with a codec the relay cannot
+    carry: frames are forwarded as they are, so every leg must use the same codec. Returns False
+    when the offer has no usable codec for this kind."""
+    name = INTERNALS["transceiver_codecs"]
+    codecs = list(getattr(transceiver, name))
+    wanted = RELAYED_CODECS.get(transceiver.kind)
+    base = [c for c in codecs if c.mimeType.lower() == wanted]
+    if not base:
+        return False
+    pts = {c.payloadType for c in base}
+    rtx = [
+        c for c in codecs if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") in pts
+    ]
+    setattr(
+        transceiver,
+        name,
+        base[:1] + [r for r in rtx if r.parameters.get("apt") == base[0].payloadType],
+    )
+    return True

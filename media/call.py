@@ -135,13 +135,13 @@ class Call:
             assert leg is not None
             try:
                 answer = await leg.negotiate(sdp)
-            except MediaError:
-                if fresh:
-                    await self._drop(leg_id, "closed")
-                raise
             except Exception as exc:
-                if fresh:
+                # A fresh leg, or one left half-negotiated (aiortc has no rollback), is unusable.
+                if fresh or leg.pc.signalingState != "stable":
                     await self._drop(leg_id, "closed")
+                    self._route()
+                if isinstance(exc, MediaError):
+                    raise
                 raise MediaError(
                     "bad_sdp", f"the offer was refused: {type(exc).__name__}"
                 ) from None
@@ -175,8 +175,16 @@ class Call:
         leg = self.legs.pop(leg_id, None)
         self._plans.pop(leg_id, None)
         self._plan_age.pop(leg_id, None)
+        # Receivers of this source start over (timestamps rebased, wait for a keyframe) when
+        # `_route` gives them the same participant's fresh leg.
+        for other in self.legs.values():
+            for track in other.out.values():
+                if track.source == leg_id:
+                    track.set_source(None)
         if leg is not None:
-            await leg.close()
+            # Shielded: a close interrupted by `Call.close()` cancelling the ticker would leave
+            # the peer connection (sockets, tasks) behind.
+            await asyncio.shield(leg.close())
             self.emit(LegState(self.id, leg_id, state))
 
     # -- routing and the per-second loop ------------------------------------------------------
@@ -212,6 +220,8 @@ class Call:
                         await self._drop(leg_id, "ice_timeout")
                         self._route()
                 continue
+            if not leg.connected:
+                continue  # no policy before ICE+DTLS: silence would count from the offer
             if leg.pc.connectionState in ("failed", "closed"):
                 # ICE consent expired (aiortc: ~30 s) or the peer went away: the participant
                 # will offer again when it can; nothing to keep.
@@ -238,7 +248,7 @@ class Call:
             for other in self.legs.values()
             if other is not leg
         )
-        cap = self.uplink_cap_bps(leg_id) or 0
+        cap = leg.uplink_video_ceiling() or 0
         plan = {
             "mode": mode.value,
             "video": mode in VIDEO_MODES and receivers_want_video,

@@ -9,6 +9,7 @@ a leg that never connects is closed after `ice_timeout_s`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import time
@@ -42,6 +43,38 @@ VIDEO_MODES = (Mode.VIDEO_HIGH, Mode.VIDEO_LOW)
 # Uplink loss from which aiortc's estimate is passed on to the source as its ceiling.
 CONGESTED_LOSS = 0.05
 CAP_REPEAT_TICKS = 2
+KEYFRAME_INTERVAL_S = 1.0
+MAX_CANDIDATES = 32
+
+
+def _check_sections(sdp: str) -> None:
+    """One audio and one video section at most, nothing else: each leg relays one stream of
+    each kind, and every extra section would be a transceiver (ports, tasks) for nothing."""
+    kinds = [line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")]
+    if (
+        not kinds
+        or any(k not in ("audio", "video") for k in kinds)
+        or len(kinds) != len(set(kinds))
+    ):
+        raise MediaError("bad_sdp", "the offer must have at most one audio and one video section")
+
+
+def _check_candidate_address(address: str) -> None:
+    """Participants' candidates must not make the server send STUN to itself or its own
+    link: loopback, link-local, multicast and unspecified addresses are refused (mDNS names
+    and private networks are fine)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        if address.endswith(".local"):
+            return
+        raise MediaError(
+            "bad_candidate", "ICE candidate address is not an IP or mDNS name"
+        ) from None
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        raise MediaError("bad_candidate", "ICE candidate address is not reachable from outside")
+
+
 # RFC 8839 candidate-attribute, checked before aiortc's parser (which asserts on bad input).
 _CANDIDATE = re.compile(
     r"^[A-Za-z0-9+/]{1,32} [0-9]{1,3} (?i:udp|tcp) [0-9]{1,10} \S{1,255} [0-9]{1,5} typ "
@@ -128,6 +161,9 @@ class Leg:
         self._cap_age: dict[str, int] = {}
         self.connected = False
         self.closed = False
+        self._candidates = 0
+        self._last_key_request = -1e9
+        self.up_estimate_bps: int | None = None
         self.pc.on("connectionstatechange", self._on_state)
 
     # -- signalling ---------------------------------------------------------------------------
@@ -138,12 +174,17 @@ class Leg:
             raise MediaError("bad_state", "this media leg is closed")
         if self.pc.signalingState != "stable":
             raise MediaError("bad_state", "an offer is already being negotiated")
+        _check_sections(offer_sdp)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise MediaError(
                 "bad_sdp", f"the offer could not be parsed: {type(exc).__name__}"
             ) from None
+        for transceiver in self.pc.getTransceivers():
+            if not aiortc_adapt.pin_codecs(transceiver):
+                want = aiortc_adapt.RELAYED_CODECS.get(transceiver.kind, "?")
+                raise MediaError("bad_sdp", f"the offer has no {want} for its {transceiver.kind}")
         self._attach_transceivers()
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
@@ -159,6 +200,10 @@ class Leg:
             line = line[len("candidate:") :]
         if not _CANDIDATE.match(line):
             raise MediaError("bad_candidate", "unparsable ICE candidate")
+        self._candidates += 1
+        if self._candidates > MAX_CANDIDATES:
+            raise MediaError("bad_candidate", f"more than {MAX_CANDIDATES} ICE candidates")
+        _check_candidate_address(line.split()[4])
         try:
             parsed = candidate_from_sdp(line)
         except (ValueError, IndexError, AssertionError) as exc:
@@ -196,7 +241,7 @@ class Leg:
                 on_keyframe_request=partial(self._keyframe_requested, kind),
             )
             if kind == "video":
-                aiortc_adapt.cap_remb(receiver, self._uplink_ceiling, self.meter.on_uplink_estimate)
+                aiortc_adapt.cap_remb(receiver, self._uplink_ceiling, self._on_up_estimate)
             self.pc.addTrack(self.out[kind])
             # Relayed frames go through `pack`; these encoders only encode if a transcoded
             # rendition is ever attached, and count it (`rebuilds`), so tests can prove it isn't.
@@ -216,6 +261,16 @@ class Leg:
     def _keyframe_requested(self, kind: str) -> None:
         if kind == "video":
             self._router.keyframe_wanted(self.id)
+
+    def uplink_video_ceiling(self) -> int | None:
+        """The video ceiling for this participant now (what REMB and the send plan say)."""
+        if self.up_estimate_bps is None:
+            return self._router.uplink_cap_bps(self.id, "video")
+        return self._uplink_ceiling(self.up_estimate_bps)
+
+    def _on_up_estimate(self, bps: int) -> None:
+        self.up_estimate_bps = bps
+        self.meter.on_uplink_estimate(bps)
 
     def _uplink_ceiling(self, estimate: int) -> int | None:
         """What the source is told (REMB): the call's cap for its video, lowered to aiortc's
@@ -240,6 +295,7 @@ class Leg:
         state = self.pc.connectionState
         if state == "connected" and not self.connected:
             self.connected = True
+            self.meter.heard()  # silence counts from the connection, not from the offer
             self._router.emit(LegState(self.call_id, self.id, "connected"))
         elif state == "failed":
             self._router.emit(LegState(self.call_id, self.id, "failed"))
@@ -254,14 +310,23 @@ class Leg:
     def request_keyframe(self) -> None:
         """Ask this participant for a video keyframe (a receiver of its video needs one)."""
         receiver, ssrc = self._receivers.get("video"), self._remote_ssrc.get("video")
+        now = self._clock()
+        # Several lossy receivers must not turn into a keyframe storm on a 2G uplink.
+        if now - self._last_key_request < KEYFRAME_INTERVAL_S:
+            return
         if receiver is not None and ssrc is not None and not self.closed:
+            self._last_key_request = now
             self._spawn(aiortc_adapt.request_keyframe(receiver, ssrc))
 
     def push_uplink_cap(self) -> None:
         """Send the participant its new video and audio ceilings (REMB naming each SSRC) when
         they move by > 20 %. Browsers act on the video one; our Python clients on both."""
         for kind in ("video", "audio"):
-            cap = self._router.uplink_cap_bps(self.id, kind)
+            cap = (
+                self.uplink_video_ceiling()
+                if kind == "video"
+                else self._router.uplink_cap_bps(self.id, kind)
+            )
             receiver, ssrc = self._receivers.get(kind), self._remote_ssrc.get(kind)
             if cap is None or receiver is None or ssrc is None or self.closed:
                 continue

@@ -97,6 +97,10 @@ class LinkMeter:
 
     # -- hooks (called on the event loop by the aiortc taps) ----------------------------------
 
+    def heard(self) -> None:
+        """A sign of life that is not a packet (the leg just connected)."""
+        self._last_heard = self._clock()
+
     def on_rtp_in(self, packet: RtpPacket, arrival_ms: int = 0, kind: str = "video") -> None:
         self._last_heard = self._clock()
         size = len(packet.payload) + RTP_HEADER_BYTES + packet.padding_size + WIRE_OVERHEAD_BYTES

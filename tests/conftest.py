@@ -42,7 +42,7 @@ if os.environ.get("CI"):
 
 # argon2id at a test-sized cost (same algorithm and code path; production defaults are 3 passes
 # and 64 MiB). Exported for the server processes the tests start, too.
-ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8 * 1024}
+ARGON2: dict[str, Any] = {"argon2_time_cost": 1, "argon2_memory_kib": 8 * 1024}
 os.environ["RELAIS_ARGON2_TIME_COST"] = str(ARGON2["argon2_time_cost"])
 os.environ["RELAIS_ARGON2_MEMORY_KIB"] = str(ARGON2["argon2_memory_kib"])
 passwords.configure(ARGON2["argon2_time_cost"], ARGON2["argon2_memory_kib"])

@@ -24,6 +24,7 @@ from media.call import Call
 from media.events import LegState, MediaEvent, ModeChange, Quality, SendPlan
 from media.leg import MediaConfig
 from server.errors import ApiError
+from server.ops import metrics
 
 from .service import Participant, emit_to_consultation, emit_to_participant
 from .service import service as consultations
@@ -36,6 +37,9 @@ log = logging.getLogger("relais.consultations.media")
 # The featured source of each receiver: the care team watches the patient, the patient the
 # clinician.
 QUALITY_SLOW_EVERY = 5
+# How long a leg outlives its participant's last socket without a rejoin.
+DISCONNECT_GRACE_S = 45.0
+MODES = ("video-high", "video-low", "audio-only", "text-only")
 ROLE_PRIORITY = {"patient": 3, "host": 2, "assistant": 1, "observer": 0}
 
 
@@ -75,6 +79,10 @@ class MediaBridge:
         self._queue: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._quality_count: dict[tuple[str, str], int] = {}
+        self._leg_modes: dict[tuple[str, str], str] = {}
+        self._grace: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self.disconnect_grace_s = DISCONNECT_GRACE_S
 
     # -- lifecycle listener ---------------------------------------------------------------
 
@@ -88,9 +96,42 @@ class MediaBridge:
     async def consultation_ended(self, consultation_id: str) -> None:
         await self._end_call(consultation_id)
 
+    async def participant_disconnected(self, consultation_id: str, participant_id: str) -> None:
+        """Their last socket closed: the leg may go on (a collapsed link drops sockets first)
+        but not for ever: without a rejoin within the grace period it is closed, so a revoked
+        session or a vanished device does not keep receiving the consultation."""
+        key = (consultation_id, participant_id)
+        self._cancel_grace(key)
+        loop = asyncio.get_running_loop()
+        self._grace[key] = loop.call_later(
+            self.disconnect_grace_s, lambda: self._spawn(self._grace_expired(key))
+        )
+
+    async def participant_rejoined(self, consultation_id: str, participant_id: str) -> None:
+        self._cancel_grace((consultation_id, participant_id))
+
+    def _cancel_grace(self, key: tuple[str, str]) -> None:
+        handle = self._grace.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _grace_expired(self, key: tuple[str, str]) -> None:
+        self._grace.pop(key, None)
+        await self.participant_left(*key)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _end_call(self, consultation_id: str) -> None:
+        for key in [k for k in self._grace if k[0] == consultation_id]:
+            self._cancel_grace(key)
         for key in [k for k in self._quality_count if k[0] == consultation_id]:
             del self._quality_count[key]
+        for key in [k for k in self._leg_modes if k[0] == consultation_id]:
+            del self._leg_modes[key]
+        self._publish_modes()
         call = self.calls.pop(consultation_id, None)
         if call is not None:
             await call.close()
@@ -106,8 +147,13 @@ class MediaBridge:
         return call
 
     async def offer(self, participant: Participant, sdp: str) -> str:
+        self._cancel_grace((participant.consultation_id, participant.id))
         call = self._call(participant.consultation_id)
-        return await call.offer(participant.id, sdp, ROLE_PRIORITY.get(participant.role, 0))
+        try:
+            return await call.offer(participant.id, sdp, ROLE_PRIORITY.get(participant.role, 0))
+        finally:
+            if not call.legs:  # a refused first offer must not leave an empty call ticking
+                await self._end_call(participant.consultation_id)
 
     async def candidate(self, participant: Participant, candidate: dict[str, Any] | None) -> None:
         call = self.calls.get(participant.consultation_id)
@@ -119,14 +165,35 @@ class MediaBridge:
         await self.participant_left(participant.consultation_id, participant.id)
 
     async def close(self) -> None:
+        for key in list(self._grace):
+            self._cancel_grace(key)
         for consultation_id in list(self.calls):
             await self._end_call(consultation_id)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._consumer is not None:
             self._queue.put_nowait(None)
             await asyncio.gather(self._consumer, return_exceptions=True)
             self._consumer = None
 
     # -- media events -> sockets and the record ------------------------------------------
+
+    def _observe(self, event: Quality) -> None:
+        loss = max(event.measured.get("loss_up") or 0.0, event.measured.get("loss_down") or 0.0)
+        metrics.MEDIA_LOSS.observe(loss)
+        rtt = event.measured.get("rtt_ms")
+        if isinstance(rtt, int | float) and rtt >= 0:
+            metrics.MEDIA_RTT.observe(rtt / 1000.0)
+        key = (event.call_id, event.leg_id)
+        if self._leg_modes.get(key) != event.mode:
+            self._leg_modes[key] = event.mode
+            self._publish_modes()
+
+    def _publish_modes(self) -> None:
+        for mode in MODES:
+            metrics.MEDIA_LEGS.labels(mode).set(
+                sum(1 for m in self._leg_modes.values() if m == mode)
+            )
 
     def _quality_due(self, event: Quality) -> bool:
         """Once a second per leg, but every 5 s for a leg in audio-only or text-only: the
@@ -157,6 +224,7 @@ class MediaBridge:
     async def _deliver(self, event: MediaEvent) -> None:
         svc, cid = self.svc, event.call_id
         if isinstance(event, Quality):
+            self._observe(event)
             if not self._quality_due(event):
                 return
             await emit_to_consultation(
@@ -171,6 +239,7 @@ class MediaBridge:
                 },
             )
         elif isinstance(event, ModeChange):
+            metrics.MEDIA_MODE_CHANGES.labels(event.mode, _cause(event.reason)).inc()
             await emit_to_consultation(
                 svc,
                 cid,
@@ -193,11 +262,26 @@ class MediaBridge:
         elif isinstance(event, SendPlan):
             await emit_to_participant(svc, cid, event.leg_id, "consult.send", {"send": event.send})
         elif isinstance(event, LegState):
+            metrics.MEDIA_LEG_EVENTS.labels(event.state).inc()
+            if event.state != "connected":
+                self._leg_modes.pop((event.call_id, event.leg_id), None)
+                self._publish_modes()
             await emit_to_participant(
                 svc, cid, event.leg_id, "consult.leg", {"state": event.state, **event.detail}
             )
             if event.state != "connected":
                 await consultations(svc).record_leg_event(cid, event.leg_id, event.state, {})
+                call = self.calls.get(cid)
+                if call is not None and not call.legs:  # nothing left to relay or tick
+                    await self._end_call(cid)
+
+
+def _cause(reason: str) -> str:
+    """The kind of cause, for a metric label: rate, loss, no_packets, probe."""
+    for prefix, cause in (("rate", "rate"), ("loss", "loss"), ("no packets", "dead_link")):
+        if reason.startswith(prefix):
+            return cause
+    return "probe" if "probe ok" in reason else "other"
 
 
 def _numbers(measured: dict[str, Any]) -> dict[str, float]:

@@ -369,6 +369,8 @@ class ConsultationService:
                 await _move(conn, c, me, state, p, now, records, present=True)
             await append(conn, records)
         self._local.setdefault(p.user_id, set()).add(consultation_id)
+        if state == "admitted":
+            await self._tell(consultation_id, me.id, "participant_rejoined")
         await emit.announce_roster(self.svc, consultation_id)
         if state == "admitted":
             await emit.tell_participant_state(
@@ -509,10 +511,13 @@ class ConsultationService:
             for r in rows:
                 await _set(conn, r.id, present=False)
                 await add_event(conn, r.consultation_id, "disconnect", participant_id=r.id)
-        # The media leg is not torn down here: a socket that drops on a collapsed link is
-        # exactly when the consultation must survive (text-only, then a fresh leg on reconnect);
-        # a leg whose ICE really died is closed by the media layer itself.
+        # The media leg is not torn down at once: a socket that drops on a collapsed link is
+        # exactly when the consultation must survive (text-only, then a fresh leg on reconnect).
+        # Listeners get a grace period instead (`participant_disconnected`), ended by a rejoin,
+        # so a revoked session's leg does not outlive it for long either.
         for r in rows:
+            if r.state == "admitted":
+                await self._tell(r.consultation_id, r.id, "participant_disconnected")
             await emit.announce_roster(self.svc, r.consultation_id)
 
     # -- helpers --------------------------------------------------------------------------
@@ -526,6 +531,17 @@ class ConsultationService:
             return []
         records.append(removed[2])
         return [(removed[0], removed[1])]
+
+    async def _tell(self, consultation_id: str, participant_id: str, what: str) -> None:
+        """Optional listener hooks (`participant_disconnected`, `participant_rejoined`)."""
+        for listener in list(self.listeners):
+            hook = getattr(listener, what, None)
+            if hook is None:
+                continue
+            try:
+                await hook(consultation_id, participant_id)
+            except Exception:
+                log.exception("consultation listener failed", extra={"event": what})
 
     async def _left(self, consultation_id: str, participant_ids: list[str]) -> None:
         for pid in participant_ids:

@@ -88,6 +88,12 @@ async def offer(svc: Services, conn: Connection, p: Offer) -> dict[str, Any]:
         answer = await bridge(svc).offer(participant, p.sdp)
     except MediaError as exc:
         raise _media_error(exc) from None
+    try:
+        # Sent away or ended while we negotiated: the listener found no leg to close then.
+        await consultations.require_admitted(conn.principal, p.consultation_id)
+    except ApiError:
+        await bridge(svc).hangup(participant)
+        raise
     await consultations.audit_media(conn.principal, participant, "consult.media_offer", {})
     return {"type": "answer", "sdp": answer, "participant_id": participant.id}
 

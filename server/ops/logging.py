@@ -61,6 +61,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, separators=(",", ":"))
 
 
+QUIET_LOGGERS = ("aioice", "aiortc", "av")
+
+
 def configure_logging(level: str, node: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(node))
@@ -69,3 +72,7 @@ def configure_logging(level: str, node: str) -> None:
     root.setLevel(level.upper())
     # aiohttp's access log would print query strings (invite tokens): keep it off.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aioice logs every candidate pair (participants' IP addresses) at INFO, aiortc whole SDPs
+    # (ICE passwords included) at DEBUG: neither may reach the logs, whatever the level.
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -38,3 +38,31 @@ FANOUT_DIRECT = Counter(
     "Room-emit deliveries written straight to an idle WebSocket (the rest are queued)",
     registry=REGISTRY,
 )
+
+# Consultation media (server/consultations/media_bridge.py): per-node aggregates, never per
+# consultation or participant labels (unbounded cardinality, and who consults is patient data).
+MEDIA_LEGS = Gauge("relais_media_legs", "Media legs by committed mode", ["mode"], registry=REGISTRY)
+MEDIA_MODE_CHANGES = Counter(
+    "relais_media_mode_changes_total",
+    "Committed mode changes of media legs, by new mode and cause",
+    ["mode", "cause"],
+    registry=REGISTRY,
+)
+MEDIA_LOSS = Histogram(
+    "relais_media_link_loss_ratio",
+    "Per-second loss of a media leg (worse direction)",
+    buckets=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
+    registry=REGISTRY,
+)
+MEDIA_RTT = Histogram(
+    "relais_media_rtt_seconds",
+    "Per-second RTT of a media leg",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
+    registry=REGISTRY,
+)
+MEDIA_LEG_EVENTS = Counter(
+    "relais_media_leg_events_total",
+    "Media leg lifecycle events (connected, failed, ice_timeout, replaced, closed)",
+    ["state"],
+    registry=REGISTRY,
+)

@@ -36,6 +36,7 @@ async def media_world(start_server: Any, tmp_path: Path, sqlite_url: str) -> Asy
         yield w
     finally:
         await w.close()
+        await running.server.close()  # app cleanup closes the media bridge and its calls
     assert live_peer_connections() == 0
     assert await settle(lambda: udp_socket_count() <= udp_before), "UDP sockets leaked"
     assert await settle(lambda: not (other_tasks(True) - tasks_before), timeout=15), (
@@ -126,6 +127,11 @@ async def test_two_participants_hold_a_consultation(media_world: World) -> None:
             timeout=10,
         )
         assert patient_media.plans and "video" in patient_media.plans[-1]
+        # Per-node aggregates for operators, without consultation or participant labels.
+        scrape = await w.rest("GET", "/metrics")
+        text = scrape.body.decode() if isinstance(scrape.body, bytes) else str(scrape.body)
+        assert 'relais_media_legs{mode="video-high"} 2.0' in text, text[-2000:]
+        assert "relais_media_link_loss_ratio_count" in text and c.cid not in text
         call = bridge(w).calls[c.cid]
         assert set(call.legs) == {c.patient_participant, host_media.participant_id}
 

@@ -155,3 +155,83 @@ async def test_each_second_reports_quality_and_plans(harness: Harness) -> None:
     assert all(isinstance(e, (ModeChange,)) is False or e.reason for e in harness.events)
     quality: Any = next(e for e in harness.events if type(e).__name__ == "Quality")
     assert {"loss_up", "loss_down", "rtt_ms", "in_kbps"} <= set(quality.measured)
+
+
+async def test_h264_or_pcmu_first_offers_are_answered_with_vp8_and_opus(harness: Harness) -> None:
+    """aiortc follows the offer's codec order; frames are relayed as they are, so every leg
+    must be VP8 + Opus whatever a browser prefers (Safari offers H264 first)."""
+    peer = MediaPeer()
+    harness.peers["safari"] = peer
+    offer = await peer.offer()
+    lines = offer.split("\r\n")
+
+    def put_first(kind: str, name: str) -> None:
+        m = next(i for i, line in enumerate(lines) if line.startswith(f"m={kind} "))
+        parts = lines[m].split(" ")
+        pts = parts[3:]
+        rtpmap = {
+            line.split(":", 1)[1].split(" ", 1)[0]: line.split(" ", 1)[1]
+            for line in lines
+            if line.startswith("a=rtpmap:")
+        }
+        first = [pt for pt in pts if rtpmap.get(pt, "").startswith(name)]
+        lines[m] = " ".join(parts[:3] + first + [pt for pt in pts if pt not in first])
+
+    put_first("video", "H264")
+    put_first("audio", "PCMU")
+    answer = await harness.call.offer("safari", "\r\n".join(lines))
+    video = answer.split("m=video ", 1)[1].split("\r\n", 1)[0].split(" ")[2:]
+    audio = answer.split("m=audio ", 1)[1].split("\r\n", 1)[0].split(" ")[2:]
+    rtpmap = dict(
+        line[len("a=rtpmap:") :].split(" ", 1)
+        for line in answer.split("\r\n")
+        if line.startswith("a=rtpmap:")
+    )
+    assert rtpmap[video[0]].startswith("VP8/") and all(
+        rtpmap[pt].startswith(("VP8/", "rtx/")) for pt in video
+    ), (video, rtpmap)
+    assert [rtpmap[pt] for pt in audio] == ["opus/48000/2"], audio
+
+
+async def test_offers_with_extra_sections_or_no_usable_codec_are_refused(harness: Harness) -> None:
+    peer = MediaPeer()
+    harness.peers["x"] = peer
+    offer = await peer.offer()
+    video = offer[offer.index("m=video") :]
+    with pytest.raises(MediaError) as err:
+        await harness.call.offer("x", offer + video)  # two video sections
+    assert err.value.code == "bad_sdp"
+    no_vp8 = offer.replace("VP8/90000", "XYZ/90000")
+    with pytest.raises(MediaError) as err:
+        await harness.call.offer("x", no_vp8)
+    assert err.value.code == "bad_sdp"
+    assert "x" not in harness.call.legs
+
+
+async def test_candidates_to_the_servers_own_link_are_refused(harness: Harness) -> None:
+    await harness.join("patient")
+    for address in ("127.0.0.1", "169.254.1.1", "224.0.0.1", "0.0.0.0", "::1"):
+        with pytest.raises(MediaError) as err:
+            await harness.call.candidate(
+                "patient", {"candidate": f"candidate:1 1 udp 2122260223 {address} 5000 typ host"}
+            )
+        assert err.value.code == "bad_candidate", address
+    await harness.call.candidate(
+        "patient",
+        {"candidate": "candidate:1 1 udp 2122260223 10.1.2.3 5000 typ host", "sdpMid": "0"},
+    )
+
+
+async def test_a_bye_does_not_stop_the_relay(harness: Harness) -> None:
+    """Firefox sends RTCP BYE when it pauses a sender; aiortc would stop the receiver for good."""
+    from aiortc.rtp import RtcpByePacket
+
+    a = await harness.join("a", priority=2)
+    b = await harness.join("b", priority=1)
+    assert await settle(lambda: b.counters.frames["video"] >= 10, timeout=30)
+    leg = harness.call.legs["a"]
+    receiver = leg._receivers["video"]
+    await receiver._handle_rtcp_packet(RtcpByePacket(sources=[leg._remote_ssrc["video"]]))
+    before = b.counters.frames["video"]
+    assert await settle(lambda: b.counters.frames["video"] >= before + 10, timeout=20)
+    assert a.counters.frames["video"] > 0

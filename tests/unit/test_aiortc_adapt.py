@@ -82,7 +82,12 @@ async def test_private_hooks_still_exist() -> None:
             ice = receiver.transport.transport
             connection = getattr(ice, aiortc_adapt.INTERNALS["ice_connection"])
             for key, name in aiortc_adapt.INTERNALS.items():
-                target = {"sender": sender, "receiver": receiver, "ice": ice}[key.split("_")[0]]
+                target = {
+                    "sender": sender,
+                    "receiver": receiver,
+                    "ice": ice,
+                    "transceiver": transceiver,
+                }[key.split("_")[0]]
                 if key == "ice_consent_start":
                     target = connection
                 assert hasattr(target, name), f"aiortc no longer has {name} ({key})"

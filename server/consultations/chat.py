@@ -18,7 +18,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.log import AuditRecord
-from server.db.models import Membership, Room, new_id, now_ms
+from server.db.models import Membership, new_id, now_ms
 from server.errors import ApiError
 from server.rooms import service as rooms
 
@@ -29,29 +29,7 @@ if TYPE_CHECKING:
 async def create_room(conn: AsyncConnection, host_user_id: str, now: int) -> str:
     """A fresh room owned by the host (inside the consultation's creating transaction)."""
     room_id = new_id("r")
-    await conn.execute(
-        insert(Room).values(
-            id=room_id,
-            patient_user_id=None,
-            created_by=host_user_id,
-            encrypted_meta=None,
-            last_seq=0,
-            last_event_seq=0,
-            chain_length=0,
-            created_at=now,
-        )
-    )
-    await conn.execute(
-        insert(Membership).values(
-            room_id=room_id,
-            user_id=host_user_id,
-            room_role="owner",
-            added_by=host_user_id,
-            added_at=now,
-            joined_seq=0,
-        )
-    )
-    await rooms._add_event(conn, room_id, "create", host_user_id, host_user_id, "owner", None, None)
+    await rooms.insert_room(conn, room_id, host_user_id, now)
     return room_id
 
 

@@ -218,6 +218,44 @@ async def _check_signed_event(
         ) from err
 
 
+async def insert_room(
+    conn: AsyncConnection,
+    room_id: str,
+    owner_user_id: str,
+    now: int,
+    patient_user_id: str | None = None,
+    encrypted_meta: str | None = None,
+    signed_event: str | None = None,
+) -> None:
+    """The room row, its owner's membership and the `create` event, in the caller's
+    transaction (care rooms here, consultation chat rooms in server/consultations/chat.py)."""
+    await conn.execute(
+        insert(Room).values(
+            id=room_id,
+            patient_user_id=patient_user_id,
+            created_by=owner_user_id,
+            encrypted_meta=encrypted_meta,
+            last_seq=0,
+            last_event_seq=0,
+            chain_length=0,
+            created_at=now,
+        )
+    )
+    await conn.execute(
+        insert(Membership).values(
+            room_id=room_id,
+            user_id=owner_user_id,
+            room_role="owner",
+            added_by=owner_user_id,
+            added_at=now,
+            joined_seq=0,
+        )
+    )
+    await _add_event(
+        conn, room_id, "create", owner_user_id, owner_user_id, "owner", None, signed_event
+    )
+
+
 async def create_room(
     svc: Services,
     p: Principal,
@@ -270,29 +308,9 @@ async def create_room(
             ).first()
             if patient is None or patient.role != "patient" or patient.disabled:
                 raise ApiError("validation_failed", "patient_user_id is not an active patient")
-        await conn.execute(
-            insert(Room).values(
-                id=room_id,
-                patient_user_id=patient_user_id,
-                created_by=p.user_id,
-                encrypted_meta=encrypted_meta,
-                last_seq=0,
-                last_event_seq=0,
-                chain_length=0,
-                created_at=now,
-            )
+        await insert_room(
+            conn, room_id, p.user_id, now, patient_user_id, encrypted_meta, signed_event
         )
-        await conn.execute(
-            insert(Membership).values(
-                room_id=room_id,
-                user_id=p.user_id,
-                room_role="owner",
-                added_by=p.user_id,
-                added_at=now,
-                joined_seq=0,
-            )
-        )
-        await _add_event(conn, room_id, "create", p.user_id, p.user_id, "owner", None, signed_event)
         audit = [AuditRecord("room.create", p.user_id, p.device_id, room_id, ip=p.ip)]
         if patient_user_id is not None and patient_user_id != p.user_id:
             await conn.execute(

@@ -189,6 +189,11 @@ class RelaisClient:
         body = {"signed_event": signed_event} if signed_event is not None else {}
         return await self.request("DELETE", f"/api/v1/rooms/{room_id}/members/{user_id}", json=body)
 
+    async def sign_chain_create(self, room_id: str, signed_event: str) -> Any:
+        return await self.request(
+            "POST", f"/api/v1/rooms/{room_id}/chain", json={"signed_event": signed_event}
+        )
+
     async def membership_events(self, room_id: str) -> list[dict[str, Any]]:
         res = await self.request("GET", f"/api/v1/rooms/{room_id}/membership-events")
         return list(res["events"])

@@ -1,9 +1,13 @@
 """A consultation participant in its own process (e.g. inside a network namespace).
 
-Run: `python -m tests.media_bot URL TOKEN USER_ID CONSULTATION_ID`. It joins the consultation
-(already admitted), opens its media, prints one JSON line per second on stdout (frame counters,
-the send plan it follows, the modes it was told about) and obeys commands on stdin: `reconnect`
-(fresh peer connection, as after a network change) and `quit`.
+Run: `python -m tests.media_bot URL TOKEN USER_ID CONSULTATION_ID [DEVICE_ID]`. It joins the
+consultation (already admitted), opens its media, prints one JSON line per second on stdout (frame
+counters, the send plan it follows, the modes it was told about) and obeys commands on stdin:
+`reconnect` (fresh peer connection, as after a network change) and `quit`.
+
+With `RELAIS_BOT_TEXT=1` (and the session's real DEVICE_ID) it also publishes its own E2EE keys
+and opens the consultation's encrypted text channel: `say <text>` sends a message, and the status
+lines carry the texts it could decrypt.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import time
 from typing import Any
 
 from client.consult import ConsultationMedia
+from client.consult_text import ConsultationText
+from client.e2ee import E2EEClient
 from client.sdk import RelaisClient
 
 
@@ -31,11 +37,23 @@ async def _commands(queue: asyncio.Queue[str]) -> None:
         await queue.put(line.decode().strip())
 
 
-async def main(url: str, token: str, user_id: str, consultation_id: str) -> None:
+async def main(
+    url: str, token: str, user_id: str, consultation_id: str, device_id: str = "bot"
+) -> None:
     client = RelaisClient(url)
-    client.use_session(token, user_id, "bot")
-    await client.connect()
+    client.use_session(token, user_id, device_id)
+    e2ee: E2EEClient | None = None
+    text: ConsultationText | None = None
+    if os.environ.get("RELAIS_BOT_TEXT") == "1":
+        e2ee = E2EEClient(client)
+        await e2ee.bootstrap()
+        await e2ee.connect()
+    else:
+        await client.connect()
     await client.call("consult.join", {"consultation_id": consultation_id})
+    if e2ee is not None:
+        text = ConsultationText(e2ee, consultation_id)
+        await text.open()
     width, height, fps = (
         int(x) for x in os.environ.get("RELAIS_BOT_VIDEO", "640x480x30").split("x")
     )
@@ -43,6 +61,7 @@ async def main(url: str, token: str, user_id: str, consultation_id: str) -> None
     await media.start()
     commands: asyncio.Queue[str] = asyncio.Queue()
     reader = asyncio.ensure_future(_commands(commands))
+    sends: set[asyncio.Future[Any]] = set()
     try:
         while True:
             try:
@@ -53,6 +72,10 @@ async def main(url: str, token: str, user_id: str, consultation_id: str) -> None
                 break
             if command == "reconnect":
                 await media.reconnect()
+            if command.startswith("say ") and text is not None:
+                # Not awaited here: on a starved link the send may take a while, and the
+                # status lines must keep coming.
+                sends.add(asyncio.ensure_future(text.send(command[4:])))
             peer = media.peer
             status: dict[str, Any] = {
                 "t": time.monotonic(),
@@ -62,13 +85,21 @@ async def main(url: str, token: str, user_id: str, consultation_id: str) -> None
                 "video_kbps_cap": peer.video_encoder.effective_bps // 1000 if peer else 0,
                 "modes": [(m["participant_id"], m["mode"], m["reason"]) for m in media.modes],
                 "legs": media.leg_states,
+                "texts": text.texts() if text is not None else [],
+                "sent": sum(
+                    1 for t in sends if t.done() and not t.cancelled() and not t.exception()
+                ),
             }
             print(json.dumps(status), flush=True)
     finally:
         reader.cancel()
+        for task in sends:
+            task.cancel()
         await media.close()
-        await client.close()
+        if text is not None:
+            await text.close()
+        await (e2ee.close() if e2ee is not None else client.close())
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    asyncio.run(main(*sys.argv[1:6]))

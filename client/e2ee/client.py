@@ -187,6 +187,11 @@ class E2EEClient:
     ) -> str:
         return await self.membership.create_room(patient_user_id, history=history)
 
+    async def sign_room_create(self, room_id: str, *, history: str = "shared") -> bool:
+        """Start the signed chain of a room the server made for this user (a consultation's
+        chat room); False when it already had one."""
+        return await self.membership.sign_room_create(room_id, history=history)
+
     async def add_member(
         self,
         room_id: str,

@@ -71,6 +71,39 @@ class RoomMembership:
             await st.chains.refresh(room_id)
         return room_id
 
+    async def sign_room_create(self, room_id: str, *, history: str) -> bool:
+        """Start the chain of a room the server made for this user (a consultation's chat
+        room); False when it already has one (signed by another of this user's devices)."""
+        st = self.state
+        st.require_identity()
+        async with st.lock:
+            chain = await st.chains.get(room_id, force=True)
+            if chain is None:
+                raise E2EEError("room_frozen", st.chains.frozen.get(room_id, "unknown"))
+            if chain.head_n > 0:
+                return False
+
+            async def submit(wire: str) -> None:
+                await st.api.sign_chain_create(room_id, wire)
+
+            try:
+                await self._sign_change(
+                    room_id,
+                    action="create",
+                    target=st.user_id,
+                    role="owner",
+                    consent=None,
+                    history=history,
+                    submit=submit,
+                    attempts=1,
+                )
+            except E2EEError as err:
+                if err.code != "conflict":
+                    raise
+                await st.chains.refresh(room_id)
+                return False
+            return True
+
     async def add_member(
         self,
         room_id: str,
@@ -151,12 +184,13 @@ class RoomMembership:
         consent: str | None,
         history: str | None,
         submit: Callable[[str], Awaitable[None]],
+        attempts: int = MAX_ATTEMPTS,
     ) -> None:
         """Sign the change on the verified head and submit it; when another owner moved the
         chain first, refresh it and sign again on the new head. Caller holds the lock."""
         st = self.state
         ik = st.require_identity()
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(attempts):
             chain = await st.chains.get(room_id, force=attempt > 0)
             if chain is None:
                 raise E2EEError("room_frozen", st.chains.frozen.get(room_id, "unknown"))

@@ -3,9 +3,10 @@ participants, so the existing message store, sync and E2EE machinery carry the t
 
 The server makes these membership changes itself (the host's admission is the authority), so they
 are *unsigned* membership events. Clients share group keys only with members of the signed chain
-(docs/crypto.md), so the host's E2EE client confirms each admitted participant by signing an `add`
-for them (`POST /api/v1/rooms/{room_id}/members` on an existing member is that confirmation), and
-creates the chain's first event for the room. A member who is already in the signed chain cannot
+(docs/crypto.md), so the host's E2EE client (client/consult_text.py) signs the room's first chain
+event (`POST /api/v1/rooms/{room_id}/chain`) and confirms each participant the host admitted by
+signing an `add` for them (`POST /api/v1/rooms/{room_id}/members` on an existing member is that
+confirmation). A member who is already in the signed chain cannot
 be removed by the server (`rooms.service._refuse_unsigned_removal`): such a removal is left to the
 host's client, and the room stays closed to a guest anyway once the guest's session is revoked.
 """

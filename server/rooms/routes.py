@@ -124,6 +124,29 @@ async def add_member(request: web.Request, p: Principal, body: AddMember) -> web
     return json_response(result, status=201)
 
 
+class SignChainCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    signed_event: Opaque
+
+
+@route(
+    "POST",
+    "/api/v1/rooms/{room_id}/chain",
+    body=SignChainCreate,
+    tags=("rooms",),
+    errors=("not_found", "forbidden", "conflict", "validation_failed"),
+    summary="The owner signs the first event of a room the server made (a consultation's chat "
+    "room), starting its E2EE membership chain.",
+)
+async def sign_chain_create(
+    request: web.Request, p: Principal, body: SignChainCreate
+) -> web.Response:
+    result = await service.sign_chain_create(
+        services(request), p, _room_id(request), body.signed_event
+    )
+    return json_response(result, status=201)
+
+
 @route(
     "DELETE",
     "/api/v1/rooms/{room_id}/members/{user_id}",

@@ -544,6 +544,49 @@ async def _confirm_member(
     }
 
 
+async def sign_chain_create(
+    svc: Services, p: Principal, room_id: str, signed_event: str
+) -> dict[str, Any]:
+    """Start the signed chain of a room the server made for its owner (a consultation's chat
+    room, server/consultations/chat.py): until its owner's client signs the `create`, nobody can
+    be confirmed into the chain and no client shares keys there."""
+    async with svc.db.write() as conn:
+        await _require_manager(conn, p, room_id)
+        me = await _membership(conn, room_id, p.user_id)
+        if me is None or me.room_role != "owner":
+            raise ApiError("forbidden", "only the room's owner signs its first chain event")
+        # Locks the room row (PostgreSQL) and refuses a second create with `conflict`
+        # (expected_n 2) when another of the owner's devices got there first.
+        await _check_signed_event(
+            conn,
+            room_id,
+            signed_event,
+            action="create",
+            actor=p.user_id,
+            target=p.user_id,
+            room_role="owner",
+            consent_id=None,
+        )
+        event_seq = await _add_event(
+            conn, room_id, "create", p.user_id, p.user_id, "owner", None, signed_event
+        )
+        await append(
+            conn,
+            [AuditRecord("room.chain_create", p.user_id, p.device_id, room_id, ip=p.ip)],
+        )
+        members = await _member_ids(conn, room_id)
+    payload = {
+        "room_id": room_id,
+        "action": "create",
+        "user_id": p.user_id,
+        "room_role": "owner",
+        "event_seq": event_seq,
+        "actor_user_id": p.user_id,
+    }
+    await _notify(svc, members, payload)
+    return payload
+
+
 async def add_member(
     svc: Services,
     p: Principal,

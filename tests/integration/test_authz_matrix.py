@@ -541,6 +541,15 @@ REST: dict[tuple[str, str, str], Cell] = {
         audit="room.member_add",
         leak_probe=True,
     ),
+    ("POST", f"{A}/rooms/{{room_id}}/chain", ""): Cell(
+        # Only the owner may start a chain (this room's chain is empty: the world made it over
+        # REST); a body that is no signed event is refused after the authorisation checks.
+        room_scoped(
+            owner="validation_failed", admin=FORBIDDEN, member=FORBIDDEN, room_patient=FORBIDDEN
+        ),
+        room_path("/chain", {"signed_event": "not-a-signed-event"}),
+        leak_probe=True,
+    ),
     ("DELETE", f"{A}/rooms/{{room_id}}/members/{{user_id}}", ""): Cell(
         room_scoped(admin=OK, member=FORBIDDEN, room_patient=FORBIDDEN),
         b_remove_member,

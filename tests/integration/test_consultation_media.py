@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from client.consult import ConsultationMedia
+from client.e2ee import E2EEClient
 from client.sdk import RelaisClient, RelaisError
 from media.leg import live_peer_connections
 from tests.conftest import test_settings as make_settings
@@ -50,9 +51,15 @@ class Consult:
     host: RelaisClient
     patient: RelaisClient
     patient_participant: str
+    patient_device: str = ""
+    # With `open_consultation(w, host_e2ee=True)`: the host's E2EE client (it owns `host`).
+    host_e2ee: E2EEClient | None = None
+
+    async def close_host(self) -> None:
+        await (self.host_e2ee.close() if self.host_e2ee is not None else self.host.close())
 
 
-async def open_consultation(w: World) -> Consult:
+async def open_consultation(w: World, *, host_e2ee: bool = False) -> Consult:
     res = await w.rest("POST", C, token=w.token("owner"), json_body={"room_id": w.room})
     assert res.status == 201, res.body
     cid = res.body["consultation_id"]
@@ -65,13 +72,19 @@ async def open_consultation(w: World) -> Consult:
     owner = w.actors["owner"]
     host = RelaisClient(w.running.url)
     host.use_session(owner.token, owner.user_id, owner.device_id)
-    await host.connect()
+    e2ee = None
+    if host_e2ee:
+        e2ee = E2EEClient(host)
+        await e2ee.bootstrap()
+        await e2ee.connect()
+    else:
+        await host.connect()
     assert (await host.call("consult.join", {"consultation_id": cid}))["state"] == "admitted"
     patient = RelaisClient(w.running.url)
     patient.use_session(g["token"], g["user_id"], g["device_id"])
     await patient.connect()
     assert (await patient.call("consult.join", {"consultation_id": cid}))["state"] == "waiting"
-    return Consult(cid, host, patient, g["participant_id"])
+    return Consult(cid, host, patient, g["participant_id"], g["device_id"], e2ee)
 
 
 async def admit(c: Consult) -> None:

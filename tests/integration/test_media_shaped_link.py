@@ -2,7 +2,8 @@
 shaped during the call (tc tbf for rate, iptables statistic for loss: this kernel has no netem).
 
 When the patient's link is cut to ~20 kbit/s, the patient's leg must leave video for audio-only
-and then text-only, while the clinician (good link) keeps video-high; when the limit is lifted,
+and then text-only, while the clinician (good link) keeps video-high; in text-only, patient and
+clinician go on in the consultation's end-to-end encrypted text channel; when the limit is lifted,
 the patient climbs back to video-high and video flows again. Asserts modes and counters, never
 wall time (the times are measured by bench/media_link.py). Needs root + iproute2 + iptables:
 fails, not skips, under RELAIS_REQUIRE_SERVICES=1."""
@@ -22,15 +23,16 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from client.consult import ConsultationMedia
+from client.consult_text import ConsultationText
 from media.leg import live_peer_connections
 from server.app import create_app
 from tests.conftest import test_settings as make_settings
 from tests.integration.security_world import World, build_world
-from tests.integration.test_consultation_media import admit, open_consultation
+from tests.integration.test_consultation_media import open_consultation
 from tests.leakcheck import settle
 from tests.netlab import NetLab
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(330), pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = "320x240x15"
 
@@ -67,6 +69,11 @@ class Bot:
                 self.last = json.loads(line)
             except ValueError:
                 continue
+
+    async def command(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
 
     async def stop(self) -> None:
         if self.proc.returncode is None and self.proc.stdin is not None:
@@ -107,8 +114,11 @@ def modes_of(media: ConsultationMedia, participant_id: str) -> list[str]:
 
 async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetLab) -> None:
     w = lab_world
-    c = await open_consultation(w)
-    await admit(c)
+    c = await open_consultation(w, host_e2ee=True)
+    assert c.host_e2ee is not None
+    host_text = ConsultationText(c.host_e2ee, c.cid)
+    await host_text.open()
+    await host_text.admit(c.patient_participant)
     # The patient: a guest session used by a process in the namespace, over the veth.
     guest_token, guest_user = c.patient.token, c.patient.user_id
     await c.patient.close()
@@ -126,8 +136,9 @@ async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetL
             str(guest_token),
             str(guest_user),
             c.cid,
+            c.patient_device,
         ],
-        env,
+        {**env, "RELAIS_BOT_TEXT": "1"},
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         cwd=str(ROOT),
@@ -176,6 +187,28 @@ async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetL
         assert plans[patient_id]["video"] is False, plans
         assert await settle(lambda: bot.last.get("video_kbps_cap") == 0, timeout=20), bot.last
 
+        # In text-only the consultation goes on in its end-to-end encrypted text channel, over
+        # the same starved link, without reconnecting or a new admission.
+        await bot.command("say Je ne vous vois plus, je vous écris.")
+        await host_text.send("Je vous lis. Prenez le paracétamol ce soir.")
+        conversation = {
+            (str(guest_user), "Je ne vous vois plus, je vous écris."),
+            (w.actors["owner"].user_id, "Je vous lis. Prenez le paracétamol ce soir."),
+        }
+
+        def both_read() -> bool:
+            at_patient = {(str(u), str(t)) for u, t in bot.last.get("texts", [])}
+            return set(host_text.texts()) == conversation == at_patient
+
+        # Generous: the policy's probes from text-only fill the 20 kbit/s link for a few seconds
+        # at a time, and TCP backs off behind them.
+        assert await settle(both_read, timeout=90), (
+            host_text.texts(),
+            bot.last,
+            [q["measured"] for q in host.quality[-10:] if q["participant_id"] == patient_id],
+        )
+        assert host.mode_of(patient_id) == "text-only"
+
         # Lift the limit: the patient climbs back to video-high, video flows again.
         await netlab.set_rate(None)
         frames_before = host.peer.counters.frames["video"] if host.peer else 0
@@ -205,4 +238,5 @@ async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetL
     finally:
         await bot.stop()
         await host.close()
-        await c.host.close()
+        await host_text.close()
+        await c.close_host()

@@ -24,6 +24,10 @@ from av.packet import Packet
 # being fed stale media.
 MAX_BACKLOG = {"audio": 25, "video": 30}
 KEYFRAME_REQUEST_INTERVAL_S = 0.5
+# Frame spacing before any is seen (30 fps video at 90 kHz, 20 ms Opus at 48 kHz); a larger gap
+# than MAX_STEP (1 s at 90 kHz) is a pause, not a frame spacing.
+DEFAULT_STEP = {"audio": 960, "video": 3000}
+MAX_STEP = 90_000
 
 
 class RelayTrack(MediaStreamTrack):
@@ -47,6 +51,10 @@ class RelayTrack(MediaStreamTrack):
         self._offset = 0
         self._last_out: int | None = None
         self._rebase = False
+        # The source's frame spacing in timestamp units (Opus packets may be 20 or 60 ms): where
+        # the next source's first frame goes after a switch.
+        self._step = DEFAULT_STEP[kind]
+        self._last_in: int | None = None
         self.frames_forwarded = 0
         self.frames_dropped = 0
         self.on_bytes: Callable[[int], None] | None = None
@@ -74,6 +82,7 @@ class RelayTrack(MediaStreamTrack):
         self._source = source
         self._flush()
         self._rebase = True
+        self._last_in = None
         if self.kind == "video":
             self._waiting_key = True
             if source is not None:
@@ -107,9 +116,11 @@ class RelayTrack(MediaStreamTrack):
                 self._ask_keyframe()
                 return
         pts = int(packet.pts or 0)
+        if self._last_in is not None and 0 < pts - self._last_in <= MAX_STEP:
+            self._step = pts - self._last_in
+        self._last_in = pts
         if self._rebase:
-            step = 3000 if self.kind == "video" else 960
-            self._offset = 0 if self._last_out is None else self._last_out + step - pts
+            self._offset = 0 if self._last_out is None else self._last_out + self._step - pts
             self._rebase = False
         if self._offset:
             out = Packet(bytes(packet))

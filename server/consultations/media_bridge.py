@@ -39,6 +39,9 @@ log = logging.getLogger("relais.consultations.media")
 QUALITY_SLOW_EVERY = 5
 # How long a leg outlives its participant's last socket without a rejoin.
 DISCONNECT_GRACE_S = 45.0
+# Undelivered media events beyond which quality samples are dropped (~5 minutes of samples of a
+# 3-leg call): a stalled database must not grow the node's memory without bound.
+MAX_PENDING_EVENTS = 1000
 MODES = ("video-high", "video-low", "audio-only", "text-only")
 ROLE_PRIORITY = {"patient": 3, "host": 2, "assistant": 1, "observer": 0}
 
@@ -141,7 +144,7 @@ class MediaBridge:
     def _call(self, consultation_id: str) -> Call:
         call = self.calls.get(consultation_id)
         if call is None or call.closed:
-            call = Call(consultation_id, self._queue.put_nowait, self.config)
+            call = Call(consultation_id, self._enqueue, self.config)
             self.calls[consultation_id] = call
         self._ensure_consumer()
         return call
@@ -204,6 +207,15 @@ class MediaBridge:
         if event.mode in ("audio-only", "text-only") and event.probing is None:
             return count % QUALITY_SLOW_EVERY == 0
         return True
+
+    def _enqueue(self, event: MediaEvent) -> None:
+        """Keep the backlog bounded when deliveries fall behind (a slow database): quality
+        samples are dropped first, as the next one a second later supersedes them; mode changes,
+        leg states and send plans are always kept."""
+        if isinstance(event, Quality) and self._queue.qsize() >= MAX_PENDING_EVENTS:
+            metrics.MEDIA_EVENTS_DROPPED.inc()
+            return
+        self._queue.put_nowait(event)
 
     def _ensure_consumer(self) -> None:
         if self._consumer is None or self._consumer.done():

@@ -60,6 +60,11 @@ MEDIA_RTT = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
     registry=REGISTRY,
 )
+MEDIA_EVENTS_DROPPED = Counter(
+    "relais_media_quality_samples_dropped_total",
+    "Quality samples dropped because media event delivery fell behind",
+    registry=REGISTRY,
+)
 MEDIA_LEG_EVENTS = Counter(
     "relais_media_leg_events_total",
     "Media leg lifecycle events (connected, failed, ice_timeout, replaced, closed)",

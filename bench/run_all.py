@@ -1,6 +1,6 @@
 """Run every benchmark of issue 3 and rewrite the results section of docs/performance.md.
 
-    python -m bench.run_all [--quick] [--only send,fanout,memory,crypto,profile,media]
+    python -m bench.run_all [--quick] [--only send,fanout,memory,crypto,profile,media,audio]
                             [--repeats N]
                             [--no-postgres] [--no-node] [--no-doc]
 
@@ -9,7 +9,8 @@ separate load-generator processes on 127.0.0.1 only, and is repeated; the median
 the spread, because the 2-core machine is shared. `crypto` (bench/crypto_costs.py) times the E2EE
 operations of one client in this process, with no server. `media` (bench/media_link.py: a
 shaped link in a network namespace, the relay's cost per leg) writes its own section
-"## 6. Consultation media". Only the text between the
+"## 6. Consultation media"; `audio` (bench/audio_continuity.py: a browser receiver on a shaped
+link) writes "## 7. Audio continuity (browser receiver)". Only the text between the
 `bench:results` markers of docs/performance.md is replaced; the hand-written analysis around it
 is kept.
 """
@@ -539,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat")
-    parser.add_argument("--only", default="crypto,send,fanout,memory,profile,media")
+    parser.add_argument("--only", default="crypto,send,fanout,memory,profile,media,audio")
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--no-postgres", action="store_true")
@@ -600,6 +601,13 @@ def main(argv: list[str] | None = None) -> int:
             from . import media_link
 
             media_link.main(
+                (["--quick"] if args.quick else []) + (["--no-doc"] if args.no_doc else [])
+            )
+        if "audio" in only:
+            # Its own section ("## 7. Audio continuity (browser receiver)").
+            from . import audio_continuity
+
+            audio_continuity.main(
                 (["--quick"] if args.quick else []) + (["--no-doc"] if args.no_doc else [])
             )
         for name, title in (

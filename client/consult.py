@@ -4,18 +4,30 @@ The participant offers; the server answers in the ack. The server's `consult.sen
 applied to the encoders at once (that is how a patient on 2G stops flooding its uplink), and
 `consult.mode` / `consult.quality` / `consult.leg` are kept for the caller. `reconnect()` is what a
 client does when its network changes: a new peer connection and a new offer, which the server
-answers with a fresh leg while the consultation goes on.
+answers with a fresh leg while the consultation goes on. It is also done by itself when the
+server reports our leg lost (`consult.leg` failed or ice_timeout: aiortc gives up on a path after
+~30 s of failed consent checks, which a starved 2G link can cause), retried with growing spacing
+until a leg connects again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import socketio
 from aiortc import RTCIceServer
 
 from client.media_peer import MediaPeer
-from client.sdk import RelaisClient
+from client.sdk import RelaisClient, RelaisError
+
+log = logging.getLogger(__name__)
+
+# Leg states (consult.leg) after which the server holds no leg for us any more.
+LOST_LEG_STATES = ("failed", "ice_timeout")
+RENEGOTIATE_FIRST_S = 1.0
+RENEGOTIATE_MAX_S = 8.0
 
 
 class ConsultationMedia:
@@ -37,8 +49,9 @@ class ConsultationMedia:
         self._previous_on_event = client.on_event
         client.on_event = self._on_event
         self._rejoins: set[asyncio.Task[Any]] = set()
-        if client.sio is not None:
-            client.sio.on("connect", self._on_reconnect)
+        self._renegotiation: asyncio.Task[None] | None = None
+        self._hung_up = False
+        client.reconnect_hooks.append(self._on_reconnect)
 
     async def _on_reconnect(self) -> None:
         """After the socket comes back, be present again (the server gives a disconnected
@@ -65,7 +78,27 @@ class ConsultationMedia:
             self.quality.append(data)
             del self.quality[:-120]
         elif event == "consult.leg":
-            self.leg_states.append(str(data.get("state")))
+            state = str(data.get("state"))
+            self.leg_states.append(state)
+            if state in LOST_LEG_STATES and not self._hung_up and self._renegotiation is None:
+                self._renegotiation = asyncio.ensure_future(self._renegotiate())
+
+    async def _renegotiate(self) -> None:
+        """The server lost our leg (ICE consent failed on a starved link, or it never
+        connected): offer a fresh one, and keep trying, spaced out, until one connects; the
+        consultation and the admission were never at stake, only the media."""
+        delay = RENEGOTIATE_FIRST_S
+        try:
+            while not self._hung_up:
+                await asyncio.sleep(delay)
+                try:
+                    await self.reconnect()
+                    return
+                except (RelaisError, TimeoutError, socketio.exceptions.SocketIOError) as err:
+                    log.info("fresh media leg not negotiated yet: %s", getattr(err, "code", err))
+                delay = min(delay * 2, RENEGOTIATE_MAX_S)
+        finally:
+            self._renegotiation = None
 
     def mode_of(self, participant_id: str) -> str | None:
         """The last committed mode announced for a participant."""
@@ -98,6 +131,7 @@ class ConsultationMedia:
         await self.start()
 
     async def hangup(self) -> None:
+        self._hung_up = True
         if self.peer is not None:
             await self.peer.close()
             self.peer = None
@@ -105,6 +139,12 @@ class ConsultationMedia:
             await self.client.call("consult.hangup", {"consultation_id": self.consultation_id})
 
     async def close(self) -> None:
+        self._hung_up = True
+        if self._renegotiation is not None:
+            self._renegotiation.cancel()
+            await asyncio.gather(self._renegotiation, return_exceptions=True)
+        if self._on_reconnect in self.client.reconnect_hooks:
+            self.client.reconnect_hooks.remove(self._on_reconnect)
         for task in list(self._rejoins):
             task.cancel()
         if self.peer is not None:

@@ -9,6 +9,7 @@ through `sync`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any
 
 import aiohttp
 import socketio
+
+log = logging.getLogger(__name__)
 
 
 class RelaisError(Exception):
@@ -86,6 +89,11 @@ class RelaisClient:
         self.on_to_device: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
         self.on_event: Callable[[str, Any], Awaitable[None] | None] | None = None
         self.to_device: list[dict[str, Any]] = []
+        # Run after each automatic reconnection, once the missed messages are synced (e.g. a
+        # consultation's rejoin); see `_after_reconnect`.
+        self.reconnect_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._connected_once = False
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- REST ---------------------------------------------------------------------------------
     async def _session(self) -> aiohttp.ClientSession:
@@ -253,6 +261,16 @@ class RelaisClient:
         async def _on_new(msg: dict[str, Any]) -> None:
             await self._deliver(msg)
 
+        @sio.on("connect")
+        async def _on_connect() -> None:
+            # Not awaited here: this runs inside the socket's read loop, which must keep
+            # running for the sync's own acks to arrive.
+            if self._connected_once:
+                task = asyncio.create_task(self._after_reconnect())
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            self._connected_once = True
+
         @sio.on("*")
         async def _on_any(event: str, data: Any = None) -> None:
             if event == "todevice.new":
@@ -284,6 +302,26 @@ class RelaisClient:
         res = await self.sio.call(event, data, timeout=timeout)
         return _raise_if_error(res)
 
+    async def _call_until_acked(
+        self, event: str, payload: dict[str, Any], retries: int, timeout: float
+    ) -> dict[str, Any]:
+        """Repeat an idempotent call (its client_msg_id makes a retry store nothing twice)
+        through timeouts, transient server errors and a dropped socket (a starved link drops it
+        for seconds; it reconnects by itself meanwhile)."""
+        last: Exception | None = None
+        for attempt in range(retries):
+            try:
+                ack: dict[str, Any] = await self.call(event, payload, timeout=timeout)
+                return ack
+            except RelaisError as err:
+                if err.code not in ("unavailable", "internal", "not_connected"):
+                    raise
+                last = err
+            except (TimeoutError, socketio.exceptions.SocketIOError) as err:
+                last = err
+            await asyncio.sleep(min(0.1 * (attempt + 1), 1.0))
+        raise RelaisError("send_failed", f"gave up after {retries} tries: {last}")
+
     async def send(
         self,
         room_id: str,
@@ -296,19 +334,28 @@ class RelaisClient:
         """Send until acked; the same client_msg_id on every try makes retries safe."""
         cmid = client_msg_id or secrets.token_urlsafe(12)
         payload = {"room_id": room_id, "client_msg_id": cmid, "envelope": envelope}
-        last: Exception | None = None
-        for attempt in range(retries):
+        return await self._call_until_acked("message.send", payload, retries, timeout)
+
+    async def _after_reconnect(self) -> None:
+        """Messages and to-device entries emitted while the socket was down (a starved 2G link
+        drops it for seconds) reach nobody live: fetch them. The hooks run alongside, not after:
+        on a starved link the sync can take seconds, and a consultation's rejoin must reach the
+        server before its disconnect grace ends."""
+
+        async def catch_up() -> None:
             try:
-                ack: dict[str, Any] = await self.call("message.send", payload, timeout=timeout)
-                return ack
-            except RelaisError as err:
-                if err.code not in ("unavailable", "internal", "not_connected"):
-                    raise
-                last = err
-            except (TimeoutError, socketio.exceptions.SocketIOError) as err:
-                last = err
-            await asyncio.sleep(min(0.1 * (attempt + 1), 1.0))
-        raise RelaisError("send_failed", f"gave up after {retries} tries: {last}")
+                await self.sync()
+            except (RelaisError, TimeoutError, socketio.exceptions.SocketIOError) as err:
+                # The next reconnection, or the application's own sync, catches up.
+                log.warning("sync after reconnect failed: %s", getattr(err, "code", err))
+
+        async def run(hook: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await hook()
+            except Exception:
+                log.exception("reconnect hook failed")
+
+        await asyncio.gather(catch_up(), *(run(h) for h in list(self.reconnect_hooks)))
 
     async def sync(self) -> int:
         """Fetch everything missed (all pages); returns how many new messages were delivered."""
@@ -336,10 +383,8 @@ class RelaisClient:
         """Queue payloads for devices: messages = [{device_id, type, payload}]. Retrying with
         the same client_msg_id stores nothing twice."""
         cmid = client_msg_id or secrets.token_urlsafe(12)
-        ack: dict[str, Any] = await self.call(
-            "todevice.send", {"messages": messages, "client_msg_id": cmid}
-        )
-        return ack
+        payload = {"messages": messages, "client_msg_id": cmid}
+        return await self._call_until_acked("todevice.send", payload, retries=20, timeout=10)
 
     async def upload_attachment(self, room_id: str, data: Any) -> dict[str, Any]:
         """Upload already-encrypted bytes (or an async iterator of byte chunks, sent chunked);
@@ -357,6 +402,9 @@ class RelaisClient:
         return bytes(res)
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.sio is not None:
             await self.sio.disconnect()
             self.sio = None

@@ -13,10 +13,11 @@ fail, so this module changes them, without editing the installed package:
 3. **`pict_type` leak.** aiortc sets `frame.pict_type = I` to force a keyframe and never resets
    it; a relayed decoded frame that arrives marked as a keyframe stays one. We set the picture type
    on every frame: I when a keyframe is asked for, NONE otherwise.
-4. **Opus 96 kbit/s stereo, no FEC.** `AdaptiveOpusEncoder` sends mono at 16-32 kbit/s with
-   in-band FEC (FFmpeg's `fec` + `packet_loss` options); our SDP advertises `useinbandfec=1`, so
-   browsers send FEC to us too. DTX is not exposed by FFmpeg's libopus wrapper (checked: the
-   option is ignored), so it is not used.
+4. **Opus 96 kbit/s stereo, no FEC, 20 ms packets.** `AdaptiveOpusEncoder` sends mono at
+   16-32 kbit/s with in-band FEC (FFmpeg's `fec` + `packet_loss` options; the expected loss is
+   raised where libopus would otherwise code no FEC) in 60 ms packets at <= 24 kbit/s; our SDP
+   advertises `useinbandfec=1`, so browsers send FEC to us too. DTX is not exposed by FFmpeg's
+   libopus wrapper (checked: the option is ignored), so it is not used.
 5. **Rate from REMB only.** aiortc feeds REMB into the video encoder and nothing else. Encoders
    here take two inputs: the REMB estimate (`target_bitrate`, set by aiortc) and a cap set by the
    adaptation policy (`set_cap`); they send at the lower one. Audio rate comes from the policy.
@@ -89,6 +90,8 @@ INTERNALS = {
     "sender_handle_rtcp": "_handle_rtcp_packet",
     "sender_send_keyframe": "_send_keyframe",
     "receiver_decoder_queue": "_RTCRtpReceiver__decoder_queue",
+    "receiver_jitter_buffer": "_RTCRtpReceiver__jitter_buffer",
+    "receiver_kind": "_RTCRtpReceiver__kind",
     "receiver_handle_rtp": "_handle_rtp_packet",
     "receiver_handle_rtcp": "_handle_rtcp_packet",
     "receiver_send_rtcp": "_send_rtcp",
@@ -271,17 +274,43 @@ class AdaptiveVp8Encoder(Encoder):
 
 
 class AdaptiveOpusEncoder(Encoder):
-    """Mono Opus with in-band FEC at the policy's rate (16-32 kbit/s), instead of 96k stereo."""
+    """Mono Opus at the policy's rate (16-32 kbit/s) with in-band FEC that is really coded, in
+    packets long enough for the headers not to cost as much as the speech.
+
+    - **FEC**: libopus codes LBRR (in-band FEC) only when `packet_loss_perc` > 0 *and* its
+      loss-discounted rate clears a per-bandwidth threshold (`decide_fec` in opus_encoder.c,
+      lowering the bandwidth to narrowband at most). At 16 kbit/s with 10 % expected loss it
+      clears none, and libopus silently sends no FEC (checked in the bitstream); 25 % (the most
+      libopus's threshold counts) clears narrowband. So the expected loss is a floor: 10 %, or
+      25 % below `FEC_LOW_RATE_BPS`. FFmpeg applies options only when the encoder opens, so
+      following the measured loss would mean a rebuild per change; the floor is what a poor
+      link needs anyway.
+    - **Packet length**: every packet carries ~64 bytes of IPv4/UDP/RTP (with aiortc's header
+      extensions)/SRTP. At 20 ms (50 packets/s) that is ~26 kbit/s, more than 16-24 kbit/s of
+      speech; at 60 ms ~9 kbit/s. So at or below `LONG_PACKET_BPS` (audio-only and video-low
+      rates) we send 60 ms packets (one SILK frame of 60 ms, RFC 6716 config 3/7/11), above it
+      20 ms. Browsers decode any Opus packet length (NetEq, and its FEC for 60 ms SILK).
+      Cost: 40 ms more packetisation delay, and a lost packet is 60 ms of audio (FEC covers
+      single losses). `set_ptime` overrides the choice.
+    - **Timestamps**: counted here, by packet duration, rather than taken from FFmpeg's pts,
+      which restart (negative, the encoder's delay) every time the encoder is rebuilt for a new
+      rate or packet length: the RTP timestamp would jump back at each mode change.
+    """
+
+    FEC_LOW_RATE_BPS = 20_000
+    LONG_PACKET_BPS = 24_000
+    PTIMES_MS = (20, 40, 60)
 
     def __init__(self, bps: int = 32_000, expected_loss_pct: int = 10) -> None:
         self._cap_bps = bps
         self._remb_bps: int | None = None
         self._bps = bps
-        self._loss = expected_loss_pct
+        self._loss_floor = expected_loss_pct
+        self._forced_ptime: int | None = None
         self._codec: Any = None
-        self._open_bps = 0
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=48000, frame_size=960)
-        self._first_pts: int | None = None
+        self._open_key: tuple[int, int, int] = (0, 0, 0)
+        self._resampler: Any = None
+        self._timestamp = 0
         self.muted = False
         self.rebuilds = 0
 
@@ -289,6 +318,12 @@ class AdaptiveOpusEncoder(Encoder):
         """The send plan's audio rate (0: send nothing, text-only)."""
         self._cap_bps = max(0, int(bps))
         self._update()
+
+    def set_ptime(self, ms: int | None) -> None:
+        """Force the packet length (20, 40 or 60 ms); None: choose from the rate."""
+        if ms is not None and ms not in self.PTIMES_MS:
+            raise ValueError(f"Opus packet length {ms} ms not in {self.PTIMES_MS}")
+        self._forced_ptime = ms
 
     # aiortc's sender writes a REMB here when it names our SSRC: the server uses that to quiet
     # a participant whose link cannot carry audio, over RTCP, faster than signalling on a
@@ -306,38 +341,70 @@ class AdaptiveOpusEncoder(Encoder):
     def bitrate(self) -> int:
         return 0 if self.muted else self._bps
 
+    @property
+    def ptime_ms(self) -> int:
+        """The packet length the next packets get."""
+        if self._forced_ptime is not None:
+            return self._forced_ptime
+        return self.ptime_for(self._bps)
+
+    @classmethod
+    def ptime_for(cls, bps: int) -> int:
+        """The packet length chosen for a rate (benches count frames by it)."""
+        return 60 if bps <= cls.LONG_PACKET_BPS else 20
+
+    @property
+    def expected_loss_pct(self) -> int:
+        """What libopus is told to expect (its FEC strength, and whether it codes FEC at all)."""
+        return max(self._loss_floor, 25 if self._bps < self.FEC_LOW_RATE_BPS else 0)
+
     def _update(self) -> None:
         bps = self._cap_bps if self._remb_bps is None else min(self._cap_bps, self._remb_bps)
         self.muted = bps < AUDIO_OFF_BPS
         if not self.muted:
             self._bps = max(12_000, min(bps, 64_000))
 
-    def _open(self) -> None:
+    def _open(self, key: tuple[int, int, int]) -> None:
+        bps, ptime, loss = key
         codec = av.CodecContext.create("libopus", "w")
-        codec.bit_rate = self._bps
+        codec.bit_rate = bps
         codec.format = "s16"
         codec.layout = "mono"
         codec.sample_rate = 48000
         codec.time_base = AUDIO_TIME_BASE
-        codec.options = {"application": "voip", "fec": "1", "packet_loss": str(self._loss)}
+        codec.options = {
+            "application": "voip",
+            "fec": "1",
+            "packet_loss": str(loss),
+            "frame_duration": str(ptime),
+        }
         self._codec = codec
-        self._open_bps = self._bps
+        if self._resampler is None or self._open_key[1] != ptime:
+            # A new chunk size needs a new resampler; the < 1 packet it held is dropped, at a
+            # rate change that rebuilds the encoder anyway.
+            self._resampler = av.AudioResampler(
+                format="s16", layout="mono", rate=48000, frame_size=48 * ptime
+            )
+        self._open_key = key
         self.rebuilds += 1
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, av.AudioFrame)
-        if self._codec is None or self._open_bps != self._bps:
-            self._open()
+        key = (self._bps, self.ptime_ms, self.expected_loss_pct)
+        if self._codec is None or self._open_key != key:
+            self._open(key)
         packets: list[Packet[Any]] = []
         for chunk in self._resampler.resample(frame):
             packets += self._codec.encode(chunk)
         if not packets:
             return [], 0
-        if self._first_pts is None:
-            self._first_pts = packets[0].pts or 0
+        timestamp = self._timestamp
+        # aiortc gives every payload of one call the same RTP timestamp: with 20 ms input
+        # frames and packets of >= 20 ms there is at most one.
+        self._timestamp += sum(int(p.duration or 48 * key[1]) for p in packets)
         if self.muted:
             return [], 0
-        return [bytes(p) for p in packets], (packets[0].pts or 0) - self._first_pts
+        return [bytes(p) for p in packets], timestamp
 
     def pack(self, packet: Packet[Any]) -> tuple[list[bytes], int]:
         tb = packet.time_base or AUDIO_TIME_BASE
@@ -403,6 +470,37 @@ class _PassThroughQueue(queue.Queue[Any]):
             log.exception("relay callback failed")
 
 
+def _not_newer(seq: int, newest: int) -> bool:
+    """A duplicate, or older (the upper half of the 16-bit space: RFC 3550 wrap-around)."""
+    delta = (seq - newest) % 65536
+    return delta == 0 or delta >= 32768
+
+
+class _AudioFramesAsTheyCome:
+    """Replaces an audio receiver's jitter buffer when the server only relays.
+
+    aiortc's audio buffer (capacity 16, prefetch 4) releases a frame only when the packets after
+    it have arrived in order: it adds 4 packets of delay always, and after one lost packet it
+    holds everything behind the hole until 16 packets have piled up, then stays that deep — 320
+    ms more at 20 ms packets, ~1 s at 60 ms. A relay needs none of it: every Opus packet is one
+    frame, its timestamp says where it belongs, and the receiving browser's NetEq reorders,
+    conceals and uses FEC. So each packet goes on at once; duplicates and packets older than
+    the newest seen (already concealed downstream) are dropped.
+    """
+
+    capacity = 16
+
+    def __init__(self) -> None:
+        self._newest: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        seq = packet.sequence_number
+        if self._newest is not None and _not_newer(seq, self._newest):
+            return False, None
+        self._newest = seq
+        return False, JitterFrame(data=getattr(packet, "_data", b""), timestamp=packet.timestamp)
+
+
 RtcpHook = Callable[[AnyRtcpPacket], None]
 
 
@@ -415,6 +513,8 @@ def tap_receiver(
     """Relay `receiver`'s frames without decoding and observe its packets. Call before
     negotiation completes (the decoder thread takes the queue when the receiver starts)."""
     setattr(receiver, INTERNALS["receiver_decoder_queue"], _PassThroughQueue(on_frame))
+    if getattr(receiver, INTERNALS["receiver_kind"]) == "audio":
+        setattr(receiver, INTERNALS["receiver_jitter_buffer"], _AudioFramesAsTheyCome())
     handle_rtp = getattr(receiver, INTERNALS["receiver_handle_rtp"])
     handle_rtcp = getattr(receiver, INTERNALS["receiver_handle_rtcp"])
 

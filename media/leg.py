@@ -34,7 +34,14 @@ from av.packet import Packet
 from media import aiortc_adapt
 from media.events import LegState, ModeChange, Quality
 from media.measure import LinkMeter
-from media.policy import AdaptationPolicy, Decision, Mode, PolicyConfig
+from media.policy import (
+    AdaptationPolicy,
+    Decision,
+    LinkSample,
+    Mode,
+    PolicyConfig,
+    targets_for,
+)
 from media.relay import RelayTrack
 
 log = logging.getLogger("relais.media.leg")
@@ -147,6 +154,7 @@ class Leg:
         self.meter = LinkMeter(clock)
         self.policy = AdaptationPolicy(config.policy, start=config.start_mode)
         self.decision: Decision | None = None
+        self.last_sample: LinkSample | None = None  # what the policy was given (benches log it)
         self.out: dict[str, RelayTrack] = {
             kind: RelayTrack(kind, lambda: router.keyframe_wanted(leg_id), clock)
             for kind in ("audio", "video")
@@ -156,6 +164,7 @@ class Leg:
         self._receivers: dict[str, RTCRtpReceiver] = {}
         self._senders: dict[str, RTCRtpSender] = {}
         self._remote_ssrc: dict[str, int] = {}
+        self._rtx_pts: set[int] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._sent_cap: dict[str, int] = {}
         self._cap_age: dict[str, int] = {}
@@ -185,6 +194,8 @@ class Leg:
             if not aiortc_adapt.pin_codecs(transceiver):
                 want = aiortc_adapt.RELAYED_CODECS.get(transceiver.kind, "?")
                 raise MediaError("bad_sdp", f"the offer has no {want} for its {transceiver.kind}")
+            codecs = getattr(transceiver, aiortc_adapt.INTERNALS["transceiver_codecs"])
+            self._rtx_pts |= {c.payloadType for c in codecs if c.mimeType.lower().endswith("/rtx")}
         self._attach_transceivers()
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
@@ -274,18 +285,34 @@ class Leg:
 
     def _uplink_ceiling(self, estimate: int) -> int | None:
         """What the source is told (REMB): the call's cap for its video, lowered to aiortc's
-        estimate only when the uplink shows congestion (loss, or an estimate under what
-        arrives). An uncongested estimate only trails what is sent; forwarding it would make
-        every restart of video crawl up from its first second's throughput."""
+        estimate only when the uplink shows congestion. An uncongested estimate only trails
+        what is sent; forwarding it would make every restart of video crawl up from its first
+        second's throughput.
+
+        Loss is congestion: the estimate is forwarded as it is. An estimate under what
+        arrives, without loss, is aiortc's delay-based detector, which also fires on CPU
+        jitter and on the keyframe burst of every video restart; forwarded as it is, the source
+        slows, the next "overuse" cuts 15 % of that, and the leg spiralled to ~17 kbit/s of
+        video after a restore (seen in bench.media_link). So it is forwarded down to the
+        least video rate of the leg's mode only: below that, leaving the mode is the policy's
+        call, on loss or a collapsed estimate, within `degrade_hold_s`."""
         cap = self._router.uplink_cap_bps(self.id, "video")
         if cap is None:
             return None
         last = self.meter.last
-        congested = last.loss_up >= CONGESTED_LOSS or estimate < last.video_in_kbps * 900
-        return min(cap, estimate) if congested else cap
+        if last.loss_up >= CONGESTED_LOSS:
+            return min(cap, estimate)
+        if estimate < last.video_in_kbps * 900:
+            mode_least = targets_for(self.receiving_mode, 0.0).video_kbps * 1000
+            return min(cap, max(estimate, mode_least))
+        return cap
 
     def _on_rtp(self, kind: str, packet: RtpPacket, arrival_ms: int) -> None:
-        self._remote_ssrc[kind] = packet.ssrc
+        # REMBs and PLIs name the source's media SSRC; an RTX retransmission has its own, and
+        # naming that one made the source ignore every REMB after a cut (the last packets
+        # before the "stop" were retransmissions), so its video never came back.
+        if packet.payload_type not in self._rtx_pts:
+            self._remote_ssrc[kind] = packet.ssrc
         self.meter.on_rtp_in(packet, arrival_ms, kind)
 
     def _count_out(self, kind: str, size: int) -> None:
@@ -350,7 +377,9 @@ class Leg:
                 continue
             for stat in report.values():
                 rtt = getattr(stat, "roundTripTime", None)
-                if stat.type == "remote-inbound-rtp" and rtt is not None:
+                # aiortc smooths now - LSR time - DLSR; a peer whose DLSR overstates its hold
+                # (a starved or busy receiver) drives it below zero: no measurement, not a value.
+                if stat.type == "remote-inbound-rtp" and rtt is not None and rtt >= 0:
                     rtts.append(float(rtt) * 1000.0)
         if rtts:
             self.meter.rtt_ms = min(rtts)
@@ -365,6 +394,7 @@ class Leg:
     def tick(self) -> Decision:
         """One second passed: sample the link, run the policy, apply the decision."""
         sample = self.meter.sample()
+        self.last_sample = sample
         previous = self.decision.mode if self.decision else self._config.start_mode
         decision = self.policy.update(sample)
         self.decision = decision

@@ -31,6 +31,10 @@ VIDEO_HEADER_SHARE = 0.05
 # A direction losing less than this delivered what it carried.
 CLEAN_LOSS = 0.02
 CLOCK_RATE = {"audio": 48000, "video": 90000}
+# A stream silent this long paused (a mode without it, or a dead link): the sequence numbers
+# its source spent meanwhile, lost on a cut or collapsed link, are not loss of the second in
+# which it resumes. Counting them made every climb's first probe "fail" on a healthy link.
+RESUME_GAP_S = 1.0
 
 
 @dataclass(slots=True)
@@ -39,6 +43,16 @@ class _SeqState:
     received: int = 0
     base_highest: int = -1
     base_received: int = 0
+    last_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _ReportState:
+    """What the participant last reported about one of our streams."""
+
+    highest: int
+    advanced_at: float  # when its highest sequence number last moved
+    stalled: bool = False  # a report since then said nothing new had arrived for a while
 
 
 @dataclass(slots=True)
@@ -89,6 +103,9 @@ class LinkMeter:
         self._audio_out = 0
         self._seq: dict[int, _SeqState] = {}
         self._loss_down: list[float] = []
+        self._reports: dict[int, _ReportState] = {}
+        self._out_at: dict[str, float] = {}  # when each kind last went out
+        self._resumed_at = float("-inf")  # when a kind last went out again after a pause
         self._jitter_down_ms: list[float] = []
         self._up_estimate: tuple[float, float] | None = None  # (bps, at)
         self._down_estimate: tuple[float, float] | None = None
@@ -102,7 +119,7 @@ class LinkMeter:
         self._last_heard = self._clock()
 
     def on_rtp_in(self, packet: RtpPacket, arrival_ms: int = 0, kind: str = "video") -> None:
-        self._last_heard = self._clock()
+        now = self._last_heard = self._clock()
         size = len(packet.payload) + RTP_HEADER_BYTES + packet.padding_size + WIRE_OVERHEAD_BYTES
         self._bytes_in += size
         if kind == "audio":
@@ -112,13 +129,21 @@ class LinkMeter:
             state = self._seq[packet.ssrc] = _SeqState()
             state.highest = state.base_highest = packet.sequence_number - 1
         ext = _extend(state.highest, packet.sequence_number)
+        if now - state.last_at > RESUME_GAP_S and ext > state.highest + 1:
+            # The stream resumes after a pause: what its source sent into the pause is gone
+            # already and says nothing about the link now.
+            state.base_highest += ext - 1 - state.highest
+            state.highest = ext - 1
+        state.last_at = now
         if ext > state.highest:
             state.highest = ext
         state.received += 1
 
     def on_rtcp_in(self, packet: AnyRtcpPacket, kind: str | None = None) -> None:
-        self._last_heard = self._clock()
+        now = self._last_heard = self._clock()
         for block in report_blocks(packet):
+            if self._spans_pause(block.ssrc, block.highest_sequence, now):
+                continue
             self._loss_down.append(block.fraction_lost / 256.0)
             if kind in CLOCK_RATE:
                 self._jitter_down_ms.append(block.jitter * 1000.0 / CLOCK_RATE[kind])
@@ -130,9 +155,38 @@ class LinkMeter:
         self._up_estimate = (float(bps), self._clock())
 
     def on_bytes_out(self, count: int, kind: str = "video") -> None:
+        now = self._clock()
+        last = self._out_at.get(kind)
+        if last is not None and now - last > RESUME_GAP_S:
+            self._resumed_at = now
+        self._out_at[kind] = now
         self._bytes_out += count + RTP_HEADER_BYTES + WIRE_OVERHEAD_BYTES
         if kind == "audio":
             self._audio_out += count + RTP_HEADER_BYTES + WIRE_OVERHEAD_BYTES
+
+    def _spans_pause(self, ssrc: int, highest: int, now: float) -> bool:
+        """Whether a receiver report's loss covers a pause of our stream (it is then skipped).
+
+        When we stop sending a stream (a mode without video, or text-only) and resume it, the
+        first report that sees new packets counts as lost everything we had sent into a cut or
+        collapsed link before the pause. That is the past, not the probe that resumed the
+        stream. A pause shows as a report that saw nothing new for `RESUME_GAP_S` while
+        reports still got through, or, when the link was dead and no report got through, as
+        the first one since we resumed sending after a pause.
+        """
+        state = self._reports.get(ssrc)
+        if state is None:
+            self._reports[ssrc] = _ReportState(highest, now)
+            return False
+        if highest <= state.highest:
+            if now - state.advanced_at >= RESUME_GAP_S:
+                state.stalled = True
+            return False
+        spans = state.stalled or (
+            now - state.advanced_at >= RESUME_GAP_S and state.advanced_at < self._resumed_at
+        )
+        state.highest, state.advanced_at, state.stalled = highest, now, False
+        return spans
 
     # -- the per-second sample ---------------------------------------------------------------
 

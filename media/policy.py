@@ -109,10 +109,12 @@ _VIDEO_LOW_KBPS, _VIDEO_LOW_AUDIO = (70, 126), 24
 _VIDEO_HIGH_KBPS, _VIDEO_HIGH_AUDIO = (250, 1468), 32
 # Used when the estimate is unknown: the mode's comfortable middle, never its maximum.
 _VIDEO_HIGH_UNKNOWN = 600
-# Audio costs more on the wire than its codec rate: 50 packets/s (20 ms Opus frames, as aiortc
-# sends) x ~50 bytes of IPv4/UDP/RTP/SRTP headers = 20 kbit/s, as much as the speech itself at
+# Audio costs more on the wire than its codec rate: 50 packets/s (20 ms Opus frames, as browsers
+# send) x ~50 bytes of IPv4/UDP/RTP/SRTP headers = 20 kbit/s, as much as the speech itself at
 # the low end. Estimates count packets on the wire, so floors and budgets include it; video
-# packets are large enough for their headers to fit in the USABLE_FRACTION slack.
+# packets are large enough for their headers to fit in the USABLE_FRACTION slack. Our own
+# encoder sends 60 ms packets at audio-only rates (~7 kbit/s of headers), but a leg relays
+# whichever source it features: the policy assumes the browser's worst case.
 AUDIO_PACKET_OVERHEAD_KBPS = 20
 
 
@@ -276,6 +278,7 @@ class _Probe:
     base_loss: float
     headroom: str  # what justified it, for the commit reason
     best_est: float = 0.0  # highest estimate seen during the probe (is it still ramping?)
+    clean: bool = True  # every second of it had headroom (low loss, no congestion)
 
 
 @dataclass
@@ -293,6 +296,7 @@ class _State:
     good: _Window = field(default_factory=_Window)
     probe: _Probe | None = None
     climbed_at: float | None = None  # t of the last climb into the current mode
+    was_dead: bool = False  # fell from media to text-only on silence, not revived since
     backoff: dict[Mode, _Backoff] = field(default_factory=lambda: {m: _Backoff() for m in LADDER})
     switches: int = 0
 
@@ -346,7 +350,15 @@ class AdaptationPolicy:
 
         if change is not None:
             new_mode, reason = change
+            probe = s.probe
             self._commit(new_mode, sample.t)
+            if probe is not None and probe.mode is new_mode and probe.clean:
+                # A clean probe is headroom evidence for the mode it proved: it carried that
+                # mode's load at floor x margin without loss or congestion. Counting its
+                # seconds lets the next step be probed at once instead of after a fresh
+                # `climb_hold_s` (two steps: 4 s less from audio-only to video-high).
+                s.good.since = probe.started
+                s.good.worst = est if est is not None else 0.0
         else:
             reason = None
         if s.probe is not None:
@@ -368,10 +380,14 @@ class AdaptationPolicy:
     # -- steps ---------------------------------------------------------------------------------
 
     def _settle(self, t: float) -> None:
-        """A climb that has lasted `unstable_s` is trusted again: its mode's failures clear."""
+        """A climb that has lasted `unstable_s` is trusted again: its mode's failures clear,
+        and those of the modes below it (a leg that passed through video-low on its way to
+        a video-high that held has shown the link carries video-low too; keeping video-low's
+        old failures would make the next recovery wait out their back-off)."""
         s = self._s
         if s.climbed_at is not None and t - s.climbed_at >= self._cfg.unstable_s:
-            s.backoff[s.mode] = _Backoff()
+            for mode in LADDER[: _RANK[s.mode] + 1]:
+                s.backoff[mode] = _Backoff()
             s.climbed_at = None
 
     def _degrade(
@@ -379,6 +395,11 @@ class AdaptationPolicy:
     ) -> tuple[Mode, str] | None:
         cfg, s = self._cfg, self._s
         if sample.silence_s >= cfg.dead_after_s:
+            # Only a link that died under media re-arms the fresh start on revival: in
+            # text-only, a link that "dies" again is most often one our own probe flooded
+            # (a starved link), and forgetting that probe's failure would probe it again at
+            # once, every time, and starve the text channel too.
+            s.was_dead = s.was_dead or s.mode is not Mode.TEXT_ONLY
             s.loss_bad.clear()
             s.rate_bad.clear()
             if s.probe is not None:
@@ -455,6 +476,10 @@ class AdaptationPolicy:
         ):
             self._fail(probe.mode, sample.t)
             return None
+        if loss > cfg.headroom_loss or (
+            est is not None and est < sample.sent_kbps * cfg.congested_share
+        ):
+            probe.clean = False
         if sample.t - probe.started < probe.length - 1e-6:
             return None
         need = cfg.floor(probe.mode) * cfg.climb_margin
@@ -493,6 +518,12 @@ class AdaptationPolicy:
         if s.mode is Mode.TEXT_ONLY:
             alive = sample.silence_s <= cfg.life_silence_s and sample.rtt_ms is not None
             hold = cfg.life_hold_s
+            if alive and s.was_dead:
+                # The link died and came back: the failures before say nothing about the link
+                # now (often another path), and waiting out their back-off is what made a
+                # restored link take ~28 s to reach video again. Probing still starts low.
+                s.was_dead = False
+                s.backoff = {m: _Backoff() for m in LADDER}
         else:
             # Headroom is a clean, uncongested link: receive-side estimates trail what is sent
             # (and in audio-only there is none: they are the video receivers'), so they cannot

@@ -89,6 +89,12 @@ async def main(
                 "sent": sum(
                     1 for t in sends if t.done() and not t.cancelled() and not t.exception()
                 ),
+                "send_errors": [
+                    repr(t.exception())
+                    for t in sends
+                    if t.done() and not t.cancelled() and t.exception()
+                ],
+                "socket": bool(client.sio is not None and client.sio.connected),
             }
             print(json.dumps(status), flush=True)
     finally:

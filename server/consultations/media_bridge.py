@@ -42,6 +42,7 @@ DISCONNECT_GRACE_S = 45.0
 # Undelivered media events beyond which quality samples are dropped (~5 minutes of samples of a
 # 3-leg call): a stalled database must not grow the node's memory without bound.
 MAX_PENDING_EVENTS = 1000
+FRESH_LEG = "fresh media leg"
 MODES = ("video-high", "video-low", "audio-only", "text-only")
 ROLE_PRIORITY = {"patient": 3, "host": 2, "assistant": 1, "observer": 0}
 
@@ -83,6 +84,8 @@ class MediaBridge:
         self._consumer: asyncio.Task[None] | None = None
         self._quality_count: dict[tuple[str, str], int] = {}
         self._leg_modes: dict[tuple[str, str], str] = {}
+        # The mode last announced (consult.mode) per participant, across their legs.
+        self._announced: dict[tuple[str, str], str] = {}
         self._grace: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self.disconnect_grace_s = DISCONNECT_GRACE_S
@@ -134,6 +137,8 @@ class MediaBridge:
             del self._quality_count[key]
         for key in [k for k in self._leg_modes if k[0] == consultation_id]:
             del self._leg_modes[key]
+        for key in [k for k in self._announced if k[0] == consultation_id]:
+            del self._announced[key]
         self._publish_modes()
         call = self.calls.pop(consultation_id, None)
         if call is not None:
@@ -237,6 +242,15 @@ class MediaBridge:
         svc, cid = self.svc, event.call_id
         if isinstance(event, Quality):
             self._observe(event)
+            key = (cid, event.leg_id)
+            announced = self._announced.setdefault(key, event.mode)
+            if announced != event.mode:
+                # A fresh leg (after a lost one, or a network change) starts in its own mode
+                # with no policy change to report: announce it, or everyone keeps believing
+                # the mode the old leg last had.
+                await self._deliver(
+                    ModeChange(cid, event.leg_id, event.mode, announced, FRESH_LEG, event.measured)
+                )
             if not self._quality_due(event):
                 return
             await emit_to_consultation(
@@ -251,6 +265,7 @@ class MediaBridge:
                 },
             )
         elif isinstance(event, ModeChange):
+            self._announced[(cid, event.leg_id)] = event.mode
             metrics.MEDIA_MODE_CHANGES.labels(event.mode, _cause(event.reason)).inc()
             await emit_to_consultation(
                 svc,

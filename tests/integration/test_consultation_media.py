@@ -15,6 +15,7 @@ import pytest
 from client.consult import ConsultationMedia
 from client.e2ee import E2EEClient
 from client.sdk import RelaisClient, RelaisError
+from media import aiortc_adapt
 from media.leg import live_peer_connections
 from tests.conftest import test_settings as make_settings
 from tests.integration.security_world import World, build_world
@@ -153,6 +154,28 @@ async def test_two_participants_hold_a_consultation(media_world: World) -> None:
         before = host_media.peer.counters.frames["video"] if host_media.peer else 0
         await patient_media.reconnect()
         assert call.legs[c.patient_participant] is not old_leg and old_leg.closed
+        assert await settle(
+            lambda: (
+                host_media.peer is not None
+                and host_media.peer.counters.frames["video"] >= before + 30
+            ),
+            timeout=40,
+        )
+
+        # The server loses the patient's leg (as when ICE consent fails on a starved link):
+        # the client offers a fresh one by itself, and media flows again.
+        lost = call.legs[c.patient_participant]
+        await aiortc_adapt.close_peer(lost.pc)
+        assert await settle(
+            lambda: (
+                c.patient_participant in call.legs
+                and call.legs[c.patient_participant] is not lost
+                and call.legs[c.patient_participant].connected
+            ),
+            timeout=30,
+        ), patient_media.leg_states
+        assert patient_media.leg_states[-2:] == ["failed", "connected"], patient_media.leg_states
+        before = host_media.peer.counters.frames["video"] if host_media.peer else 0
         assert await settle(
             lambda: (
                 host_media.peer is not None

@@ -202,10 +202,12 @@ async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetL
 
         # Generous: the policy's probes from text-only fill the 20 kbit/s link for a few seconds
         # at a time, and TCP backs off behind them.
-        assert await settle(both_read, timeout=90), (
-            host_text.texts(),
-            bot.last,
-            [q["measured"] for q in host.quality[-10:] if q["participant_id"] == patient_id],
+        assert await settle(both_read, timeout=90), json.dumps(
+            [
+                host_text.texts(),
+                bot.last,
+                [q["measured"] for q in host.quality[-10:] if q["participant_id"] == patient_id],
+            ]
         )
         assert host.mode_of(patient_id) == "text-only"
 
@@ -231,7 +233,12 @@ async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetL
             modes_of(host, patient_id),
             [leg.out["video"].frames_forwarded for leg in bridge_call(w, c.cid).legs.values()],
         )
-        assert modes_of(host, patient_id)[-1] == "video-high"
+        assert modes_of(host, patient_id)[-1] == "video-high", json.dumps(
+            [
+                [(m["mode"], m["reason"]) for m in host.modes if m["participant_id"] == patient_id],
+                bot.last.get("legs"),
+            ]
+        )
         # The consultation and the admission survived throughout.
         state = await c.host.call("consult.join", {"consultation_id": c.cid})
         assert state["state"] == "admitted"

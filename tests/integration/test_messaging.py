@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from client import RelaisError
@@ -128,3 +130,40 @@ async def test_refused_room_access_is_audited(relais, clients):
     }
     ok, _, reason = await relais.services.audit.verify()
     assert ok, reason
+
+
+async def test_a_dropped_socket_catches_up_by_itself(relais, clients):
+    """A socket that drops (a starved 2G link) misses live emits; the SDK syncs when it is back
+    (and runs the application's reconnect hooks), without the application asking."""
+    doc = await make_user(relais, "clinician")
+    nurse = await make_user(relais, "clinician")
+    c_doc = await clients(relais, doc)
+    room = await c_doc.create_room()
+    await c_doc.add_member(room, nurse.user_id)
+    c_nurse = await clients(relais, nurse)
+    hooked: list[int] = []
+
+    async def hook() -> None:
+        hooked.append(1)
+
+    c_nurse.reconnect_hooks.append(hook)
+    await c_doc.send(room, envelope("before"))
+    await wait_for(lambda: len(c_nurse.inbox.messages.get(room, [])) == 1)
+    # The transport dies under the client (not a disconnect it asked for): it reconnects
+    # after a pause long enough for messages to be sent meanwhile.
+    c_nurse.sio.reconnection_delay = c_nurse.sio.reconnection_delay_max = 1.5
+    c_nurse.sio.randomization_factor = 0
+    await c_nurse.sio.eio.ws.close()
+    await wait_for(lambda: not c_nurse.sio.connected)
+    for i in range(3):
+        await c_doc.send(room, envelope(f"while away {i}"))
+    assert len(c_nurse.inbox.messages.get(room, [])) == 1
+    # What the nurse sends meanwhile waits for the connection instead of failing.
+    to_device = asyncio.create_task(
+        c_nurse.send_to_device([{"device_id": c_doc.device_id, "type": "t", "payload": "p"}])
+    )
+    await wait_for(lambda: len(c_nurse.inbox.messages.get(room, [])) == 4, timeout=15)
+    assert [m["seq"] for m in c_nurse.inbox.messages[room]] == [1, 2, 3, 4]
+    await wait_for(lambda: hooked == [1])
+    assert (await to_device)["stored"] == 1
+    await wait_for(lambda: [e["payload"] for e in c_doc.to_device] == ["p"])

@@ -9,14 +9,16 @@ Two kinds of checks:
 from __future__ import annotations
 
 import fractions
+import itertools
 import math
 
 import av
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.codecs import CODECS, opus, vpx
-from aiortc.jitterbuffer import JitterFrame
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 from media import aiortc_adapt
 from media.aiortc_adapt import AdaptiveOpusEncoder, AdaptiveVp8Encoder, rung_for
@@ -210,9 +212,26 @@ def test_vp8_scales_to_the_ladder_and_drops_frames_for_rate() -> None:
     assert encoder._codec_size == (320, 240)
 
 
+# Opus TOC (RFC 6716 §3.1): config = byte0 >> 3; 0-11 are SILK-only (duration by config % 4),
+# 12-15 hybrid (10/20 ms), 16-31 CELT-only. Frame-count code = byte0 & 3 (0: one frame).
+SILK_MS = (10, 20, 40, 60)
+
+
+def _packet_ms(packet: bytes) -> float:
+    config = packet[0] >> 3
+    assert packet[0] & 3 == 0, "one frame per packet expected"
+    if config < 12:
+        return SILK_MS[config % 4]
+    return (10, 20)[config % 2] if config < 16 else (2.5, 5, 10, 20)[config % 4]
+
+
 def _silk_lbrr_flag(packet: bytes) -> bool:
-    """Decode the first two range-coded header bits of a mono 20 ms SILK frame (RFC 6716
-    §4.1 and §4.2.3): the VAD flag, then the LBRR (in-band FEC) flag."""
+    """Decode the first range-coded header bits of a mono single-frame SILK or hybrid Opus
+    packet (RFC 6716 §4.1 and §4.2.3): one VAD flag per 20 ms SILK frame (1 for 10/20 ms
+    packets, 2 for 40 ms, 3 for 60 ms), then the LBRR (in-band FEC) flag."""
+    config = packet[0] >> 3
+    assert config < 16, "CELT-only packets carry no SILK layer"
+    n_frames = {40.0: 2, 60.0: 3}.get(_packet_ms(packet), 1)
     data = packet[1:]
     pos = 0
 
@@ -237,7 +256,7 @@ def _silk_lbrr_flag(packet: bytes) -> bool:
 
     normalize()
     bits = []
-    for _ in range(2):
+    for _ in range(n_frames + 1):
         s = rng >> 1
         bit = val < s
         if not bit:
@@ -245,41 +264,122 @@ def _silk_lbrr_flag(packet: bytes) -> bool:
         rng = s if bit else rng - s
         normalize()
         bits.append(bit)
-    return bits[1]
+    return bool(bits[n_frames])
 
 
-def test_opus_is_mono_low_rate_with_in_band_fec() -> None:
+def speech_like_frames(n: int) -> list[av.AudioFrame]:
+    """20 ms frames of a voiced, syllabic signal (harmonics of a gliding 120 Hz pitch under a
+    4 syllables/s envelope). libopus codes FEC only for frames its VAD calls active; a steady
+    tone soon stops being active."""
+    frames, phase = [], 0.0
+    for i in range(n):
+        samples = []
+        for k in range(960):
+            t = (i * 960 + k) / 48000
+            phase += 2 * math.pi * (120 + 30 * math.sin(2 * math.pi * 0.7 * t)) / 48000
+            env = max(0.0, math.sin(2 * math.pi * 2 * t))
+            samples.append(int(3000 * env * sum(math.sin(h * phase) / h for h in range(1, 8))))
+        frame = av.AudioFrame(format="s16", layout="mono", samples=960)
+        frame.planes[0].update(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
+        frame.sample_rate = 48000
+        frame.pts = i * 960
+        frame.time_base = fractions.Fraction(1, 48000)
+        frames.append(frame)
+    return frames
+
+
+def _encode(encoder: AdaptiveOpusEncoder, frames: list[av.AudioFrame]) -> list[tuple[bytes, int]]:
+    out = []
+    for frame in frames:
+        payloads, timestamp = encoder.encode(frame)
+        assert len(payloads) <= 1
+        out += [(p, timestamp) for p in payloads]
+    return out
+
+
+SPEECH = speech_like_frames(150)  # 3 s
+
+
+@pytest.mark.parametrize(("cap", "ptime"), [(16_000, 60), (24_000, 60), (32_000, 20)])
+def test_opus_is_mono_low_rate_with_in_band_fec(cap: int, ptime: int) -> None:
     encoder = AdaptiveOpusEncoder()
-    encoder.set_cap(20_000)
-    packets = []
-    for frame in tone_frames(150):
-        payloads, _ = encoder.encode(frame)
-        packets += payloads
-    assert len(packets) >= 140
+    encoder.set_cap(cap)
+    assert encoder.ptime_ms == ptime
+    packets = [p for p, _ in _encode(encoder, SPEECH)]
+    assert len(packets) >= 3000 // ptime - 2
     assert all((p[0] >> 2) & 1 == 0 for p in packets), "stereo flag set"
-    assert all(p[0] >> 3 < 12 for p in packets), "not SILK mode: FEC needs SILK"
-    rate = sum(len(p) for p in packets[25:]) * 8 / (len(packets[25:]) * 0.02)
-    assert 12_000 <= rate <= 28_000, rate
-    with_fec = sum(_silk_lbrr_flag(p) for p in packets[10:])
-    assert with_fec >= len(packets[10:]) // 5, with_fec  # libopus adds LBRR to active frames
+    assert all(_packet_ms(p) == ptime for p in packets)
+    assert all(p[0] >> 3 < 16 for p in packets), "CELT-only: FEC needs a SILK layer"
+    rate = sum(len(p) for p in packets[3:]) * 8 / (len(packets[3:]) * ptime / 1000)
+    assert 0.4 * cap <= rate <= 1.2 * cap, rate  # VBR: the envelope's troughs cost little
+    with_fec = sum(_silk_lbrr_flag(p) for p in packets[3:])
+    assert with_fec >= len(packets[3:]) // 4, with_fec  # LBRR rides on active frames
 
+
+def test_stock_libopus_codes_no_fec_at_16_kbps_with_10_percent_expected_loss() -> None:
+    """Why the expected loss is raised at low rates: libopus's FEC threshold (loss-discounted
+    rate vs 13-17 kbit/s by bandwidth) silently turns FEC off, with `fec` on."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.bit_rate, codec.format, codec.layout, codec.sample_rate = 16000, "s16", "mono", 48000
+    codec.time_base = fractions.Fraction(1, 48000)
+    codec.options = {"application": "voip", "fec": "1", "packet_loss": "10"}
+    packets = [bytes(p) for f in SPEECH for p in codec.encode(f)]
+    assert sum(_silk_lbrr_flag(p) for p in packets[3:] if p[0] >> 3 < 16) == 0
+    assert AdaptiveOpusEncoder(16_000).expected_loss_pct == 25
+    assert AdaptiveOpusEncoder(24_000).expected_loss_pct == 10
+
+
+def test_stock_opus_sends_no_fec() -> None:
     stock = av.CodecContext.create("libopus", "w")
     stock.bit_rate, stock.format, stock.layout, stock.sample_rate = 20000, "s16", "mono", 48000
     stock.time_base = fractions.Fraction(1, 48000)
     stock.options = {"application": "voip"}
-    plain = [bytes(p) for f in tone_frames(150) for p in stock.encode(f)]
-    assert sum(_silk_lbrr_flag(p) for p in plain[10:]) == 0
+    plain = [bytes(p) for f in SPEECH for p in stock.encode(f)]
+    assert sum(_silk_lbrr_flag(p) for p in plain[3:] if p[0] >> 3 < 16) == 0
+
+
+def test_opus_long_packets_decode_and_timestamps_run_on_across_rebuilds() -> None:
+    """A mode change rebuilds the encoder (new rate, new packet length); FFmpeg's pts restart
+    then, the RTP timestamps must not."""
+    encoder = AdaptiveOpusEncoder()
+    encoder.set_cap(32_000)
+    first = _encode(encoder, SPEECH[:50])
+    encoder.set_cap(16_000)
+    second = _encode(encoder, SPEECH[50:120])
+    encoder.set_ptime(40)
+    third = _encode(encoder, SPEECH[120:])
+    assert encoder.rebuilds == 3
+    assert {_packet_ms(p) for p, _ in first} == {20}
+    assert {_packet_ms(p) for p, _ in second} == {60}
+    assert {_packet_ms(p) for p, _ in third} == {40}
+    stamps = [(ts, _packet_ms(p)) for p, ts in first + second + third]
+    assert stamps[0][0] == 0
+    for (ts, ms), (nxt, _) in itertools.pairwise(stamps):
+        assert nxt == ts + int(48 * ms), (ts, ms, nxt)
+    decoder = av.CodecContext.create("libopus", "r")
+    decoder.format, decoder.layout, decoder.sample_rate = "s16", "mono", 48000
+    for payload, _ in second:
+        (frame,) = decoder.decode(av.Packet(payload))
+        assert frame.samples == 2880
+    with pytest.raises(ValueError):
+        encoder.set_ptime(30)
 
 
 def test_opus_mutes_and_changes_rate() -> None:
     encoder = AdaptiveOpusEncoder()
     frames = iter(tone_frames(50))
+
+    def sent(n: int) -> list[bytes]:  # n 20 ms frames in, payloads out
+        return [p for _ in range(n) for p in encoder.encode(next(frames))[0]]
+
+    encoder.set_cap(32_000)
+    assert len(sent(1)) == 1  # 20 ms packets
     encoder.set_cap(24_000)
-    assert encoder.encode(next(frames))[0]
+    assert len(sent(3)) == 1  # one 60 ms packet
     encoder.set_cap(0)
-    assert encoder.encode(next(frames))[0] == []
+    assert encoder.bitrate == 0 and sent(6) == []
     encoder.set_cap(16_000)
-    assert encoder.bitrate == 16_000 and encoder.encode(next(frames))[0]
+    assert encoder.bitrate == 16_000 and len(sent(3)) == 1
 
 
 def test_sdp_advertises_in_band_fec() -> None:
@@ -314,3 +414,48 @@ def test_vp8_stops_only_on_the_servers_signal_and_resumes_with_a_keyframe() -> N
     encoder.target_bitrate = 1_000_000
     payloads, _ = encoder.encode(next(frames))
     assert aiortc_adapt.is_vp8_keyframe(vpx.vp8_depayload(payloads[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Relayed audio goes on packet by packet.
+
+
+def _opus_packet(seq: int, ts: int) -> RtpPacket:
+    packet = RtpPacket(payload_type=111, sequence_number=seq % 65536, timestamp=ts)
+    packet._data = bytes([seq % 256])  # type: ignore[attr-defined]  # aiortc's depayloaded data
+    return packet
+
+
+def test_stock_audio_jitter_buffer_holds_everything_behind_a_lost_packet() -> None:
+    """Why the relay replaces it: after one hole, nothing comes out until 16 packets pile up."""
+    stock = JitterBuffer(capacity=16, prefetch=4)
+    out = [stock.add(_opus_packet(seq, seq * 960))[1] for seq in range(10)]
+    assert sum(f is not None for f in out) == 6  # 4 packets of delay, always
+    held = [stock.add(_opus_packet(seq, seq * 960))[1] for seq in range(11, 20)]  # 10 is lost
+    assert all(f is None for f in held)
+
+
+def test_relayed_audio_frames_come_as_the_packets_do() -> None:
+    frames = aiortc_adapt._AudioFramesAsTheyCome()
+    seqs = [65533, 65534, 65535, 0, 2, 3, 1, 3, 4]  # wrap-around, a hole, a late one, a dup
+    out = [frames.add(_opus_packet(seq, seq * 960))[1] for seq in seqs]
+    passed = [f.data[0] for f in out if f is not None]
+    assert passed == [65533 % 256, 65534 % 256, 255, 0, 2, 3, 4]
+    assert all(f is None or f.timestamp % 960 == 0 for f in out)
+
+
+async def test_tap_receiver_relays_audio_without_the_jitter_buffer() -> None:
+    pc = RTCPeerConnection()
+    try:
+        for kind in ("audio", "video"):
+            pc.addTransceiver(kind)
+        for transceiver in pc.getTransceivers():
+            receiver = transceiver.receiver
+            aiortc_adapt.tap_receiver(receiver, lambda *a: None, lambda *a: None, lambda p: None)
+            buffer = getattr(receiver, aiortc_adapt.INTERNALS["receiver_jitter_buffer"])
+            if transceiver.kind == "audio":
+                assert isinstance(buffer, aiortc_adapt._AudioFramesAsTheyCome)
+            else:
+                assert isinstance(buffer, JitterBuffer)  # video frames span packets: kept
+    finally:
+        await pc.close()

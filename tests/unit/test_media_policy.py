@@ -191,6 +191,70 @@ def test_restored_link_back_to_video_high_within_15_s(dead_s: int) -> None:
     assert recovery_times(steps, link, policy, Mode.VIDEO_HIGH)[0] == [float(i + 1 - back)]
 
 
+def test_a_revived_dead_link_forgets_the_failures_before_it() -> None:
+    """Probes of video failed for 30 s on a 100 kbit/s link, then the link died and came back
+    whole: the failures were about the link before, so no back-off of theirs is waited out
+    (it was: 17 s back to video-high here)."""
+    cap = [2000.0] * 10 + [100.0] * 30 + [0.0] * 5 + [2000.0] * 30
+    policy, link, steps = run(cap)
+    assert any(s.decision.probing is Mode.VIDEO_LOW for s in steps[10:40])
+    back = 45
+    assert modes(steps)[back - 1] is Mode.TEXT_ONLY
+    times = recovery_times(steps, link, policy, Mode.VIDEO_HIGH)[0]
+    assert times[-1] <= 10, times
+
+
+def test_a_probe_that_silences_a_starved_link_keeps_its_back_off() -> None:
+    """Only the death of a link carrying media clears failures on revival. On a starved link
+    our own audio probe can silence it; that failure must keep its back-off, or every revival
+    would be probed at once (flooding the link the text channel needs)."""
+    policy = AdaptationPolicy()
+    pattern = [3.5] * 4 + [0.1]  # dead under video-high, then alive: the fresh start
+    pattern += [1.5, 2.5, 3.5, 0.1] * 8  # each revival lasts a second, then silence again
+    starts, probing = [], None
+    for t, silence in enumerate(pattern, start=1):
+        d = policy.update(LinkSample(float(t), None, 0.0, 50.0, 3.0, silence, 0.0))
+        if d.probing is not None and probing is None:
+            starts.append(t)
+        probing = d.probing
+    assert policy.mode is Mode.TEXT_ONLY
+    # Back-off 4, 8, 12, 12 s after each failure: at most 4 probes in 32 s, not one a cycle.
+    assert 2 <= len(starts) <= 4, starts
+
+
+def test_a_held_climb_clears_the_failures_of_the_modes_below() -> None:
+    """Video-low failed its probes during a first collapse, then the leg climbed through it to
+    video-high and held there: a second collapse must not wait out video-low's old back-off
+    (it did: 19 s against 9 s for the first recovery)."""
+    cap = [2000.0] * 10 + [100.0] * 30 + [2000.0] * 40 + [100.0] * 6 + [2000.0] * 30
+    policy, link, steps = run(cap)
+    times = recovery_times(steps, link, policy, Mode.VIDEO_HIGH)[0]
+    assert len(times) == 2 and times[1] <= times[0] + 1, times
+
+
+def test_a_clean_probe_counts_as_headroom_for_the_next_step() -> None:
+    """Each step is still probed and committed one at a time, but a probe that carried its
+    mode cleanly is the headroom for the next: the next probe starts on the following sample."""
+    policy, _, steps = run([2000.0] * 30, start=Mode.TEXT_ONLY)
+    climbs = [k for k, s in enumerate(steps) if s.decision.changed]
+    assert [steps[k].decision.mode for k in climbs] == list(LADDER[1:])
+    for k in climbs[:-1]:
+        assert steps[k + 1].decision.probing is LADDER[RANK[steps[k].decision.mode] + 1]
+    # A probe with some loss (within the rise it tolerates, above headroom) still commits,
+    # but the next step waits for `climb_hold_s` of headroom of its own.
+    policy = AdaptationPolicy(start=Mode.AUDIO_ONLY)
+    probing_at = []
+    for t in range(1, 16):
+        loss = 0.025 if 3 <= t <= 5 else 0.0
+        d = policy.update(_s(float(t), 260.0 if t > 3 else None, loss=loss, sent=200.0))
+        if d.probing is not None:
+            probing_at.append((t, d.probing))
+    assert policy.mode is Mode.VIDEO_HIGH
+    low_done = max(t for t, m in probing_at if m is Mode.VIDEO_LOW)
+    high_from = min(t for t, m in probing_at if m is Mode.VIDEO_HIGH)
+    assert high_from - low_done >= policy.config.climb_hold_s
+
+
 def test_probe_failure_backs_off_exponentially() -> None:
     policy, _, steps = run([300.0] * 200, start=Mode.VIDEO_LOW)
     starts = [

@@ -401,20 +401,9 @@ def _link(r: dict[str, Any]) -> str:
 
 
 def floors(rows: list[dict[str, Any]], key: str = "down") -> tuple[int | None, float | None]:
-    """The lowest rate and the highest loss such that they and every easier step passed."""
-    rate: int | None = None
-    for r in sorted(
-        (r for r in rows if r["kind"] == "rate" and r["rate_kbit"]), key=lambda r: -r["rate_kbit"]
-    ):
-        if not r[key].get("continuous"):
-            break
-        rate = r["rate_kbit"]
-    loss: float | None = None
-    for r in sorted((r for r in rows if r["kind"] == "loss"), key=lambda r: r["loss"]):
-        if not r[key].get("continuous"):
-            break
-        loss = r["loss"]
-    return rate, loss
+    """The lowest rate and the highest loss such that they and every easier step passed, for
+    one direction (`down`: to the patient's browser; `up`: to the clinician)."""
+    return media_link.floors(rows, lambda r: bool(r[key].get("continuous")))
 
 
 def render_table(rows: list[dict[str, Any]]) -> list[str]:

@@ -449,18 +449,21 @@ def render_audio(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def floors(rows: list[dict[str, Any]]) -> tuple[int | None, float | None]:
-    """The lowest rate and the highest loss from which every easier step is continuous too."""
+def floors(
+    rows: list[dict[str, Any]],
+    passed: Callable[[dict[str, Any]], bool] = lambda r: bool(r["continuous"]),
+) -> tuple[int | None, float | None]:
+    """The lowest rate and the highest loss from which every easier step passed too."""
     rate = None
     for r in sorted(
         (r for r in rows if r["kind"] == "rate" and r["rate_kbit"]), key=lambda r: -r["rate_kbit"]
     ):
-        if not r["continuous"]:
+        if not passed(r):
             break
         rate = r["rate_kbit"]
     loss = None
     for r in sorted((r for r in rows if r["kind"] == "loss"), key=lambda r: r["loss"]):
-        if not r["continuous"]:
+        if not passed(r):
             break
         loss = r["loss"]
     return rate, loss

@@ -89,7 +89,7 @@ class RelaisClient:
         self.on_to_device: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
         self.on_event: Callable[[str, Any], Awaitable[None] | None] | None = None
         self.to_device: list[dict[str, Any]] = []
-        # Run after each automatic reconnection, once the missed messages are synced (e.g. a
+        # Run on each automatic reconnection, alongside the sync of what was missed (e.g. a
         # consultation's rejoin); see `_after_reconnect`.
         self.reconnect_hooks: list[Callable[[], Awaitable[None]]] = []
         self._connected_once = False

@@ -35,6 +35,8 @@ _UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
 # their minimum; the send plan tells both.
 IDLE_VIDEO_CAP_BPS = 1
 PLAN_REPEAT_TICKS = 5
+# How often, between ticks, legs are checked for a dead link.
+SILENCE_WATCH_S = 0.1
 
 
 def ice_ufrag(sdp: str) -> str | None:
@@ -202,14 +204,30 @@ class Call:
             self._ticker = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
+        """Tick once a second, and at once when a leg with media goes silent for the dead-link
+        time: waiting for the next tick would add up to a second to the ~3 s the issue allows."""
+        due = self._clock() + self._tick_s
         while not self.closed:
-            await asyncio.sleep(self._tick_s)
+            await asyncio.sleep(max(0.0, min(SILENCE_WATCH_S, due - self._clock())))
+            if self._clock() < due and not self._a_leg_went_silent():
+                continue
+            due = self._clock() + self._tick_s
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("media tick failed for a call")
+
+    def _a_leg_went_silent(self) -> bool:
+        dead_after = self.config.policy.dead_after_s
+        return any(
+            leg.connected
+            and leg.decision is not None
+            and leg.decision.mode is not Mode.TEXT_ONLY
+            and leg.meter.silent_for() >= dead_after
+            for leg in self.legs.values()
+        )
 
     async def tick(self) -> None:
         now = self._clock()

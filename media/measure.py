@@ -118,6 +118,10 @@ class LinkMeter:
         """A sign of life that is not a packet (the leg just connected)."""
         self._last_heard = self._clock()
 
+    def silent_for(self) -> float:
+        """Seconds since anything arrived from the participant, now (between samples)."""
+        return max(0.0, self._clock() - self._last_heard)
+
     def on_rtp_in(self, packet: RtpPacket, arrival_ms: int = 0, kind: str = "video") -> None:
         now = self._last_heard = self._clock()
         size = len(packet.payload) + RTP_HEADER_BYTES + packet.padding_size + WIRE_OVERHEAD_BYTES

@@ -198,8 +198,10 @@ class PolicyConfig:
     # A low estimate counts as a collapse only if it is below this share of what was pushed
     # (otherwise the sender, not the link, limited it).
     congested_share: float = 0.9
-    # No packet at all for this long: dead link, text-only at once.
-    dead_after_s: float = 3.0
+    # No packet at all for this long: dead link, text-only at once. Under 3 s so that, with the
+    # call's 0.1 s silence watch between samples (media/call.py), a dead link is announced
+    # within 3 s.
+    dead_after_s: float = 2.8
     # Headroom: loss at most this, no congestion, for `climb_hold_s`, before a probe starts.
     headroom_loss: float = 0.02
     climb_hold_s: float = 2.0

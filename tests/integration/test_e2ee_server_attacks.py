@@ -83,6 +83,7 @@ async def test_forged_device_list_is_refused(relais: Running, device: Device) ->
         99,
         [DeviceEntry(evil_id, evil.public, DhKey.generate().public)],
         now_ms(),
+        prev=bytes(32),
     )
     async with relais.services.db.write() as conn:
         await conn.execute(

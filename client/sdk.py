@@ -207,18 +207,29 @@ class RelaisClient:
         return list(res["events"])
 
     # -- keys (public material and encrypted backup; see docs/crypto.md) -------------------------
-    async def publish_device_list(self, identity_key: str, signed_device_list: str) -> Any:
-        return await self.request(
-            "PUT",
-            "/api/v1/keys/device-list",
-            json={"identity_key": identity_key, "signed_device_list": signed_device_list},
-        )
+    async def publish_device_list(
+        self, identity_key: str, signed_device_list: str, version: int | None = None
+    ) -> Any:
+        """With `version`, the list joins the server's log (it must be the next version)."""
+        body: dict[str, Any] = {
+            "identity_key": identity_key,
+            "signed_device_list": signed_device_list,
+        }
+        if version is not None:
+            body["version"] = version
+        return await self.request("PUT", "/api/v1/keys/device-list", json=body)
 
     async def publish_device_keys(self, public_keys: str) -> Any:
         return await self.request("PUT", "/api/v1/keys/device", json={"public_keys": public_keys})
 
-    async def query_keys(self, user_ids: list[str]) -> dict[str, Any]:
-        res = await self.request("POST", "/api/v1/keys/query", json={"user_ids": user_ids})
+    async def query_keys(
+        self, user_ids: list[str], since: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """`since` asks, per user, for the logged device lists after that version as well."""
+        body: dict[str, Any] = {"user_ids": user_ids}
+        if since:
+            body["since"] = since
+        res = await self.request("POST", "/api/v1/keys/query", json=body)
         return dict(res["users"])
 
     async def revoke_device(self, device_id: str) -> Any:

@@ -25,6 +25,7 @@ from .encoding import (
     check_bytes,
     check_fields,
     check_id,
+    check_int,
     dumps,
     h,
     loads_object,
@@ -166,3 +167,39 @@ def open_entry(bk: bytes, user: str, entry_id: str, data: str) -> dict[str, Any]
         raise CryptoError("bad_ciphertext", "entry shorter than nonce and tag")
     plain = aead_open(entry_key(bk), raw[:24], raw[24:], ad)
     return loads_object(plain)
+
+
+# The owner's device-list head (§2.1, §6.3): one entry under an id derived from BK alone, so
+# every device holding BK overwrites the same entry when it signs a new list.
+HEAD_ID_LABEL = "relais/v1/backup-devices-head"
+HEAD_T = "relais.devices-head.v1"
+
+
+def head_entry_id(bk: bytes) -> str:
+    return b64e(h(16, lp(HEAD_ID_LABEL), key=check_bytes(bk, 32, "backup key")))
+
+
+def seal_head(
+    bk: bytes, user: str, ver: int, list_hash: bytes, *, nonce: bytes | None = None
+) -> str:
+    """`data` of the head entry: the version and hash of the newest device list the user
+    signed, so a restore refuses to build on anything older the server serves."""
+    head = {
+        "t": HEAD_T,
+        "user": check_id(user, "user"),
+        "ver": check_int(ver, "ver"),
+        "h": b64e(check_bytes(list_hash, 32, "list hash")),
+    }
+    return seal_entry(bk, user, head_entry_id(bk), head, nonce=nonce)
+
+
+def open_head(bk: bytes, user: str, data: str) -> tuple[int, bytes]:
+    """(version, list hash) from the head entry."""
+    obj = open_entry(bk, user, head_entry_id(bk), data)
+    check_fields(obj, {"t", "user", "ver", "h"}, "device-list head")
+    if obj["t"] != HEAD_T or obj["user"] != user:
+        raise CryptoError("bad_encoding", "not this user's device-list head")
+    ver = check_int(obj["ver"], "ver")
+    if ver < 1:
+        raise CryptoError("bad_encoding", "device list versions start at 1")
+    return ver, b64d(obj["h"], 32)

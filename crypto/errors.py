@@ -21,6 +21,9 @@ CODES = (
     "chain_invalid",  # a membership event breaks a chain rule
     "chain_forked",  # the served chain does not extend the verified head
     "chain_withheld",  # a message refers to membership events the server does not produce
+    "devices_forked",  # two device lists at one version, or one that does not link to the last
+    "devices_invalid",  # a device list that breaks the succession rules (a retired id dropped)
+    "devices_withheld",  # a device-list head is known but the server does not produce it
     "not_entitled",  # a key request or share from a device that may not have the key
     "truncated",  # an attachment stream without its final chunk
 )

@@ -1,5 +1,10 @@
 """Identities: signed device lists and pre-keys, fingerprints, safety numbers (docs/crypto.md §2).
 
+A user's device lists form a hash-chained log (each names the hash of the one before), so a
+server that serves an older list, or drops one from the middle, is caught by anyone who has seen
+a later head, and a revoked device can never come back: the succession rules below keep every
+retired id retired along the chain.
+
 Everything a peer serves us goes through here before any key in it is used, so every check is
 strict: a field of the wrong type, a duplicate JSON key or a non-canonical base64 string is a
 `CryptoError`, never another exception and never a silent acceptance (the strict parsing and field
@@ -33,9 +38,10 @@ from .errors import CryptoError
 from .keys import SigningKey
 
 DEVICES_LABEL = "relais/v1/devices"
+DEVICES_HASH_LABEL = "relais/v1/devices-hash"
 PREKEY_LABEL = "relais/v1/prekey"
 FINGERPRINT_LABEL = "relais/v1/fingerprint"
-DEVICES_T = "relais.devices.v1"
+DEVICES_T = "relais.devices.v2"
 PREKEY_T = "relais.prekey.v1"
 QR_VERSION = 0x01
 MAX_ID = ID_MAX
@@ -71,6 +77,9 @@ class DeviceList:
     devices: tuple[DeviceEntry, ...]
     wire: str
     retired: tuple[RetiredDevice, ...] = ()
+    # Hash of the list this one follows (b"" for version 1) and of this list's wire form.
+    prev: bytes = b""
+    hash: bytes = b""
 
     def get(self, device_id: str) -> DeviceEntry | None:
         for d in self.devices:
@@ -98,6 +107,26 @@ def _check_devices(devices: Sequence[DeviceEntry]) -> None:
         seen.add(d.id)
 
 
+def _check_prev(ver: int, prev: bytes | None) -> bytes:
+    """Version 1 starts the log (no predecessor); every later version names one."""
+    if ver < 1:
+        raise CryptoError("bad_encoding", "device list versions start at 1")
+    if ver == 1:
+        if prev not in (None, b""):
+            raise CryptoError("bad_encoding", "version 1 has no previous list")
+        return b""
+    if prev is None:
+        raise CryptoError("bad_encoding", f"version {ver} must name the previous list's hash")
+    return check_bytes(prev, 32, "previous list hash")
+
+
+def list_hash(wire: str) -> bytes:
+    """H(32, lp(label) || lp(S) || lp(sig)): the signature is hashed too, so two wire forms of
+    one signed text (never produced, but possible) still have distinct hashes."""
+    s, sig = split_signed(wire)
+    return h(32, lp(DEVICES_HASH_LABEL, s, sig))
+
+
 def make_device_list(
     ik: SigningKey,
     user: str,
@@ -105,17 +134,21 @@ def make_device_list(
     devices: Sequence[DeviceEntry],
     ts: int,
     *,
+    prev: bytes | None = None,
     retired: Sequence[RetiredDevice] = (),
 ) -> str:
+    """`prev` is the hash (`list_hash`) of version `ver - 1`; none for version 1."""
     check_id(user, "user")
     check_int(ver, "ver")
     check_int(ts, "ts")
+    prev_hash = _check_prev(ver, prev)
     _check_devices(devices)
     _check_retired(retired, devices)
     body: dict[str, object] = {
         "t": DEVICES_T,
         "user": user,
         "ver": ver,
+        "prev": b64e(prev_hash),
         "ik": b64e(ik.public),
         "ts": ts,
         "devices": [{"id": d.id, "sign": b64e(d.sign), "dh": b64e(d.dh)} for d in devices],
@@ -156,8 +189,12 @@ def verify_device_list(
 ) -> DeviceList:
     """Accept a served device list, or raise.
 
-    `previous` is the list last accepted for `user`; the version rule applies only while the
-    identity key is the same (a re-accepted new identity starts its own version sequence).
+    `previous` is the list last accepted for `user`; the log rules apply only while the identity
+    key is the same (a re-accepted new identity starts its own log at version 1). Against it, a
+    lower version is a `rollback`, the same version with other bytes or a successor that does not
+    link to it is `devices_forked`, a successor that breaks the succession rules is
+    `devices_invalid`, and a version further ahead is `devices_withheld`: the lists between must
+    be verified first (`verify_device_log`).
     """
     check_id(user, "user")
     check_bytes(pinned_ik, 32, "pinned identity key")
@@ -171,7 +208,7 @@ def verify_device_list(
             ) from err
         raise
     obj = loads_object(s)
-    base = {"t", "user", "ver", "ik", "ts", "devices"}
+    base = {"t", "user", "ver", "prev", "ik", "ts", "devices"}
     check_fields(obj, base | ({"retired"} if "retired" in obj else set()), "device list")
     if obj["t"] != DEVICES_T:
         raise CryptoError("bad_encoding", "not a device list")
@@ -181,6 +218,9 @@ def verify_device_list(
         raise CryptoError("identity_changed", "device list names another identity key")
     ver = req_int(obj, "ver")
     ts = req_int(obj, "ts")
+    if not isinstance(obj["prev"], str):
+        raise CryptoError("bad_encoding", "prev must be a string")
+    prev = _check_prev(ver, b64d(obj["prev"], 32) if obj["prev"] or ver > 1 else None)
     raw = obj["devices"]
     if not isinstance(raw, list):
         raise CryptoError("bad_encoding", "devices must be a list")
@@ -206,15 +246,66 @@ def verify_device_list(
                 RetiredDevice(check_id(d["id"], "retired device id"), b64d(d["sign"], 32))
             )
         _check_retired(retired, entries)
+    dl = DeviceList(
+        user, ver, pinned_ik, ts, tuple(entries), wire, tuple(retired), prev, list_hash(wire)
+    )
     if previous is not None:
         if previous.user != user:
             raise CryptoError("bad_encoding", "previous device list is another user's")
         if previous.ik == pinned_ik:
             if ver < previous.ver:
                 raise CryptoError("rollback", f"version {ver} < accepted {previous.ver}")
-            if ver == previous.ver and s != split_signed(previous.wire)[0]:
-                raise CryptoError("rollback", f"version {ver} re-signed with other content")
-    return DeviceList(user, ver, pinned_ik, ts, tuple(entries), wire, tuple(retired))
+            if ver == previous.ver:
+                if dl.hash != previous.hash:
+                    raise CryptoError("devices_forked", f"two different lists at version {ver}")
+                return previous
+            if ver > previous.ver + 1:
+                raise CryptoError(
+                    "devices_withheld", f"versions {previous.ver + 1}..{ver - 1} not verified"
+                )
+            check_successor(previous, dl)
+    return dl
+
+
+def check_successor(before: DeviceList, after: DeviceList) -> None:
+    """The succession rules: `after` links to `before` by hash, keeps every retired device
+    retired (same signing key), and every device live in `before` is, in `after`, either live
+    with the same keys or newly retired with the same signing key. So a retired id can never
+    come back, a device's keys never change under its id, and nothing leaves without a trace."""
+    if after.ver != before.ver + 1 or after.prev != before.hash:
+        raise CryptoError("devices_forked", f"version {after.ver} does not follow {before.ver}")
+    live_after = {d.id: d for d in after.devices}
+    retired_after = {d.id: d.sign for d in after.retired}
+    for r in before.retired:
+        if retired_after.get(r.id) != r.sign:
+            raise CryptoError("devices_invalid", f"retired device {r.id!r} dropped or changed")
+    before_live = {d.id: d for d in before.devices}
+    for d in before.devices:
+        kept = live_after.get(d.id)
+        if kept is not None and kept != d:
+            raise CryptoError("devices_invalid", f"device {d.id!r} changed its keys")
+        if kept is None and retired_after.get(d.id) != d.sign:
+            raise CryptoError("devices_invalid", f"device {d.id!r} left without being retired")
+    old_retired = {r.id for r in before.retired}
+    for rid in retired_after:
+        if rid not in old_retired and rid not in before_live:
+            raise CryptoError("devices_invalid", f"retired device {rid!r} was never live")
+
+
+def verify_device_log(
+    wires: Sequence[str], user: str, pinned_ik: bytes, *, previous: DeviceList | None = None
+) -> list[DeviceList]:
+    """Verify consecutive lists, each the successor of the one before (the first of
+    `previous`, when given). Returns them in order; the last is the new head."""
+    out: list[DeviceList] = []
+    last = previous
+    for wire in wires:
+        dl = verify_device_list(wire, user, pinned_ik, previous=last)
+        if last is not None and dl.ver != last.ver + 1:
+            raise CryptoError("devices_forked", f"the log repeats version {dl.ver}")
+        out.append(dl)
+        last = dl
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -84,9 +84,12 @@ def encrypt(
     msg_id: bytes | None = None,
     eph: DhKey | None = None,
     nonce: bytes | None = None,
+    head: tuple[int, bytes] | None = None,
 ) -> str:
     """The to-device payload JSON text. `msg_id`, `eph` and `nonce` are random unless given
-    (test vectors only: reusing any of them breaks the channel's guarantees)."""
+    (test vectors only: reusing any of them breaks the channel's guarantees). `head` is the
+    sender user's device-list head (version, hash) as the sender knows it: the gossip that lets
+    the recipient refuse an older list the server may serve it (§2.5)."""
     su, sd = check_id(sender_user, "sender user"), check_id(sender_device, "sender device")
     ru, rd = (
         check_id(recipient.user, "recipient user"),
@@ -111,6 +114,11 @@ def encrypt(
     key, _ = derive_key(dh1, dh2, e_pub, spk, dx)
     inner = {"t": type, "body": body, "su": su, "sd": sd, "ru": ru, "rd": rd, "ts": ts}
     inner["id"] = b64e(msg_id)
+    if head is not None:
+        inner["dl"] = {
+            "v": _check_head_ver(head[0]),
+            "h": b64e(check_bytes(head[1], 32, "device-list hash")),
+        }
     p = utf8(dumps(inner))
     sig = sign_detached(sender_key.secret, SIG_LABEL, lp(p))
     ct = aead_seal(key, nonce, sig + p, associated_data(sd, rd, k, e_pub))
@@ -133,6 +141,8 @@ class Opened:
     id: str
     inner: bytes  # P, the exact signed bytes
     sig: bytes
+    # The sender user's device-list head (version, hash), when the sender gossiped it.
+    head: tuple[int, bytes] | None = None
 
     def verify(self, sign_pub: bytes, seen_ids: MutableSet[str]) -> Opened:
         """`sign_pub` is the `sign` key of device `sd` in the verified device list of `su`.
@@ -188,7 +198,8 @@ def open_payload(
     sig, p = plain[:SIG_BYTES], plain[SIG_BYTES:]
 
     inner = loads_object(p)
-    check_fields(inner, INNER_FIELDS, "pairwise message")
+    check_fields(inner, INNER_FIELDS | ({"dl"} & inner.keys()), "pairwise message")
+    head = _parse_head(inner["dl"]) if "dl" in inner else None
     t, body = inner["t"], inner["body"]
     if not isinstance(t, str) or not t:
         raise CryptoError("bad_encoding", "t must be a non-empty string")
@@ -203,4 +214,17 @@ def open_payload(
         raise CryptoError("bad_encoding", "server-reported sender device differs")
     msg_id = inner["id"]
     b64d(msg_id, ID_BYTES)
-    return Opened(su, sd, ru, rd, t, body, req_int(inner, "ts"), msg_id, p, sig)
+    return Opened(su, sd, ru, rd, t, body, req_int(inner, "ts"), msg_id, p, sig, head)
+
+
+def _check_head_ver(ver: Any) -> int:
+    if check_int(ver, "device-list version") < 1:
+        raise CryptoError("bad_encoding", "device list versions start at 1")
+    return int(ver)
+
+
+def _parse_head(raw: Any) -> tuple[int, bytes]:
+    if not isinstance(raw, dict):
+        raise CryptoError("bad_encoding", "dl must be an object")
+    check_fields(raw, {"v", "h"}, "device-list head")
+    return _check_head_ver(raw["v"]), b64d(raw["h"], 32)

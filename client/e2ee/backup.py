@@ -45,6 +45,21 @@ class KeyBackup:
         st.backup_key, st.backup_version = bk, version
         for sess in st.inbound.values():
             self.queue(sess)
+        self.queue_head()
+        await self.flush()
+
+    def queue_head(self) -> None:
+        """The user's newest verified device-list head, sealed under this backup's key."""
+        st = self.state
+        head = st.directory.head(st.user_id)
+        if st.backup_key is None or head is None:
+            return
+        eid = backup_format.head_entry_id(st.backup_key)
+        self._queue[eid] = backup_format.seal_head(st.backup_key, st.user_id, *head)
+
+    async def record_head(self) -> None:
+        """Part of signing a new list: uploaded at once, since a restore trusts this head."""
+        self.queue_head()
         await self.flush()
 
     def queue(self, sess: group.InboundSession) -> None:

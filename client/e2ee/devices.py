@@ -4,6 +4,10 @@ A device is useless to its user until the identity key vouches for it, and there
 to get there: be the first device (bootstrap), be approved by a device that already holds the
 identity key, or unlock the key backup with the passphrase. The approving device also hands over
 every session it holds, so the new device reads the past from its first minute.
+
+Every list this device signs extends the newest one it verified (docs/crypto.md §2.5) and moves
+the head recorded in the key backup, so a restore can refuse to build on an older list a server
+serves, and a revoked device can never come back.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from typing import Any
 from crypto import backup as backup_format
 from crypto.encoding import b64d, b64e
 from crypto.errors import CryptoError
-from crypto.identity import DeviceEntry, RetiredDevice, make_device_list, make_prekey
+from crypto.identity import (
+    DeviceEntry,
+    DeviceList,
+    RetiredDevice,
+    make_device_list,
+    make_prekey,
+)
 from crypto.keys import DhKey, SigningKey
 
 from .backup import KeyBackup
@@ -39,7 +49,7 @@ class OwnDevice:
         st.trust.observe(st.user_id, st.ik.public)
         st.trust.mark_verified(st.user_id, st.ik.public)
         await self.publish_prekey()
-        await self._publish_devices([st.own_entry()], ver=1)
+        await self._publish_devices([st.own_entry()])
         if passphrase is not None:
             await self.backup.enable(passphrase, ops=backup_ops, mem=backup_mem)
 
@@ -67,11 +77,14 @@ class OwnDevice:
             raise E2EEError("forbidden", "a device can only approve its own user's devices")
         entry = DeviceEntry(code["device"], b64d(code["sign"], 32), b64d(code["dh"], 32))
         async with st.lock:
-            await st.directory.ensure([st.user_id], force=True)
-            current = st.directory.lists[st.user_id]
-            devices = [d for d in current.devices if d.id != entry.id] + [entry]
-            await self._publish_devices(devices, ver=current.ver + 1)
-            await st.directory.ensure([st.user_id], force=True)
+            current = await self._own_list()
+            if current.get_retired(entry.id) is not None:
+                raise E2EEError("forbidden", "a revoked device never returns")
+            listed = current.get(entry.id)
+            if listed is not None and listed != entry:
+                raise E2EEError("forbidden", "this device id is listed with other keys")
+            if listed is None:
+                await self._publish_devices([*current.devices, entry])
             secrets_body: dict[str, Any] = {"ik": b64e(ik.seed)}
             if st.backup_key is not None and st.backup_version is not None:
                 secrets_body["bk"] = b64e(st.backup_key)
@@ -86,7 +99,12 @@ class OwnDevice:
 
     async def restore_from_backup(self, passphrase: str) -> int:
         """For a user with no other device at hand: the passphrase alone yields the identity
-        seed (to sign this device in) and the backup key (to import every session)."""
+        seed (to sign this device in) and the backup key (to import every session).
+
+        The new list builds on the newest list the server can prove, never on an older one:
+        the backup names the last head the user signed, and a served log that does not reach
+        it is refused (`devices_withheld`, or `devices_forked` if it names another list)
+        before anything is published."""
         st = self.state
         info = await st.api.get_backup()
         if info is None:
@@ -94,21 +112,42 @@ class OwnDevice:
         bk, seed = await asyncio.to_thread(
             backup_format.unlock_backup, info["info"], st.user_id, passphrase
         )
-        st.ik = SigningKey.from_seed(seed)
-        st.backup_key, st.backup_version = bk, int(info["version"])
-        st.trust.observe(st.user_id, st.ik.public)
-        st.trust.mark_verified(st.user_id, st.ik.public)
-        await self.publish_prekey()
+        ik = SigningKey.from_seed(seed)
+        entries = await st.api.backup_entries()
+        head_id = backup_format.head_entry_id(bk)
+        head: tuple[int, bytes] | None = None
+        for entry in entries:
+            if entry["id"] == head_id:
+                try:
+                    head = backup_format.open_head(bk, st.user_id, entry["data"])
+                except CryptoError as err:
+                    st.metrics.inc(f"backup_{err.code}")
+        st.trust.observe(st.user_id, ik.public)
+        st.trust.mark_verified(st.user_id, ik.public)
         async with st.lock:
+            if head is not None:
+                await st.directory.learn_head(st.user_id, *head)
             await st.directory.ensure([st.user_id], force=True)
+            frozen = st.directory.frozen.get(st.user_id)
             current = st.directory.lists.get(st.user_id)
+            if frozen is not None:
+                served = st.directory.served.get(st.user_id)
+                raise E2EEError(
+                    frozen,
+                    f"the server serves device list version {served}, the backup names "
+                    f"version {head[0] if head else None}: refusing to build on it",
+                )
+            if current is not None and current.get_retired(st.device_id) is not None:
+                raise E2EEError("forbidden", "a revoked device never returns")
+            st.ik = ik
+            st.backup_key, st.backup_version = bk, int(info["version"])
+            await self.publish_prekey()
             devices = [d for d in (current.devices if current else ()) if d.id != st.device_id]
-            await self._publish_devices(
-                [*devices, st.own_entry()], ver=(current.ver + 1) if current else 1
-            )
-            await st.directory.ensure([st.user_id], force=True)
+            await self._publish_devices([*devices, st.own_entry()])
             imported = 0
-            for entry in await st.api.backup_entries():
+            for entry in entries:
+                if entry["id"] == head_id:
+                    continue
                 try:
                     body = backup_format.open_entry(bk, st.user_id, entry["id"], entry["data"])
                     self.sessions.store(body, forwarded=True)
@@ -122,11 +161,9 @@ class OwnDevice:
         device even if the server were to keep serving it."""
         st = self.state
         async with st.lock:
-            await st.directory.ensure([st.user_id], force=True)
-            current = st.directory.lists[st.user_id]
-            devices = [d for d in current.devices if d.id != device_id]
-            await self._publish_devices(devices, ver=current.ver + 1, retire=current.get(device_id))
-            await st.directory.ensure([st.user_id], force=True)
+            current = await self._own_list()
+            if current.get(device_id) is not None:
+                await self._publish_devices([d for d in current.devices if d.id != device_id])
         await st.api.revoke_device(device_id)
 
     async def rotate_prekey(self) -> None:
@@ -168,17 +205,45 @@ class OwnDevice:
         wire = make_prekey(st.dsk, st.user_id, st.device_id, key_id, key.public, st.clock())
         await st.api.publish_device_keys(wire)
 
-    async def _publish_devices(
-        self, devices: list[DeviceEntry], *, ver: int, retire: DeviceEntry | None = None
-    ) -> None:
-        """Publish the list; revoked devices stay in it as `retired` (signing key only) so
-        that what they signed before stays verifiable for members who join later."""
+    async def _own_list(self) -> DeviceList:
+        """The user's newest verified list; a frozen one (forked, withheld) is never built on."""
+        st = self.state
+        await st.directory.ensure([st.user_id], force=True)
+        frozen = st.directory.frozen.get(st.user_id)
+        if frozen is not None:
+            raise E2EEError(frozen, "this user's device list log cannot be verified")
+        current = st.directory.lists.get(st.user_id)
+        if current is None:
+            raise E2EEError("no_identity", "this user has no verified device list")
+        return current
+
+    async def _publish_devices(self, devices: list[DeviceEntry]) -> None:
+        """Sign the next list on top of the verified head. A device that leaves goes to
+        `retired` (signing key only): what it signed before stays verifiable for members who
+        join later, and the succession rules keep it out for good. Then the backup's head
+        moves, so a restore never builds on anything older."""
         st = self.state
         ik = st.require_identity()
         current = st.directory.lists.get(st.user_id)
+        if current is not None and current.ik != ik.public:
+            current = None
         live = {d.id for d in devices}
-        retired = [r for r in (current.retired if current else ()) if r.id not in live]
-        if retire is not None and all(r.id != retire.id for r in retired):
-            retired.append(RetiredDevice(retire.id, retire.sign))
-        wire = make_device_list(ik, st.user_id, ver, devices, st.clock(), retired=retired)
-        await st.api.publish_device_list(ik.public_b64(), wire)
+        retired: list[RetiredDevice] = list(current.retired) if current else []
+        retired += [
+            RetiredDevice(d.id, d.sign)
+            for d in (current.devices if current else ())
+            if d.id not in live
+        ]
+        ver = current.ver + 1 if current else 1
+        wire = make_device_list(
+            ik,
+            st.user_id,
+            ver,
+            devices,
+            st.clock(),
+            prev=current.hash if current else None,
+            retired=retired,
+        )
+        await st.api.publish_device_list(ik.public_b64(), wire, version=ver)
+        await st.directory.ensure([st.user_id], force=True)
+        await self.backup.record_head()

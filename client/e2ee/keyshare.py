@@ -66,6 +66,9 @@ class KeyShare:
             st.metrics.inc(f"todevice_{err.code}")
             return
         st.metrics.inc(f"todevice_{msg.type}")
+        if msg.head is not None:
+            # Vouched for by a device of the sender's own user (the signature just verified).
+            await st.directory.learn_head(msg.su, *msg.head)
         if msg.type == "room_key":
             await self._on_room_key(msg)
         elif msg.type == "key_request":

@@ -3,6 +3,8 @@
 Each recipient gets its own envelope, encrypted to keys this device verified (docs/crypto.md §4);
 a device the directory cannot vouch for gets nothing. The caller learns which devices' queues
 accepted a message, because a key counts as shared only once it is durable there (§6.1).
+Each message also carries this user's device-list head (§2.5): the recipient then refuses any
+older list of ours the server may serve it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Outbox:
                 type=type_,
                 body=body,
                 ts=st.clock(),
+                head=st.directory.head(st.user_id),
             )
             msg = {"device_id": device, "type": TODEVICE_TYPE, "payload": payload}
             for batch in batches:

@@ -66,6 +66,23 @@ class User(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
+class DeviceListLog(Base):
+    """Every signed device list a user published under their current identity key, by version.
+
+    Clients verify the hash links between consecutive lists (docs/crypto.md §2.5); the server
+    keeps them so a client that pinned version n can check a later head against it. The rows of
+    a previous identity key are deleted when the user resets their identity.
+    """
+
+    __tablename__ = "device_list_log"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signed_device_list: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
 class Device(Base):
     __tablename__ = "devices"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

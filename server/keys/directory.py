@@ -7,6 +7,12 @@ material available, to answer only people with a reason to encrypt to a user (th
 co-members, and the roles that add members to rooms), and to tell the people concerned when it
 changes (`keys.changed`) so they fetch and verify it again.
 
+Device lists form a hash-chained log; the server keeps every version a client publishes with a
+version number (`device_list_log`) and serves the part after a version the client names, so a
+client that pinned one list can verify the chain up to the newest. Publishing takes the versions
+in order, one at a time: two devices of one user signing the same next version (which clients
+would see as a fork and freeze) get a conflict instead, and the slower one builds on the winner.
+
 A changed identity key is accepted - a user who lost every device and their backup has no other
 way to start over - but audited as `keys.identity_reset`; warning the other users is the
 clients' job, since only they can tell a reset from an attack.
@@ -18,8 +24,16 @@ import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import ColumnElement, select, update
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -27,8 +41,8 @@ from server.api.context import services
 from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
 from server.auth.principal import Principal
-from server.db.models import Device, Membership, Session, User, now_ms
-from server.errors import not_found
+from server.db.models import Device, DeviceListLog, Membership, Session, User, now_ms
+from server.errors import ApiError, not_found
 from server.rooms.member_cache import emit_to_users
 
 if TYPE_CHECKING:
@@ -44,6 +58,9 @@ IdentityKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{42}[AEI
 MAX_DEVICE_LIST = 65_536
 MAX_DEVICE_KEYS = 16_384
 MAX_QUERY_USERS = 500
+# Lists of one user's log per query answer; a client asks again from the last one it got.
+LOG_PAGE = 100
+MAX_VERSION = 2**31 - 1  # an INTEGER column
 
 # Roles that add members to rooms: they must verify a person's keys before sharing room keys
 # with someone they do not share a room with yet.
@@ -54,6 +71,8 @@ class PublishDeviceList(BaseModel):
     model_config = ConfigDict(extra="forbid")
     identity_key: IdentityKey
     signed_device_list: Annotated[str, StringConstraints(min_length=1, max_length=MAX_DEVICE_LIST)]
+    # The list's version (docs/crypto.md §2.1): when given, the list joins the log.
+    version: Annotated[StrictInt, Field(ge=1, le=MAX_VERSION)] | None = None
 
 
 class PublishDeviceKeys(BaseModel):
@@ -64,6 +83,8 @@ class PublishDeviceKeys(BaseModel):
 class QueryKeys(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_QUERY_USERS)]
+    # user -> version: also return that user's logged lists after this version.
+    since: dict[Id, Annotated[StrictInt, Field(ge=0, le=MAX_VERSION)]] | None = None
 
     @field_validator("user_ids")
     @classmethod
@@ -71,6 +92,48 @@ class QueryKeys(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("user_ids must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _since_among_users(self) -> QueryKeys:
+        if self.since and not set(self.since) <= set(self.user_ids):
+            raise ValueError("since names users that are not in user_ids")
+        return self
+
+
+async def _append_to_log(conn: AsyncConnection, user_id: str, body: PublishDeviceList) -> None:
+    """Versions go in order, one at a time; re-sending the head is a harmless retry. Anything
+    else conflicts and names the head, so the client re-fetches and builds on it."""
+    assert body.version is not None
+    head = (
+        await conn.execute(
+            select(func.max(DeviceListLog.version)).where(DeviceListLog.user_id == user_id)
+        )
+    ).scalar_one_or_none() or 0
+    if body.version == head + 1:
+        await conn.execute(
+            insert(DeviceListLog).values(
+                user_id=user_id,
+                version=body.version,
+                signed_device_list=body.signed_device_list,
+                created_at=now_ms(),
+            )
+        )
+        return
+    if body.version == head:
+        stored = (
+            await conn.execute(
+                select(DeviceListLog.signed_device_list).where(
+                    DeviceListLog.user_id == user_id, DeviceListLog.version == head
+                )
+            )
+        ).scalar_one()
+        if stored == body.signed_device_list:
+            return
+    raise ApiError(
+        "conflict",
+        "the device list log is at another version",
+        details={"current_version": head},
+    )
 
 
 def byte_order(column: Any, is_sqlite: bool) -> ColumnElement[str]:
@@ -114,6 +177,7 @@ async def notify_keys_changed(svc: Services, user_id: str, co_members: set[str])
     "/api/v1/keys/device-list",
     body=PublishDeviceList,
     tags=("keys",),
+    errors=("conflict",),
     summary="Publish the caller's identity key and signed device list (opaque).",
 )
 async def publish_device_list(
@@ -133,6 +197,11 @@ async def publish_device_list(
             body.identity_key,
             body.signed_device_list,
         )
+        if reset:
+            # A new identity key starts a new log: the old one's lists prove nothing for it.
+            await conn.execute(delete(DeviceListLog).where(DeviceListLog.user_id == p.user_id))
+        if body.version is not None:
+            await _append_to_log(conn, p.user_id, body)
         if changed:
             await conn.execute(
                 update(User)
@@ -239,6 +308,16 @@ async def query_keys(request: web.Request, p: Principal, body: QueryKeys) -> web
                     "signed_device_list": u.signed_device_list,
                     "devices": [],
                 }
+        for uid, after in sorted((body.since or {}).items()):
+            if uid not in found:
+                continue
+            logged = await conn.execute(
+                select(DeviceListLog.signed_device_list)
+                .where(DeviceListLog.user_id == uid, DeviceListLog.version > after)
+                .order_by(DeviceListLog.version)
+                .limit(LOG_PAGE)
+            )
+            found[uid]["device_list_log"] = list(logged.scalars())
         if found:
             devices = await conn.execute(
                 select(Device.id, Device.user_id, Device.public_keys)

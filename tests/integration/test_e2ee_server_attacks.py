@@ -10,16 +10,25 @@ import secrets
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from client.e2ee import FAILED, WAITING, E2EEError
+from client.e2ee import FAILED, WAITING, E2EEClient, E2EEError
 from client.sdk import RelaisClient
 from crypto import group, pairwise
 from crypto.encoding import b64e, make_signed
-from crypto.identity import DeviceEntry, make_device_list, make_prekey
+from crypto.identity import DeviceEntry, make_device_list, make_prekey, verify_device_list
 from crypto.keys import DhKey, SigningKey
 from crypto.membership import make_event
 from server.db.models import Device as DeviceRow
-from server.db.models import Membership, MembershipEvent, Message, Room, ToDevice, User, now_ms
-from tests.conftest import Running, make_user, wait_for
+from server.db.models import (
+    DeviceListLog,
+    Membership,
+    MembershipEvent,
+    Message,
+    Room,
+    ToDevice,
+    User,
+    now_ms,
+)
+from tests.conftest import Running, UserHandle, make_user, wait_for
 from tests.integration.e2ee_world import Device, texts, unlimited_relais, until_texts  # noqa: F401
 
 
@@ -74,6 +83,7 @@ async def test_forged_device_list_is_refused(relais: Running, device: Device) ->
         99,
         [DeviceEntry(evil_id, evil.public, DhKey.generate().public)],
         now_ms(),
+        prev=bytes(32),
     )
     async with relais.services.db.write() as conn:
         await conn.execute(
@@ -94,9 +104,10 @@ async def test_forged_device_list_is_refused(relais: Running, device: Device) ->
         evil_ik.secret,
         "relais/v1/devices",
         {
-            "t": "relais.devices.v1",
+            "t": "relais.devices.v2",
             "user": nurse_u.user_id,
             "ver": 99,
+            "prev": b64e(bytes(32)),
             "ik": real_ik.public_b64(),
             "ts": now_ms(),
             "devices": [{"id": evil_id, "sign": evil.public_b64(), "dh": evil.public_b64()}],
@@ -366,3 +377,221 @@ async def test_unsigned_member_cannot_speak_in_the_room(relais: Running, device:
         assert (room, api.device_id, b64e(sess.sid)) not in doc.inbound
     finally:
         await api.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Device lists are a hash-chained log (docs/crypto.md §2.5): rollbacks, forks, a revoked device
+# brought back.
+# --------------------------------------------------------------------------------------------
+
+PASSPHRASE = "correct horse battery staple"
+
+
+async def _bob_revoked_a_device(
+    relais: Running, device: Device
+) -> tuple[E2EEClient, E2EEClient, UserHandle, str]:
+    """Bob approves a second device (list v2), then revokes it (v3). Returns his first device,
+    the revoked one, his user and the wire form of v2."""
+    bob_u = await make_user(relais, "clinician")
+    bob = await device(relais, bob_u, passphrase=PASSPHRASE)
+    lost = await device(relais, bob_u, bootstrap=False)
+    await bob.approve_device(await lost.start_new_device())
+    await wait_for(lambda: lost.ik is not None)
+    async with relais.services.db.read() as conn:
+        v2 = (
+            await conn.execute(select(User.signed_device_list).where(User.id == bob_u.user_id))
+        ).scalar_one()
+    await bob.revoke_device(lost.device_id)
+    assert bob.directory.lists[bob_u.user_id].ver == 3
+    await bob.idle()
+    return bob, lost, bob_u, v2
+
+
+async def _serve_v2(relais: Running, bob_u: UserHandle, v2: str, lost: E2EEClient) -> None:
+    """The server rolls Bob back to v2 everywhere it can (the head, the log) and brings the
+    revoked device back to life on its side, with an empty queue."""
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            update(User).where(User.id == bob_u.user_id).values(signed_device_list=v2)
+        )
+        await conn.execute(
+            delete(DeviceListLog).where(
+                DeviceListLog.user_id == bob_u.user_id, DeviceListLog.version > 2
+            )
+        )
+        await conn.execute(
+            update(DeviceRow).where(DeviceRow.id == lost.device_id).values(revoked_at=None)
+        )
+        await conn.execute(delete(ToDevice).where(ToDevice.recipient_device_id == lost.device_id))
+
+
+async def test_restore_refuses_a_rolled_back_device_list(relais: Running, device: Device) -> None:
+    """The finding: restoring from the backup on top of a served v2 brought the revoked device
+    back. The backup names v3, so the restore is refused and nothing is published."""
+    bob, lost, bob_u, v2 = await _bob_revoked_a_device(relais, device)
+    alice_u = await make_user(relais, "clinician")
+    alice = await device(relais, alice_u)
+    room = await bob.create_room()
+    await bob.add_member(room, alice_u.user_id)
+    await alice.directory.ensure([bob_u.user_id])
+    assert alice.directory.lists[bob_u.user_id].ver == 3
+    await _serve_v2(relais, bob_u, v2, lost)
+
+    fresh = await device(relais, bob_u, bootstrap=False, connect=False)
+    with pytest.raises(E2EEError) as err:
+        await fresh.restore_from_backup(PASSPHRASE)
+    assert err.value.code == "devices_withheld"
+    assert "version 2" in str(err.value) and "version 3" in str(err.value)
+    assert fresh.ik is None
+    async with relais.services.db.read() as conn:
+        served = (
+            await conn.execute(select(User.signed_device_list).where(User.id == bob_u.user_id))
+        ).scalar_one()
+    assert served == v2  # nothing was published on top of the rolled-back list
+
+    # Nobody who saw v3 shares a key with the revoked device; Alice keeps v3.
+    alice.directory.mark_dirty(bob_u.user_id)
+    await bob.send_text(room, "after the rollback")
+    await until_texts(alice, room, ["after the rollback"])
+    await alice.send_text(room, "reply")
+    await until_texts(bob, room, ["after the rollback", "reply"])
+    assert alice.metrics["rollback"] >= 1 and bob_u.user_id not in alice.directory.frozen
+    assert await _queued_for(relais, {lost.device_id}) == 0
+
+
+async def test_restore_builds_on_the_newest_logged_list(relais: Running, device: Device) -> None:
+    """A server that rolls back only the head it serves still keeps v3 in the log: the restore
+    finds it there, builds v4 on it, and the revoked device stays retired."""
+    _bob, lost, bob_u, v2 = await _bob_revoked_a_device(relais, device)
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            update(User).where(User.id == bob_u.user_id).values(signed_device_list=v2)
+        )
+    fresh = await device(relais, bob_u, bootstrap=False, connect=False)
+    await fresh.restore_from_backup(PASSPHRASE)
+    head = fresh.directory.lists[bob_u.user_id]
+    assert head.ver == 4
+    assert head.get(lost.device_id) is None
+    assert head.get_retired(lost.device_id) is not None
+    assert fresh.directory.metrics["rollback"] >= 1
+
+
+async def test_gossiped_head_refuses_a_rolled_back_list(relais: Running, device: Device) -> None:
+    """Carol never fetched Bob's list before the server rolled it back; Bob's room key share
+    carries his head (v3), so Carol refuses the served v2 and shares nothing with Bob's
+    devices until the server serves v3."""
+    bob, lost, bob_u, v2 = await _bob_revoked_a_device(relais, device)
+    await _serve_v2(relais, bob_u, v2, lost)
+    carol_u = await make_user(relais, "clinician")
+    carol = await device(relais, carol_u)
+    room = await bob.create_room()
+    await bob.add_member(room, carol_u.user_id)
+    await bob.send_text(room, "hello carol")
+    await until_texts(carol, room, ["hello carol"])
+    await wait_for(lambda: carol.directory.frozen.get(bob_u.user_id) == "devices_withheld")
+    assert carol.metrics["devices_withheld"] >= 1
+    await carol.send_text(room, "hello bob")
+    assert await _queued_for(relais, {lost.device_id, bob.device_id}) == 0
+
+    # The server serves v3 again: Carol verifies it against the gossiped head and thaws.
+    assert bob.directory.lists[bob_u.user_id].ver == 3
+    v3 = bob.directory.lists[bob_u.user_id].wire
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            update(User).where(User.id == bob_u.user_id).values(signed_device_list=v3)
+        )
+        await conn.execute(
+            insert(DeviceListLog).values(
+                user_id=bob_u.user_id, version=3, signed_device_list=v3, created_at=now_ms()
+            )
+        )
+    carol.directory.mark_dirty(bob_u.user_id)
+    await carol.send_text(room, "again")
+    assert bob_u.user_id not in carol.directory.frozen
+    await until_texts(bob, room, ["hello carol", "hello bob", "again"])
+    assert await _queued_for(relais, {lost.device_id}) == 0
+
+
+async def test_forked_device_list_freezes_the_user(relais: Running, device: Device) -> None:
+    """Two different lists at one version (only a holder of Bob's identity key can sign them,
+    e.g. an old client restoring on a rolled-back list): whoever saw one refuses the other and
+    shares nothing with Bob's devices any more."""
+    bob, lost, bob_u, v2 = await _bob_revoked_a_device(relais, device)
+    alice_u = await make_user(relais, "clinician")
+    alice = await device(relais, alice_u)
+    room = await bob.create_room()
+    await bob.add_member(room, alice_u.user_id)
+    await bob.send_text(room, "first")
+    await until_texts(alice, room, ["first"])
+    assert alice.directory.lists[bob_u.user_id].ver == 3
+    assert bob.ik is not None
+    v2_dl = verify_device_list(v2, bob_u.user_id, bob.ik.public)
+    evil = SigningKey.generate()
+    evil_id = "d_" + secrets.token_urlsafe(12)
+    forged_v3 = make_device_list(
+        bob.ik,
+        bob_u.user_id,
+        3,
+        [*v2_dl.devices, DeviceEntry(evil_id, evil.public, DhKey.generate().public)],
+        now_ms(),
+        prev=v2_dl.hash,
+    )
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            update(User).where(User.id == bob_u.user_id).values(signed_device_list=forged_v3)
+        )
+        await conn.execute(
+            update(DeviceListLog)
+            .where(DeviceListLog.user_id == bob_u.user_id, DeviceListLog.version == 3)
+            .values(signed_device_list=forged_v3)
+        )
+        await conn.execute(
+            update(DeviceRow).where(DeviceRow.id == lost.device_id).values(revoked_at=None)
+        )
+        await conn.execute(delete(ToDevice).where(ToDevice.recipient_device_id == lost.device_id))
+    alice.directory.mark_dirty(bob_u.user_id)
+    await alice.send_text(room, "second")
+    assert alice.directory.frozen[bob_u.user_id] == "devices_forked"
+    assert alice.metrics["devices_forked"] == 1
+    assert await _queued_for(relais, {lost.device_id, bob.device_id}) == 0
+    # A newcomer who saw neither is told by Bob's own gossip: v3 hashes differently.
+    carol_u = await make_user(relais, "clinician")
+    carol = await device(relais, carol_u)
+    await bob.add_member(room, carol_u.user_id)
+    await bob.send_text(room, "third")
+    await until_texts(carol, room, ["first", "second", "third"])
+    await wait_for(lambda: carol.directory.frozen.get(bob_u.user_id) == "devices_forked")
+
+
+async def test_list_dropping_a_retired_device_is_refused(relais: Running, device: Device) -> None:
+    """A v4 signed by Bob's identity key (a stolen seed, a broken client) that brings the revoked
+    device back live breaks the succession rules: refused, Bob's devices frozen."""
+    bob, lost, bob_u, _v2 = await _bob_revoked_a_device(relais, device)
+    alice_u = await make_user(relais, "clinician")
+    alice = await device(relais, alice_u)
+    room = await bob.create_room()
+    await bob.add_member(room, alice_u.user_id)
+    await bob.send_text(room, "first")
+    await until_texts(alice, room, ["first"])
+    v3 = bob.directory.lists[bob_u.user_id]
+    assert bob.ik is not None
+    back = DeviceEntry(lost.device_id, lost.dsk.public, lost.dx.public)
+    v4 = make_device_list(bob.ik, bob_u.user_id, 4, [*v3.devices, back], now_ms(), prev=v3.hash)
+    async with relais.services.db.write() as conn:
+        await conn.execute(
+            update(User).where(User.id == bob_u.user_id).values(signed_device_list=v4)
+        )
+        await conn.execute(
+            insert(DeviceListLog).values(
+                user_id=bob_u.user_id, version=4, signed_device_list=v4, created_at=now_ms()
+            )
+        )
+        await conn.execute(
+            update(DeviceRow).where(DeviceRow.id == lost.device_id).values(revoked_at=None)
+        )
+        await conn.execute(delete(ToDevice).where(ToDevice.recipient_device_id == lost.device_id))
+    alice.directory.mark_dirty(bob_u.user_id)
+    await alice.send_text(room, "second")
+    assert alice.directory.frozen[bob_u.user_id] == "devices_invalid"
+    assert alice.directory.lists[bob_u.user_id].ver == 3
+    assert await _queued_for(relais, {lost.device_id}) == 0

@@ -170,6 +170,37 @@ async def test_identity_reset_is_accepted_and_audited(relais: Running, clients: 
         assert IK1 not in r["detail"] and IK2 not in r["detail"] and "list-" not in r["detail"]
 
 
+async def test_device_list_log_in_order_and_served_since(relais: Running, clients: Any) -> None:
+    """Versioned lists join the log one at a time; `since` serves the part after a version, so
+    a client can verify the hash chain from the list it pinned (docs/crypto.md §2.5)."""
+    user = await make_user(relais, "clinician")
+    c = await clients(relais, user, connect=False)
+    me = user.user_id
+
+    async def put(ver: int, text: str, ik: str = IK1) -> Any:
+        return await c.publish_device_list(ik, text, version=ver)
+
+    await put(1, "v1")
+    await put(2, "v2")
+    assert (await put(2, "v2"))["changed"] is False  # a retry of the head is harmless
+    for ver, text in ((2, "v2-fork"), (4, "v4-gap"), (1, "v1")):
+        err = await _error(put(ver, text))
+        assert (err.code, err.details) == ("conflict", {"current_version": 2})
+    await put(3, "v3")
+    users = await c.query_keys([me], since={me: 1})
+    assert users[me]["device_list_log"] == ["v2", "v3"]
+    assert users[me]["signed_device_list"] == "v3"
+    assert "device_list_log" not in (await c.query_keys([me]))[me]
+    assert (await c.query_keys([me], since={me: 3}))[me]["device_list_log"] == []
+    # A new identity key starts a new log at version 1.
+    assert (await _error(put(4, "x", IK2))).code == "conflict"
+    await put(1, "new-v1", IK2)
+    assert (await c.query_keys([me], since={me: 0}))[me]["device_list_log"] == ["new-v1"]
+    # `since` may only name users asked for.
+    err = await _error(c.query_keys([me], since={GHOST_USER: 0}))
+    assert err.code == "validation_failed"
+
+
 async def test_keys_changed_reaches_co_members_only(relais: Running, clients: Any) -> None:
     doc = await make_user(relais, "clinician")
     nurse = await make_user(relais, "clinician")

@@ -42,6 +42,8 @@ def test_every_op_is_checked() -> None:
         "unlock_backup",
         "seal_entry",
         "open_entry",
+        "seal_head",
+        "open_head",
     }
     assert {"bad_ciphertext", "bad_encoding"} <= {c.get("error") for c in CASES}
 
@@ -120,6 +122,57 @@ def test_vector_entry(case: dict[str, Any]) -> None:
     assert b64e(sealed) == o["data"]
     assert backup.seal_entry(bk, i["user"], eid, i["export"], nonce=nonce) == o["data"]
     assert backup.open_entry(bk, i["user"], eid, o["data"]) == i["export"]
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c["op"] in ("seal_head", "open_head")], ids=lambda c: c["name"]
+)
+def test_vector_head(case: dict[str, Any]) -> None:
+    i = case["input"]
+    bk = b64d(i["bk"], 32)
+    if case["op"] == "open_head":
+        if "error" in case:
+            assert _code(backup.open_head, bk, i["user"], i["data"]) == case["error"]
+        else:
+            ver, got = backup.open_head(bk, i["user"], i["data"])
+            assert {"ver": ver, "hash": b64e(got)} == case["output"]
+        return
+    o = case["output"]
+    hid = b64e(_h(16, lp("relais/v1/backup-devices-head"), bk))
+    assert hid == o["id"] == backup.head_entry_id(bk)
+    ad = lp("relais/v1/backup-entry", i["user"], hid)
+    assert b64e(ad) == o["ad"]
+    plain = b64d(o["plaintext"])
+    assert json.loads(plain) == {
+        "t": "relais.devices-head.v1",
+        "user": i["user"],
+        "ver": i["ver"],
+        "h": i["hash"],
+    }
+    nonce = b64d(i["nonce"], 24)
+    ek = _h(32, lp("relais/v1/backup-entry-key"), bk)
+    sealed = nonce + sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, ad, nonce, ek)
+    assert b64e(sealed) == o["data"]
+    head = (i["ver"], b64d(i["hash"], 32))
+    assert backup.seal_head(bk, i["user"], *head, nonce=nonce) == o["data"]
+
+
+def test_head_entry_refuses_a_malformed_head() -> None:
+    """The head is sealed like a session entry; a sealed object that is not a head (a session
+    export, a version 0) is refused, so a restore never reads a wrong version from it."""
+    eid = backup.head_entry_id(BK)
+    for obj in (
+        {"t": "relais.devices-head.v1", "user": "u_alice", "ver": 0, "h": b64e(bytes(32))},
+        {"t": "other", "user": "u_alice", "ver": 1, "h": b64e(bytes(32))},
+        {"t": "relais.devices-head.v1", "user": "u_bob", "ver": 1, "h": b64e(bytes(32))},
+        {"t": "relais.devices-head.v1", "user": "u_alice", "ver": 1},
+    ):
+        data = backup.seal_entry(BK, "u_alice", eid, obj)
+        assert _code(backup.open_head, BK, "u_alice", data) == "bad_encoding"
+    assert backup.open_head(BK, "u_alice", backup.seal_head(BK, "u_alice", 7, bytes(32))) == (
+        7,
+        bytes(32),
+    )
 
 
 # ------------------------------------------------------------------------------------------

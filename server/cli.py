@@ -210,6 +210,26 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_totp_rekey(args: argparse.Namespace) -> int:
+    """Seal every TOTP secret under the first key (after prepending one to RELAIS_TOTP_KEYS),
+    and seal those still in clear from before sealing existed."""
+    from server.auth.totp_secrets import TotpKeyError, load_cipher, rekey
+
+    settings = _settings(args)
+    try:
+        totp = load_cipher(settings)
+    except TotpKeyError as exc:
+        print(f"relais totp-rekey: {exc}", file=sys.stderr)
+        return 2
+
+    async def run(db: Any) -> tuple[int, int]:
+        return await rekey(db, totp)
+
+    resealed, clear = asyncio.run(_with_db(settings, run))
+    print(f"sealed {resealed} TOTP secrets under key {totp.current_id} ({clear} were in clear)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relais", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (verify, export):
         _add_setting_flags(p)
     audit.set_defaults(fn=cmd_audit)
+    rekey = sub.add_parser("totp-rekey", help="seal all TOTP secrets under the first TOTP key")
+    _add_setting_flags(rekey)
+    rekey.set_defaults(fn=cmd_totp_rekey)
     return parser
 
 

@@ -15,7 +15,6 @@ ERROR_STATUS: dict[str, int] = {
     "payload_too_large": 413,
     "unauthorized": 401,
     "invalid_credentials": 401,
-    "totp_required": 401,
     "account_locked": 423,
     "account_disabled": 403,
     "forbidden": 403,

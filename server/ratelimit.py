@@ -3,6 +3,11 @@
 Buckets live in this node's memory: with sticky sessions a client's traffic lands on one node,
 so a per-node bucket bounds it; a user spread over N nodes gets at most N times the rate, which
 is still a bound. Idle buckets are pruned so memory follows active callers only.
+
+`take` is synchronous: it reads, refills and writes a bucket with no `await` in between, so on
+the node's single event loop it is atomic without a lock, and concurrent requests can never spend
+one token twice (tests/unit/test_ratelimit.py). Keep it that way: a limit that must hold across
+nodes, or across an `await`, belongs in the database or Redis (see server/auth/lockout.py).
 """
 
 from __future__ import annotations

@@ -90,10 +90,32 @@ class Settings:
         default=64 * 1024, metadata={"doc": "argon2id memory for new password hashes, KiB."}
     )
     login_max_failures: int = field(
-        default=5, metadata={"doc": "Failed logins for one account before a temporary lockout."}
+        default=5,
+        metadata={
+            "doc": "Failed logins for one username (existing or not) before a temporary lockout."
+        },
     )
     login_lockout_s: int = field(
-        default=15 * 60, metadata={"doc": "Length of the lockout after repeated failures, seconds."}
+        default=15 * 60,
+        metadata={
+            "doc": "Window in which failed logins are counted, and length of the lockout they "
+            "cause, seconds."
+        },
+    )
+    login_ip_max_failures: int = field(
+        default=50,
+        metadata={
+            "doc": "Failed logins from one client address (any usernames) before that address "
+            "is locked out for `login_lockout_s`."
+        },
+    )
+    totp_keys: str = field(
+        default="",
+        metadata={
+            "doc": "Keys sealing TOTP secrets at rest: comma-separated `id:base64(32 bytes)`; "
+            "the first seals, all open. Empty: one key generated once into "
+            "`<data_dir>/secrets/totp.key` (set it explicitly when nodes share a database)."
+        },
     )
     max_envelope_bytes: int = field(
         default=64 * 1024, metadata={"doc": "Largest encrypted message envelope accepted, bytes."}

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.db.models import ROLES, User, new_id, now_ms
 from server.errors import ApiError
 
+from . import lockout
 from .passwords import MIN_PASSWORD_LENGTH, hash_password
 
 
@@ -59,13 +60,18 @@ async def prepare_password(password: str) -> str:
 
 
 async def set_password_hash(conn: AsyncConnection, user_id: str, pw_hash: str) -> None:
-    result = await conn.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(password_hash=pw_hash, failed_logins=0, locked_until=0)
-    )
-    if not result.rowcount:
+    """Set a new password; an administrator doing so also lifts the name's login lockout."""
+    username = (
+        await conn.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(password_hash=pw_hash)
+            .returning(User.username)
+        )
+    ).scalar_one_or_none()
+    if username is None:
         raise ApiError("not_found", "user not found")
+    await lockout.forget_name(conn, username)
 
 
 async def user_id_by_name(conn: AsyncConnection, username: str) -> str | None:

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.api.context import services
 from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
-from server.db.models import User, now_ms
+from server.db.models import User
 from server.errors import ApiError
 
-from . import accounts
+from . import accounts, lockout
 from .principal import Principal
 from .sessions import disconnect_sockets
 
@@ -126,7 +126,6 @@ async def create_user(request: web.Request, p: Principal, body: CreateUser) -> w
 )
 async def list_users(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
-    now = now_ms()
     async with svc.db.read() as conn:
         rows = (
             await conn.execute(
@@ -137,11 +136,11 @@ async def list_users(request: web.Request, p: Principal, _b: None) -> web.Respon
                     User.role,
                     User.disabled,
                     User.totp_secret.is_not(None).label("totp_enabled"),
-                    User.locked_until,
                     User.created_at,
                 ).order_by(User.created_at, User.id)
             )
         ).all()
+        locked = await lockout.locked_names(conn, [r.username for r in rows])
     await svc.audit.record(AuditRecord("admin.user_list", p.user_id, p.device_id, ip=p.ip))
     return json_response(
         {
@@ -153,7 +152,7 @@ async def list_users(request: web.Request, p: Principal, _b: None) -> web.Respon
                     "role": r.role,
                     "disabled": bool(r.disabled),
                     "totp_enabled": bool(r.totp_enabled),
-                    "locked": r.locked_until > now,
+                    "locked": r.username in locked,
                     "created_at": r.created_at,
                 }
                 for r in rows

@@ -11,9 +11,10 @@ from sqlalchemy import select, update
 from server.api.context import client_ip, services
 from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
-from server.db.models import User, now_ms
+from server.db.models import User
 from server.errors import ApiError
 
+from . import lockout, totp_secrets
 from .passwords import verify_password
 from .principal import Principal
 from .sessions import disconnect_sockets
@@ -38,6 +39,15 @@ class LoginResult(BaseModel):
     expires_at: Annotated[int, Field(description="ms since epoch")]
 
 
+def _denied() -> ApiError:
+    # One answer for an unknown name, a wrong password, and a missing, wrong or replayed TOTP
+    # code: it confirms neither that the account exists nor that the password was right.
+    return ApiError("invalid_credentials", DENIED)
+
+
+DENIED = "wrong username or password, or a missing or wrong TOTP code"
+
+
 @route(
     "POST",
     "/api/v1/auth/login",
@@ -46,53 +56,53 @@ class LoginResult(BaseModel):
     auth=False,
     tags=("auth",),
     summary="Exchange username + password (+ TOTP) for a session token.",
-    errors=("invalid_credentials", "totp_required", "account_locked", "rate_limited"),
+    errors=("invalid_credentials", "account_locked", "account_disabled", "rate_limited"),
 )
 async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> web.Response:
+    """The attempt is counted (per username, per address) before anything is checked.
+
+    Known and unknown names take the same path: counted, argon2 run (on a dummy hash for unknown
+    names), the same `invalid_credentials` answer. A locked name or address is refused before
+    argon2: that answer cannot depend on the password, and skipping argon2 keeps a flood of
+    refused attempts from costing CPU.
+    """
     svc = services(request)
     ip = client_ip(request, svc.settings)
     username = body.username.strip().lower()
     async with svc.db.read() as conn:
         user = (await conn.execute(select(User.__table__).where(User.username == username))).first()
-    now = now_ms()
-    if user is not None and user.locked_until > now:
-        await svc.audit.record(AuditRecord("auth.login", user.id, ip=ip, outcome="locked"))
-        raise ApiError(
-            "account_locked",
-            "too many failed attempts, try again later",
-            details={"retry_after_ms": user.locked_until - now},
+    attempt = await lockout.count_attempt(svc.db, svc.settings, username, ip)
+    if attempt.locked_until:
+        await svc.audit.record(
+            AuditRecord("auth.login", user.id if user else None, ip=ip, outcome="locked")
         )
-    # Always hash-verify (a dummy hash for unknown users) so timing reveals nothing.
+        raise attempt.refusal()
     ok = await verify_password(user.password_hash if user else None, body.password)
     totp_step: int | None = None
+    reseal: str | None = None
     if ok and user is not None and user.totp_secret:
-        if body.totp is None:
-            raise ApiError("totp_required", "a TOTP code is required for this account")
-        totp_step = matching_step(user.totp_secret, body.totp)
+        totp = await totp_secrets.cipher(svc)
+        secret = totp.open(user.id, user.totp_secret)
+        if not totp.is_current(user.totp_secret):
+            reseal = totp.seal(user.id, secret)  # a clear or old-key secret, sealed anew
+        totp_step = None if body.totp is None else matching_step(secret, body.totp)
         ok = totp_step is not None
     if user is None or not ok:
-        async with svc.db.write() as conn:
-            if user is not None:
-                failures = user.failed_logins + 1
-                values: dict[str, int] = {"failed_logins": failures}
-                if failures >= svc.settings.login_max_failures:
-                    values = {
-                        "failed_logins": 0,
-                        "locked_until": now + svc.settings.login_lockout_s * 1000,
-                    }
-                await conn.execute(update(User).where(User.id == user.id).values(**values))
-            await append(
-                conn,
-                [AuditRecord("auth.login", user.id if user else None, ip=ip, outcome="denied")],
-            )
-        raise ApiError("invalid_credentials", "wrong username or password")
+        await svc.audit.record(
+            AuditRecord("auth.login", user.id if user else None, ip=ip, outcome="denied")
+        )
+        raise _denied()
     if user.disabled:
         await svc.audit.record(AuditRecord("auth.login", user.id, ip=ip, outcome="disabled"))
         raise ApiError("account_disabled", "this account is disabled")
     async with svc.db.write() as conn:
         if totp_step is not None and not await consume_step(conn, user.id, totp_step):
-            raise ApiError(
-                "invalid_credentials", "this TOTP code was already used; wait for the next"
+            raise _denied()
+        if reseal is not None:
+            await conn.execute(
+                update(User)
+                .where(User.id == user.id, User.totp_secret == user.totp_secret)
+                .values(totp_secret=reseal)
             )
         device_id = None
         if body.device_id is not None:
@@ -117,7 +127,7 @@ async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> 
             device_name=body.device_name,
             user_agent=request.headers.get("User-Agent"),
         )
-        await conn.execute(update(User).where(User.id == user.id).values(failed_logins=0))
+        await lockout.succeeded(conn, attempt, username)
         await append(
             conn,
             [AuditRecord("auth.login", user.id, issued.device_id, ip=ip, target=issued.session_id)],

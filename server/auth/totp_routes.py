@@ -3,8 +3,10 @@
 Setup is stateless: the server proposes a secret and stores nothing; confirm brings the secret
 back with a code computed from it, which proves the authenticator app holds it, and only then is
 it written to `users.totp_secret`. No pending secret lives in memory, so any node can confirm.
-Disabling needs both the password and a current code; wrong attempts count towards the same
-lockout as failed logins, so a stolen session cannot be used to guess the password here.
+The secret is stored sealed (server/auth/totp_secrets.py). Disabling needs both the password
+and a current code; each attempt is counted, before it is checked, towards the same per-username
+and per-address lockout as logins (server/auth/lockout.py), so a stolen session cannot be used
+to guess the password here, however many requests it sends at once.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from sqlalchemy import select, update
 from server.api.context import services
 from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
-from server.db.models import User, now_ms
+from server.db.models import User
 from server.errors import ApiError
 
+from . import lockout, totp_secrets
 from .passwords import verify_password
 from .principal import Principal
 
@@ -55,8 +58,6 @@ async def _account(request: web.Request, p: Principal) -> Any:
                     User.username,
                     User.password_hash,
                     User.totp_secret,
-                    User.locked_until,
-                    User.failed_logins,
                 ).where(User.id == p.user_id)
             )
         ).one()
@@ -98,11 +99,12 @@ async def totp_confirm(request: web.Request, p: Principal, body: ConfirmTotp) ->
             AuditRecord("auth.totp_enable", p.user_id, p.device_id, ip=p.ip, outcome="denied")
         )
         raise ApiError("invalid_credentials", "the code does not match the secret")
+    sealed = (await totp_secrets.cipher(svc)).seal(p.user_id, body.secret)
     async with svc.db.write() as conn:
         result = await conn.execute(
             update(User)
             .where(User.id == p.user_id, User.totp_secret.is_(None))
-            .values(totp_secret=body.secret)
+            .values(totp_secret=sealed)
         )
         if not result.rowcount:
             raise ApiError("conflict", "TOTP is already enabled")
@@ -121,27 +123,16 @@ async def totp_confirm(request: web.Request, p: Principal, body: ConfirmTotp) ->
 async def totp_disable(request: web.Request, p: Principal, body: DisableTotp) -> web.Response:
     svc = services(request)
     user = await _account(request, p)
-    now = now_ms()
-    if user.locked_until > now:
-        raise ApiError(
-            "account_locked",
-            "too many failed attempts, try again later",
-            details={"retry_after_ms": user.locked_until - now},
-        )
     if user.totp_secret is None:
         raise ApiError("conflict", "TOTP is not enabled")
+    attempt = await lockout.count_attempt(svc.db, svc.settings, user.username, p.ip or "")
+    if attempt.locked_until:
+        raise attempt.refusal()
     ok = await verify_password(user.password_hash, body.password)
-    ok = ok and code_ok(user.totp_secret, body.code)
+    secret = (await totp_secrets.cipher(svc)).open(p.user_id, user.totp_secret)
+    ok = ok and code_ok(secret, body.code)
     async with svc.db.write() as conn:
         if not ok:
-            failures = user.failed_logins + 1
-            values: dict[str, int] = {"failed_logins": failures}
-            if failures >= svc.settings.login_max_failures:
-                values = {
-                    "failed_logins": 0,
-                    "locked_until": now + svc.settings.login_lockout_s * 1000,
-                }
-            await conn.execute(update(User).where(User.id == p.user_id).values(**values))
             await append(
                 conn,
                 [
@@ -151,9 +142,8 @@ async def totp_disable(request: web.Request, p: Principal, body: DisableTotp) ->
                 ],
             )
         else:
-            await conn.execute(
-                update(User).where(User.id == p.user_id).values(totp_secret=None, failed_logins=0)
-            )
+            await conn.execute(update(User).where(User.id == p.user_id).values(totp_secret=None))
+            await lockout.succeeded(conn, attempt, user.username)
             await append(conn, [AuditRecord("auth.totp_disable", p.user_id, p.device_id, ip=p.ip)])
     if not ok:
         raise ApiError("invalid_credentials", "wrong password or code")

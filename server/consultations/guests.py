@@ -2,15 +2,16 @@
 
 A link works like a care-room invitation (server/auth/invites.py, whose code hashing and attempt
 cap it reuses): a single-use, short-lived token, optionally with a 6-digit code, only hashes
-stored, single use decided by one conditional UPDATE, burned after `MAX_CODE_ATTEMPTS` wrong
-codes. Redeeming it creates a *guest*: a password-less account of role `guest` (which no admin
-route can create, and which no route other than the consultation's own accepts beyond the
-account's own session), its device, and an ordinary opaque session token stored hashed, whose
-expiry is the shorter of `RELAIS_CONSULT_GUEST_TTL_S` and the account session lifetime. Being an
-ordinary session, it authenticates socket.io and REST, is closed by the session sweeper on every
-node once revoked, and gives access to nothing but what the guest is a participant or member of:
-the consultation, and its chat room once admitted. Ending the consultation (or denying the guest)
-revokes the session and disables the guest account.
+stored, single use decided by one conditional UPDATE, each code counted before it is compared
+(`count_code_attempt`), burned after `MAX_CODE_ATTEMPTS` codes tried. Redeeming it creates a
+*guest*: a password-less account of role `guest` (which no admin route can create, and which no
+route other than the consultation's own accepts beyond the account's own session), its device, and
+an ordinary opaque session token stored hashed, whose expiry is the shorter of
+`RELAIS_CONSULT_GUEST_TTL_S` and the account session lifetime. Being an ordinary session, it
+authenticates socket.io and REST, is closed by the session sweeper on every node once revoked, and
+gives access to nothing but what the guest is a participant or member of: the consultation, and its
+chat room once admitted. Ending the consultation (or denying the guest) revokes the session and
+disables the guest account.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.log import AuditRecord, append
-from server.auth.invites import MAX_CODE_ATTEMPTS, code_hash
+from server.auth.invites import MAX_CODE_ATTEMPTS, code_hash, count_code_attempt
 from server.auth.principal import Principal
 from server.auth.sessions import disconnect_sockets
 from server.auth.tokens import hash_token, new_token, same
@@ -103,40 +104,32 @@ async def create_link(
     }
 
 
-async def _wrong_code(svc: Services, link: Any, ip: str) -> ApiError:
-    """Count a wrong code atomically; the link burns when the count reaches the cap."""
+async def _wrong_code(svc: Services, link: Any, ip: str, rank: int) -> ApiError:
+    """The `rank`-th code tried was wrong; the link burns when the cap is reached."""
+    burned = rank >= MAX_CODE_ATTEMPTS
     async with svc.db.write() as conn:
-        failures = (
+        if burned:
             await conn.execute(
                 update(ConsultationLink)
                 .where(ConsultationLink.id == link.id, ConsultationLink.used_at.is_(None))
-                .values(failed_codes=ConsultationLink.failed_codes + 1)
-                .returning(ConsultationLink.failed_codes)
+                .values(used_at=now_ms())
             )
-        ).scalar_one_or_none()
-        record = AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="invalid")
-        if failures is not None:
-            burned = failures >= MAX_CODE_ATTEMPTS
-            if burned:
-                await conn.execute(
-                    update(ConsultationLink)
-                    .where(ConsultationLink.id == link.id)
-                    .values(used_at=now_ms())
+        await append(
+            conn,
+            [
+                AuditRecord(
+                    "consult.redeem",
+                    target=link.id,
+                    ip=ip,
+                    outcome="burned" if burned else "bad_code",
+                    detail={"failed_codes": rank, "consultation_id": link.consultation_id},
                 )
-            record = AuditRecord(
-                "consult.redeem",
-                target=link.id,
-                ip=ip,
-                outcome="burned" if burned else "bad_code",
-                detail={"failed_codes": failures, "consultation_id": link.consultation_id},
-            )
-        await append(conn, [record])
-    if failures is None:
-        return _invalid()
+            ],
+        )
     return ApiError(
         "invalid_credentials",
         "wrong consultation code",
-        details={"attempts_left": max(0, MAX_CODE_ATTEMPTS - failures)},
+        details={"attempts_left": max(0, MAX_CODE_ATTEMPTS - rank)},
     )
 
 
@@ -177,8 +170,15 @@ async def redeem(
                     "attempts_left": MAX_CODE_ATTEMPTS - link.failed_codes,
                 },
             )
+        async with svc.db.write() as conn:
+            rank = await count_code_attempt(conn, ConsultationLink, link.id)
+        if rank is None:  # used, burned or out of attempts meanwhile: nothing is compared
+            await svc.audit.record(
+                AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="invalid")
+            )
+            raise _invalid()
         if not same(code_hash(link.id, code), link.code_hash):
-            raise await _wrong_code(svc, link, ip)
+            raise await _wrong_code(svc, link, ip, rank)
     try:
         return await _redeem(svc, link, device_name, ip, user_agent, now)
     except ApiError as err:
@@ -199,7 +199,7 @@ async def _redeem(
                 ConsultationLink.id == link.id,
                 ConsultationLink.used_at.is_(None),
                 ConsultationLink.expires_at > now,
-                ConsultationLink.failed_codes < MAX_CODE_ATTEMPTS,
+                ConsultationLink.failed_codes <= MAX_CODE_ATTEMPTS,  # right code may be last
             )
             .values(used_at=now)
         )

@@ -54,16 +54,33 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Sealed under the server's TOTP key (server/auth/totp_secrets.py): `v1:<key id>:<base64>`.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     # Time step of the last TOTP code accepted at login: a code is never accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Unused since 0006 (lockout moved to `login_failures`); kept so older rows stay valid.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[int] = mapped_column(BigInteger, default=0)
     # E2EE: the user's public identity key and their signed device list (opaque to the server).
     identity_key: Mapped[str | None] = mapped_column(Text)
     signed_device_list: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class LoginFailure(Base):
+    """Recent failed-login counts per username or client address (server/auth/lockout.py).
+
+    `key` is a SHA-256 of `user:<name>` or `ip:<address>`, so names without an account count
+    and lock exactly like real ones. A row is dead once `expires_at` passes and is swept.
+    """
+
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    locked_until: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class DeviceListLog(Base):

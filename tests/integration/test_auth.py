@@ -115,7 +115,7 @@ async def test_totp_enable_login_disable(relais, anon, clients):
     other = await anon(relais)
     with pytest.raises(RelaisError) as err:
         await other.login(user.username, PASSWORD)
-    assert err.value.code == "totp_required"
+    assert err.value.code == "invalid_credentials"  # the password is not confirmed without a code
     res = await other.login(user.username, PASSWORD, totp=totp.now())
     assert res["user_id"] == user.user_id
 

@@ -1,7 +1,7 @@
 """device list log
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 
 The signed device lists of each user, by version, so clients can verify the hash chain between
 the list they pinned and a later one (docs/crypto.md §2.5).
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

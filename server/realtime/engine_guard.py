@@ -18,6 +18,7 @@ from typing import Any
 
 import engineio
 from aiohttp import web
+from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from server.errors import ERROR_STATUS, ApiError
 from server.ops import metrics
@@ -61,12 +62,40 @@ async def close_engine_socket(eio: engineio.AsyncServer, eio_sid: str) -> None:
         sock.queue.put_nowait(None)
 
 
+class _Body:
+    """The whole request body, read before engine.io sees it (its `wsgi.input`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def read(self, n: int = -1) -> bytes:
+        return self.data if n < 0 else self.data[:n]
+
+
+async def _translate_request(request: web.Request) -> dict[str, Any]:
+    """engine.io's aiohttp environ, with a POST body read in full.
+
+    engine.io reads a polling POST with one `content.read(length)`, which returns whatever part
+    of the body has arrived: a payload split over TCP segments was decoded truncated. The
+    length was checked against the cap before this runs; the time it takes is bounded by the
+    body reaper (transport_limits.py).
+    """
+    environ: dict[str, Any] = eio_aiohttp.translate_request(request)
+    if request.method == "POST":
+        environ["wsgi.input"] = _Body(
+            await request.content.readexactly(request.content_length or 0)
+        )
+    return environ
+
+
 class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     trust_forwarded_for = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.peers: dict[str, str] = {}
+        drivers: dict[str, Any] = self.__dict__["_async"]  # set by engine.io, untyped
+        self._async = {**drivers, "translate_request": _translate_request}
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         refusal = await self._precheck(request)

@@ -44,6 +44,8 @@ log = logging.getLogger("relais.socket")
 DEFAULT_NAMESPACE = "/"
 # Namespaces echoed back in a CONNECT_ERROR are the client's own bytes; keep them short.
 _MAX_ECHOED_NAMESPACE = 64
+# Only events carry an ack id the client waits on; a client's ACK is never answered by an ACK.
+_ASKS_FOR_ACK = (sio_packet.EVENT, sio_packet.BINARY_EVENT)
 
 
 class Refused(Exception):
@@ -92,7 +94,8 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
                     extra={"sid": eio_sid, "reason": type(exc).__name__},
                 )
                 raise Refused("bad_request", "malformed packet") from None
-            ack_id = pkt.id if isinstance(pkt.id, int) else None
+            if pkt.packet_type in _ASKS_FOR_ACK and isinstance(pkt.id, int):
+                ack_id = pkt.id
             namespace = pkt.namespace or DEFAULT_NAMESPACE
             await self._route(eio_sid, pkt, namespace)
         except Refused as refusal:

@@ -18,6 +18,8 @@ from typing import Any
 
 import engineio
 from aiohttp import web
+from engineio import packet as eio_packet
+from engineio import payload as eio_payload
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from server.errors import ERROR_STATUS, ApiError
@@ -62,6 +64,14 @@ async def close_engine_socket(eio: engineio.AsyncServer, eio_sid: str) -> None:
         sock.queue.put_nowait(None)
 
 
+# engine.io packets a client may send: CLOSE, PONG, MESSAGE, UPGRADE. Any other type made
+# engine.io raise inside a POST and then wait, unanswered, for the client to poll.
+_CLIENT_PACKETS = frozenset(
+    {eio_packet.CLOSE, eio_packet.PONG, eio_packet.MESSAGE, eio_packet.UPGRADE}
+)
+_BODY_KEY = "relais.polling_body"
+
+
 class _Body:
     """The whole request body, read before engine.io sees it (its `wsgi.input`)."""
 
@@ -72,19 +82,32 @@ class _Body:
         return self.data if n < 0 else self.data[:n]
 
 
+def _payload_problem(body: bytes) -> str | None:
+    """Why a polling POST body is not a payload engine.io can take, or None when it is."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not-utf8"
+    if not text:
+        return "empty"
+    try:
+        packets = eio_payload.Payload(encoded_payload=text).packets
+    except Exception as exc:
+        return type(exc).__name__
+    if any(p.packet_type not in _CLIENT_PACKETS for p in packets):
+        return "packet-type"
+    return None
+
+
 async def _translate_request(request: web.Request) -> dict[str, Any]:
-    """engine.io's aiohttp environ, with a POST body read in full.
+    """engine.io's aiohttp environ, with the POST body the guard has already read and checked.
 
     engine.io reads a polling POST with one `content.read(length)`, which returns whatever part
-    of the body has arrived: a payload split over TCP segments was decoded truncated. The
-    length was checked against the cap before this runs; the time it takes is bounded by the
-    body reaper (transport_limits.py).
+    of the body has arrived: a payload split over TCP segments was decoded truncated.
     """
     environ: dict[str, Any] = eio_aiohttp.translate_request(request)
     if request.method == "POST":
-        environ["wsgi.input"] = _Body(
-            await request.content.readexactly(request.content_length or 0)
-        )
+        environ["wsgi.input"] = _Body(request.get(_BODY_KEY, b""))
     return environ
 
 
@@ -98,10 +121,10 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._async = {**drivers, "translate_request": _translate_request}
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
-        refusal = await self._precheck(request)
-        if refusal is not None:
-            return refusal
         try:
+            refusal = await self._precheck(request)
+            if refusal is not None:
+                return refusal
             return await super().handle_request(request)  # type: ignore[no-any-return]
         except asyncio.CancelledError:
             raise
@@ -136,7 +159,26 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
                     f"polling payload larger than {self.max_http_buffer_size} bytes",
                     "too-large",
                 )
+            # Read whole (its time is bounded by the body reaper, transport_limits.py), then
+            # checked, so engine.io only ever sees a payload it can take.
+            body = await request.content.readexactly(length)
+            problem = _payload_problem(body)
+            if problem is not None:
+                return self._refuse("bad_request", "malformed polling payload", problem)
+            request[_BODY_KEY] = body
         return None
+
+    async def disconnect(self, sid: str | None = None) -> None:
+        """engine.io's own disconnect waits for each client to fetch its CLOSE packet: its
+        error paths left the request that caused them unanswered, and a shutdown hung on any
+        long-polling client that had stopped polling. Here nothing waits on a client."""
+        if sid is not None:
+            await close_engine_socket(self, sid)
+            return
+        sessions: dict[str, Any] = self.__dict__["sockets"]
+        for each in list(sessions):
+            await close_engine_socket(self, each)
+        sessions.clear()
 
     @staticmethod
     def _refuse(code: str, message: str, key: str) -> web.Response:

@@ -105,7 +105,10 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         kind = pkt.packet_type
         connected = self.manager.sid_from_eio_sid(eio_sid, namespace) is not None
         if kind == sio_packet.EVENT:
-            if not connected or namespace != DEFAULT_NAMESPACE:
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+            # Connected, not merely pre-connected: python-socketio drops events sent while the
+            # connect handler is still running, without an answer.
+            if namespace != DEFAULT_NAMESPACE or not self.manager.is_connected(sid, namespace):
                 raise Refused("unauthorized", "connect the namespace first")
             data = pkt.data
             if not isinstance(data, list) or not data or not isinstance(data[0], str):

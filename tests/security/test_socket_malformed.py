@@ -8,6 +8,7 @@ JSON lines only (no traceback, none of the bytes sent), and the socket keeps wor
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -78,6 +79,12 @@ BAD_FRAMES: list[tuple[str, str | bytes, str, str]] = [
     ("bad json", f'42["{MARK}"', "43\0", "bad_request"),
     ("deep nesting", "426" + "[" * 1000 + f'"{MARK}"' + "]" * 1000, "436[", "bad_request"),
     ("very deep nesting", "42" + "[" * 100_000 + "]" * 100_000, "43\0", "bad_request"),
+    (
+        "deep payload",
+        '4216["room.list",' + "[" * 900 + "]" * 900 + "]",
+        "4316[",
+        "validation_failed",
+    ),
     ("100-digit integer", f'427["room.list",{{"{MARK}":{"9" * 100}}}]', "437[", ""),
     ("101-digit ack id", "42" + "9" * 101 + f'["room.list","{MARK}"]', "43\0", "bad_request"),
     ("no event name", "428[]", "438[", "bad_request"),
@@ -207,4 +214,47 @@ async def test_closed_sessions_jsonp_and_old_protocols_get_typed_refusals(served
             await _typed(resp, 400, "bad_request")
         async with http.post(f"{base}4&sid={sid}", data=b"x", chunked=True) as resp:
             await _typed(resp, 400, "bad_request")
+    _assert_clean_log(served)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"6", b"9", b"0", b"4\xff\xfe", b"\x1e\x1e", b"4x\x1e" * 20, b""],
+    ids=[
+        "noop",
+        "unknown-type",
+        "open",
+        "not-utf8",
+        "empty-packets",
+        "too-many",
+        "empty",
+    ],
+)
+async def test_malformed_polling_payloads_get_a_typed_400(served: Served, body: bytes) -> None:
+    """Stock engine.io answered some of these 200 after logging a traceback, and a NOOP or an
+    unknown packet type left the POST unanswered while it waited for the client to poll."""
+    base = served.url + "/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        sid = await _handshake(http, served, "ignored")
+        async with (
+            asyncio.timeout(10),
+            http.post(
+                f"{base}&sid={sid}", data=body, headers={"Content-Length": str(len(body))}
+            ) as resp,
+        ):
+            await _typed(resp, 400, "bad_request")
+    text = served.log_text()
+    assert '"level":"error"' not in text
+    _assert_clean_log(served)
+
+
+@pytest.mark.parametrize("frame", ["6", "9", "0" + MARK, "7"])
+async def test_engineio_packets_a_client_may_not_send_close_the_websocket(
+    served: Served, frame: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        sock = await raw_socket(http, served)
+        await sock.send(frame)
+        frames = await sock.events(5)
+        assert frames and frames[-1].startswith("<"), frames
     _assert_clean_log(served)

@@ -212,3 +212,18 @@ async def test_sockets_that_stop_answering_or_never_authenticate_are_closed(
         assert loop.time() - start < 2 * PING_S + MARGIN_S
         frames = await lurker.events(AUTH_S + MARGIN_S)
         assert frames and frames[-1].startswith("<"), frames
+
+
+async def test_shutdown_does_not_wait_on_a_polling_client_that_stopped_polling(
+    tmp_path: Path,
+) -> None:
+    """engine.io's disconnect-all waited for every long-polling client to fetch its CLOSE
+    packet: one client that stopped polling held a graceful stop until the process was killed."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}"
+    proc = await serve(tmp_path, url, RELAIS_SHUTDOWN_GRACE_S="5")
+    served = Served(proc, url)
+    async with aiohttp.ClientSession() as http:
+        await _polling_handshake(http, served)
+        # and then never polls again
+        code = await proc.terminate(timeout=5 + MARGIN_S)
+    assert code == 0, served.log_text()[-2000:]

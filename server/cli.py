@@ -59,8 +59,19 @@ async def _serve(app: Any, settings: Settings) -> None:
     from aiohttp import web
 
     from server.app import drain
+    from server.realtime.transport_limits import BodyReaper, BoundedAppRunner
 
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_grace_s)
+    # Time bounds of every connection (docs/security.md §11): the keep-alive timer also
+    # bounds unfinished request headers; the reaper bounds request bodies.
+    runner = BoundedAppRunner(
+        app,
+        reaper=BodyReaper(settings.http_body_idle_s, settings.http_body_timeout_s),
+        access_log=None,
+        shutdown_timeout=settings.shutdown_grace_s,
+        keepalive_timeout=settings.http_keepalive_s,
+        # After an early answer aiohttp reads the rest of an unread body for at most this long.
+        lingering_time=settings.http_body_idle_s,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -152,6 +152,53 @@ class Settings:
         default=False,
         metadata={"doc": "Take the client IP from X-Forwarded-For (only behind your own proxy)."},
     )
+    # Transport bounds: every connection is bounded in time and size (docs/security.md §11).
+    http_keepalive_s: float = field(
+        default=15.0,
+        metadata={
+            "doc": "An HTTP connection waiting for a request (idle keep-alive, or request "
+            "line and headers not yet complete) is closed after this long, seconds."
+        },
+    )
+    http_body_idle_s: float = field(
+        default=15.0,
+        metadata={
+            "doc": "A request whose body stops arriving (no byte received while the server "
+            "waits for one) is closed after this long, seconds."
+        },
+    )
+    http_body_timeout_s: float = field(
+        default=300.0,
+        metadata={
+            "doc": "Longest time a request body may take to arrive in full, seconds (bounds a "
+            "body dripped slowly enough to dodge `http_body_idle_s`)."
+        },
+    )
+    socket_ping_interval_s: float = field(
+        default=20.0,
+        metadata={"doc": "engine.io ping interval: how often the server pings a socket, seconds."},
+    )
+    socket_ping_timeout_s: float = field(
+        default=20.0,
+        metadata={
+            "doc": "engine.io ping timeout: a socket (WebSocket or long-polling) that has not "
+            "answered a ping within this long after it is due is closed, seconds."
+        },
+    )
+    socket_auth_timeout_s: float = field(
+        default=10.0,
+        metadata={
+            "doc": "An engine.io session that has not completed its authenticated socket.io "
+            "CONNECT within this long is closed, seconds."
+        },
+    )
+    socket_max_bad_packets: int = field(
+        default=20,
+        metadata={
+            "doc": "A socket is closed after this many refused packets (malformed, binary, "
+            "stray acks, unknown namespaces; unknown event names do not count)."
+        },
+    )
     log_level: str = field(default="INFO", metadata={"doc": "Log level (JSON lines on stderr)."})
     shutdown_grace_s: float = field(
         default=10.0, metadata={"doc": "Time given to open connections to drain on shutdown."}

@@ -25,6 +25,7 @@ callback keep the stock path.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import socketio
@@ -40,15 +41,21 @@ from server.ops import metrics
 # (its synchronous-compression ceiling is 16 KiB; the transport pauses at 64 KiB).
 DIRECT_MAX_FRAME = 16 * 1024
 DIRECT_MAX_BUFFERED = 16 * 1024
+# First character of the engine.io packets a client may send over WebSocket.
+_CLIENT_WS_TYPES = frozenset("12345")
+
+log = logging.getLogger("relais.engineio")
 
 
 class TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
     """engine.io's aiohttp WebSocket driver, remembered on its engine.io socket.
 
-    It also ends the session on a text frame that is not an engine.io packet (empty, or a
-    non-digit type): python-engineio decodes frames outside its error handling, so such a frame
-    would otherwise kill the handler and leave a half-dead socket that never disconnects. The
-    frame is handed on as an engine.io CLOSE packet, which disconnects the session at once.
+    It also ends the session on a text frame that is not an engine.io packet a client may send
+    (empty, a non-digit type, or a type other than CLOSE/PING/PONG/MESSAGE/UPGRADE; PING is the
+    upgrade probe): python-engineio decodes frames outside its error handling, so such a frame
+    would otherwise kill the handler and leave a half-dead socket that never disconnects, and
+    it ignores unknown types without a word. The frame is handed on as an engine.io CLOSE
+    packet, which disconnects the session at once (docs/security.md §11.3).
     """
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
@@ -57,7 +64,12 @@ class TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
     async def wait(self) -> Any:
         data = await super().wait()
-        if isinstance(data, str) and (not data or not data[0].isdigit()):
+        if isinstance(data, str) and (not data or data[0] not in _CLIENT_WS_TYPES):
+            log.info("websocket closed: not a client engine.io packet", extra={"reason": "type"})
+            # engine.io's CLOSE from a client only ends the session (the client is expected
+            # to close its end); this one is closed from here.
+            if self._sock is not None:
+                await self._sock.close()
             return str(eio_packet.CLOSE)
         return data
 

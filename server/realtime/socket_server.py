@@ -12,8 +12,11 @@ from server.ops import metrics
 from server.settings import Settings
 
 from .connections import Connection, device_room, user_room
+from .engine_guard import client_ip
 from .fanout import FanoutManager, RedisFanoutManager, install_tracking
-from .registry import dispatch
+from .library_logs import ENGINEIO_LOGGER, SOCKETIO_LOGGER, library_logger
+from .packet_guard import GuardedSocketServer
+from .registry import EVENTS, dispatch
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -28,15 +31,19 @@ def build_socket_server(settings: Settings) -> socketio.AsyncServer:
         )
     else:
         manager = FanoutManager()
-    sio = socketio.AsyncServer(
+    sio = GuardedSocketServer(
+        allowed_events=EVENTS,
+        auth_timeout_s=settings.socket_auth_timeout_s,
+        max_bad_packets=settings.socket_max_bad_packets,
+        trust_forwarded_for=settings.trust_forwarded_for,
         async_mode="aiohttp",
         client_manager=manager,
         max_http_buffer_size=settings.max_event_bytes,
         cors_allowed_origins=[],
-        ping_interval=20,
-        ping_timeout=20,
-        logger=False,
-        engineio_logger=False,
+        ping_interval=settings.socket_ping_interval_s,
+        ping_timeout=settings.socket_ping_timeout_s,
+        logger=library_logger(SOCKETIO_LOGGER),
+        engineio_logger=library_logger(ENGINEIO_LOGGER),
         # Our dispatch never raises, so handlers can run as tasks without losing errors.
         async_handlers=True,
     )
@@ -54,12 +61,7 @@ def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedEr
 def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        request = environ.get("aiohttp.request")
-        ip = request.remote if request is not None and request.remote else "unknown"
-        if svc.settings.trust_forwarded_for and request is not None:
-            fwd = request.headers.get("X-Forwarded-For")
-            if fwd:
-                ip = fwd.split(",")[0].strip()
+        ip = client_ip(environ.get("aiohttp.request"), svc.settings.trust_forwarded_for)
         if not svc.limits.ips.take(ip):
             raise _refused("rate_limited", "too many connections from this address")
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -90,3 +92,8 @@ def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
     @sio.on("*")
     async def any_event(event: str, sid: str, data: Any = None, *_: Any) -> Any:
         return await dispatch(svc, svc.connections.by_sid.get(sid), event, data)
+
+    # The packet guard lets only EVENTS names through to `*`; none may shadow a handler.
+    clash = set(EVENTS) & ({"connect_error", "error", "message"} | set(sio.handlers["/"]))
+    if clash:
+        raise RuntimeError(f"socket events shadow lifecycle handlers: {sorted(clash)}")

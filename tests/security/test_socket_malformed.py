@@ -83,7 +83,7 @@ BAD_FRAMES: list[tuple[str, str | bytes, str, str]] = [
         "deep payload",
         '4216["room.list",' + "[" * 900 + "]" * 900 + "]",
         "4316[",
-        "validation_failed",
+        "bad_request",
     ),
     ("100-digit integer", f'427["room.list",{{"{MARK}":{"9" * 100}}}]', "437[", ""),
     ("101-digit ack id", "42" + "9" * 101 + f'["room.list","{MARK}"]', "43\0", "bad_request"),

@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from server.api.protocol_errors import adopt
+
 log = logging.getLogger("relais.transport")
 
 
@@ -88,12 +90,17 @@ class BodyReaper:
 
 
 class BoundedAppRunner(web.AppRunner):
-    """`web.AppRunner` plus the body reaper, running as long as the runner is set up."""
+    """`web.AppRunner` plus the body reaper, running as long as the runner is set up, and typed
+    answers to malformed HTTP."""
 
     def __init__(self, app: web.Application, *, reaper: BodyReaper, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.reaper = reaper
         self._reaper_task: asyncio.Task[None] | None = None
+
+    async def _make_server(self) -> web.Server:
+        # Malformed HTTP is answered in the API's error shape (server/api/protocol_errors.py).
+        return adopt(await super()._make_server())
 
     async def setup(self) -> None:
         await super().setup()

@@ -4,6 +4,7 @@ error for every malformed body on every route, JSON misses under /app/ (issue 11
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -157,3 +158,40 @@ async def test_malformed_bodies_get_one_typed_error_on_every_route(unthrottled: 
     log = served.log_text()
     assert "Traceback" not in log
     assert MARKER not in log
+
+
+MALFORMED_HTTP = {
+    "not http": b"GARBAGE " + MARKER.encode() + b"\r\n\r\n",
+    "header over 8 KiB": b"GET / HTTP/1.1\r\nHost: x\r\nX: " + MARKER.encode() * 800 + b"\r\n\r\n",
+    "bad content-length": b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: "
+    + MARKER.encode()
+    + b"\r\n\r\n",
+    "smuggling shape": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Length: 3\r\n\r\n",
+    "bad chunk": b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\nzz" + MARKER.encode() + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_HTTP))
+async def test_malformed_http_gets_the_json_error_and_headers(served: Served, case: str) -> None:
+    """aiohttp's parser refusals: JSON error shape, security headers, no banner, no echo of the
+    request bytes, no traceback in the log."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    try:
+        writer.write(MALFORMED_HTTP[case])
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0].split()[1].startswith("4"), lines[0]
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    assert headers["server"] == "relais"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["content-type"].startswith("application/json")
+    assert json.loads(body)["error"]["code"] in ("bad_request", "payload_too_large")
+    assert MARKER.encode() not in raw
+    log = served.log_text()
+    assert "Traceback" not in log and MARKER not in log

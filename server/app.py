@@ -83,6 +83,9 @@ async def error_middleware(
             return error_response(ApiError("bad_request", "method not allowed on this route"))
         if exc.status == 413:
             return error_response(ApiError("payload_too_large", "body too large"))
+        if exc.status >= 400:
+            # Any other refusal aiohttp raises answers in the error shape too (never its text).
+            return error_response(ApiError("bad_request", "request refused"))
         raise
     except asyncio.CancelledError:
         raise

@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 
 SERVICES_KEY: web.AppKey[Services] = web.AppKey("relais_services")
 
-__all__ = ["SERVICES_KEY", "Principal", "authenticate_request", "client_ip", "services"]
+__all__ = [
+    "SERVICES_KEY",
+    "Principal",
+    "address_of",
+    "authenticate_request",
+    "client_ip",
+    "services",
+]
 
 
 def services(request: web.Request) -> Services:
@@ -41,7 +48,16 @@ async def authenticate_request(request: web.Request) -> Principal:
 
 
 def client_ip(request: web.Request, settings: Settings) -> str:
-    if settings.trust_forwarded_for:
+    return address_of(request, settings.trust_forwarded_for)
+
+
+def address_of(request: web.BaseRequest | None, trust_forwarded_for: bool) -> str:
+    """The one reading of a caller's address, for REST, the socket.io edge and its CONNECT: the
+    TCP peer, or behind our own proxy the first X-Forwarded-For entry (the shipped nginx
+    overwrites the header with the peer it saw, so a client cannot choose it)."""
+    if request is None:
+        return "unknown"
+    if trust_forwarded_for:
         fwd = request.headers.get("X-Forwarded-For")
         if fwd:
             return fwd.split(",")[0].strip()

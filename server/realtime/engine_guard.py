@@ -22,23 +22,13 @@ from engineio import packet as eio_packet
 from engineio import payload as eio_payload
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from server.api.context import address_of
 from server.errors import ERROR_STATUS, ApiError
 from server.ops import metrics
 
 log = logging.getLogger("relais.engineio")
 
 _STATUS_LINE = {400: "400 BAD REQUEST", 413: "413 PAYLOAD TOO LARGE"}
-
-
-def client_ip(request: web.BaseRequest | None, trust_forwarded_for: bool) -> str:
-    """The caller's address: the TCP peer, or the first X-Forwarded-For hop behind our proxy."""
-    if request is None:
-        return "unknown"
-    if trust_forwarded_for:
-        fwd = request.headers.get("X-Forwarded-For")
-        if fwd:
-            return fwd.split(",")[0].strip()
-    return request.remote or "unknown"
 
 
 def typed_response(code: str, message: str) -> web.Response:
@@ -143,7 +133,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         sid = query.get("sid")
         if sid is None:
             return None
-        if sid not in self.sockets or self.peers.get(sid) != client_ip(
+        if sid not in self.sockets or self.peers.get(sid) != address_of(
             request, self.trust_forwarded_for
         ):
             # Same answer for unknown and foreign sessions: it does not confirm that a sid exists.
@@ -188,7 +178,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "connect":
             environ = args[1]
-            self.peers[args[0]] = client_ip(
+            self.peers[args[0]] = address_of(
                 environ.get("aiohttp.request"), self.trust_forwarded_for
             )
         elif event == "disconnect":

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 
+from server.api.context import address_of
 from server.ops import metrics
 from server.settings import Settings
 
 from .connections import Connection, device_room, user_room
-from .engine_guard import client_ip
 from .fanout import FanoutManager, RedisFanoutManager, install_tracking
 from .library_logs import ENGINEIO_LOGGER, SOCKETIO_LOGGER, library_logger
 from .packet_guard import GuardedSocketServer
@@ -61,7 +61,7 @@ def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedEr
 def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        ip = client_ip(environ.get("aiohttp.request"), svc.settings.trust_forwarded_for)
+        ip = address_of(environ.get("aiohttp.request"), svc.settings.trust_forwarded_for)
         if not svc.limits.ips.take(ip):
             raise _refused("rate_limited", "too many connections from this address")
         token = auth.get("token") if isinstance(auth, dict) else None

@@ -9,7 +9,7 @@ APP_STAMP := $(VENV)/.app-$(shell cat requirements.lock pyproject.toml | cksum |
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --quiet
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench lock clean web web-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,13 +31,31 @@ $(DEV_STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
 run: $(APP_STAMP)
 	$(BIN)/relais serve
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) web-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check server client crypto media bench tests
 	$(BIN)/ruff format --check server client crypto media bench tests
 	$(BIN)/mypy
+
+# The browser app: its npm dependencies come from web_client/package-lock.json (`npm ci`, exact
+# versions and integrity hashes). The built bundles in web_client/dist are committed, so `make run`
+# needs no Node; `make web` rebuilds them and the suite fails when they are stale
+# (tests/unit/test_web_bundles.py). Without npm, `make test` goes on and the JS tests skip, except
+# under RELAIS_REQUIRE_SERVICES=1 (CI), where they fail.
+WEB_STAMP := web_client/node_modules/.lock-$(shell cksum < web_client/package-lock.json | cut -d' ' -f1)
+
+$(WEB_STAMP): web_client/package-lock.json
+	cd web_client && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+web-deps:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(WEB_STAMP); \
+	else echo "npm not found: the browser app's JS tests will skip"; fi
+
+web: $(WEB_STAMP)
+	cd web_client && node build.mjs
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run_all
@@ -51,4 +69,4 @@ lock: | $(BIN)/python
 		-o requirements.lock
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web_client/node_modules

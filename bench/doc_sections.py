@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+NUMBERED = re.compile(r"^## (\d+)\. ", re.MULTILINE)
 
 
 def write_section(heading: str, lines: list[str], doc: Path = DOC) -> None:
-    """Replace the section under `heading` (up to the next `## ` heading), or append it."""
+    """Replace the section under `heading` (up to the next `## ` heading), or add it: a numbered
+    heading ("## 8. ...") goes before the first section with a higher number, so the sections
+    stay in order whichever bench runs first; anything else goes at the end."""
     text = doc.read_text() if doc.exists() else "# Performance\n"
     body = "\n".join(lines).rstrip() + "\n"
     if heading in text:
@@ -17,5 +21,14 @@ def write_section(heading: str, lines: list[str], doc: Path = DOC) -> None:
         tail = rest[nxt + 1 :] if nxt >= 0 else ""
         text = head + body + ("\n" + tail if tail else "")
     else:
-        text = text.rstrip() + "\n\n" + body
+        number = NUMBERED.match(heading + " ")
+        later = [
+            m.start()
+            for m in NUMBERED.finditer(text)
+            if number is not None and int(m.group(1)) > int(number.group(1))
+        ]
+        if later:
+            text = text[: later[0]] + body + "\n" + text[later[0] :]
+        else:
+            text = text.rstrip() + "\n\n" + body
     doc.write_text(text)

@@ -1,18 +1,24 @@
 """Run every benchmark of issue 3 and rewrite the results section of docs/performance.md.
 
-    python -m bench.run_all [--quick] [--only send,fanout,memory,crypto,profile,media,audio]
+    python -m bench.run_all [--quick]
+                            [--only crypto,webcrypto,send,fanout,memory,profile,web,media,audio,mix]
                             [--repeats N]
                             [--no-postgres] [--no-node] [--no-doc]
 
 Each scenario starts its own server process (killed at the end whatever happens), drives it from
 separate load-generator processes on 127.0.0.1 only, and is repeated; the median is reported with
 the spread, because the 2-core machine is shared. `crypto` (bench/crypto_costs.py) times the E2EE
-operations of one client in this process, with no server. `media` (bench/media_link.py: a
-shaped link in a network namespace, the relay's cost per leg) writes its own section
-"## 6. Consultation media"; `audio` (bench/audio_continuity.py: a browser receiver on a shaped
-link) writes "## 7. Audio continuity (browser receiver)". Only the text between the
-`bench:results` markers of docs/performance.md is replaced; the hand-written analysis around it
-is kept.
+operations of one client in this process, with no server; `webcrypto` (bench/web_crypto.py)
+times the same protocol in headless Chromium next to Python and writes its own section
+"## 9. E2EE costs in the browser"; `web` (bench/web_load.py: the browser app's first load,
+sign-in and reload on emulated slow links) writes "## 8. Browser app load", and
+bench/join_load.py (the patient's link to the waiting room) "## 10. Patient join page load". `media`
+(bench/media_link.py: a shaped link in a network namespace, the relay's cost per leg) writes its
+own section "## 6. Consultation media"; `audio` (bench/audio_continuity.py: a browser receiver
+on a shaped link) writes "## 7. Audio continuity (browser receiver)"; `mix` (bench/mix_cost.py:
+the CPU of mix-minus per participant) writes "## 11. Mix-minus audio cost". Only the text
+between the `bench:results` markers of docs/performance.md is replaced; the hand-written analysis
+around it is kept.
 """
 
 from __future__ import annotations
@@ -371,6 +377,18 @@ def bench_memory(cfg: Config, work: Path, node: bool, only: str = "") -> list[di
     return rows
 
 
+def _browser_ready(name: str) -> bool:
+    """The browser benches need the system Chromium and web_client/node_modules (npm ci)."""
+    from tests.browser import chromium_available
+
+    ok, why = chromium_available()
+    if ok and not (ROOT / "web_client" / "node_modules" / ".bin" / "esbuild").exists():
+        ok, why = False, "web_client/node_modules missing (make web-deps)"
+    if not ok:
+        log(f"skipping {name}: {why}")
+    return ok
+
+
 def machine_info() -> dict[str, Any]:
     cpu = next(
         (
@@ -540,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat")
-    parser.add_argument("--only", default="crypto,send,fanout,memory,profile,media,audio")
+    parser.add_argument(
+        "--only", default="crypto,webcrypto,send,fanout,memory,profile,web,media,audio,mix"
+    )
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--no-postgres", action="store_true")
@@ -582,6 +602,12 @@ def main(argv: list[str] | None = None) -> int:
                 quick=args.quick,
                 command=f"python -m bench.run_all {' '.join(argv)}".rstrip(),
             )
+        sub = (["--quick"] if args.quick else []) + (["--no-doc"] if args.no_doc else [])
+        if "webcrypto" in only and _browser_ready("webcrypto"):
+            # Its own section ("## 9. E2EE costs in the browser"); no server either.
+            from . import web_crypto
+
+            web_crypto.main(sub)
         if "send" in only:
             res["send"] = bench_send(
                 cfg, "sqlite", work / "send-sqlite", prof("send"), args.send_manager
@@ -596,6 +622,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "memory" in only:
             res["memory"] = bench_memory(cfg, work / "memory", not args.no_node, args.variants)
+        if "web" in only and _browser_ready("web"):
+            # Its own section ("## 8. Browser app load").
+            from . import join_load, web_load
+
+            web_load.main(sub)
+            join_load.main(sub)  # its own section ("## 10. Patient join page load")
         if "media" in only:
             # Its own section ("## 6. Consultation media"), outside the results markers.
             from . import media_link
@@ -609,6 +641,14 @@ def main(argv: list[str] | None = None) -> int:
 
             audio_continuity.main(
                 (["--quick"] if args.quick else []) + (["--no-doc"] if args.no_doc else [])
+            )
+        if "mix" in only:
+            # Its own section ("## 11. Mix-minus audio cost").
+            from . import mix_cost
+
+            mix_cost.main(
+                (["--seconds", "5", "--live-seconds", "5"] if args.quick else [])
+                + (["--no-doc"] if args.no_doc else [])
             )
         for name, title in (
             ("send", "`message.send` on SQLite, closed loop"),

@@ -36,9 +36,14 @@ class ConsultationMedia:
         client: RelaisClient,
         consultation_id: str,
         video: tuple[int, int, int] = (640, 480, 30),
+        tone_hz: int = 440,
+        tint: tuple[int, int] = (128, 128),
     ) -> None:
         self.client = client
         self.video = video
+        # What the synthetic microphone and camera send (tests tell participants apart by them).
+        self.tone_hz = tone_hz
+        self.tint = tint
         self.consultation_id = consultation_id
         self.peer: MediaPeer | None = None
         self.participant_id: str | None = None
@@ -115,7 +120,7 @@ class ConsultationMedia:
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in config.get("ice_servers", [])
         ]
-        self.peer = MediaPeer(servers, self.video)
+        self.peer = MediaPeer(servers, self.video, self.tone_hz, self.tint)
         offer = await self.peer.offer()
         answer = await self.client.call(
             "consult.offer", {"consultation_id": self.consultation_id, "sdp": offer}, timeout=30

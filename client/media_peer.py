@@ -14,6 +14,7 @@ import fractions
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,18 +32,40 @@ AUDIO_ARRIVALS_KEPT = 6000
 
 
 class ToneTrack(MediaStreamTrack):
-    """A 440 Hz tone at real-time pace: 20 ms mono s16 frames."""
+    """A sine tone (440 Hz by default) at real-time pace: 20 ms mono s16 frames. Several
+    participants with distinct tones let a test tell, by frequency, whom it hears;
+    `amplitude` may be changed while the track runs (0: silence)."""
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, frequency: int = 440, amplitude: int = 6000) -> None:
         super().__init__()
         self._pts = 0
         self._start: float | None = None
-        self._period = [
-            int(6000 * math.sin(2 * math.pi * 440 * k / AUDIO_RATE))
-            for k in range(AUDIO_RATE // 40)
-        ]
+        self.frequency = frequency
+        self._amplitude = -1
+        # One whole number of cycles, so the tone repeats without a seam.
+        self._period_len = AUDIO_RATE // math.gcd(frequency, AUDIO_RATE)
+        self._period = b""
+        self.amplitude = amplitude
+
+    @property
+    def amplitude(self) -> int:
+        return self._amplitude
+
+    @amplitude.setter
+    def amplitude(self, value: int) -> None:
+        if value == self._amplitude:
+            return
+        self._amplitude = value
+        one = b"".join(
+            int(value * math.sin(2 * math.pi * self.frequency * k / AUDIO_RATE)).to_bytes(
+                2, "little", signed=True
+            )
+            for k in range(self._period_len)
+        )
+        # Long enough to cut any 20 ms frame out of it at any phase.
+        self._period = one * (AUDIO_SAMPLES // self._period_len + 2)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -54,9 +77,8 @@ class ToneTrack(MediaStreamTrack):
         if delay > 0:
             await asyncio.sleep(delay)
         frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_SAMPLES)
-        offset = self._pts % len(self._period)
-        samples = (self._period * 2)[offset : offset + AUDIO_SAMPLES]
-        frame.planes[0].update(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
+        offset = (self._pts % self._period_len) * 2
+        frame.planes[0].update(self._period[offset : offset + AUDIO_SAMPLES * 2])
         frame.sample_rate = AUDIO_RATE
         frame.pts = self._pts
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
@@ -65,13 +87,21 @@ class ToneTrack(MediaStreamTrack):
 
 
 class PatternTrack(MediaStreamTrack):
-    """A moving gradient at 30 fps, 640x480: enough detail to make VP8 spend its rate."""
+    """A moving gradient at 30 fps, 640x480: enough detail to make VP8 spend its rate. `tint`
+    is the constant (U, V) chroma, so a test can tell whose picture it receives."""
 
     kind = "video"
 
-    def __init__(self, width: int = 640, height: int = 480, fps: int = 30) -> None:
+    def __init__(
+        self,
+        width: int = 640,
+        height: int = 480,
+        fps: int = 30,
+        tint: tuple[int, int] = (128, 128),
+    ) -> None:
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
+        self.tint = tint
         self._n = 0
         self._start: float | None = None
         base = bytes((x * 7) & 0xFF for x in range(width + 256))
@@ -90,9 +120,8 @@ class PatternTrack(MediaStreamTrack):
         shift = (self._n * 4) % self.width
         luma = b"".join(row[shift:] + row[:shift] for row in self._rows)
         frame.planes[0].update(luma)
-        chroma = bytes([128]) * (frame.planes[1].buffer_size)
-        frame.planes[1].update(chroma)
-        frame.planes[2].update(chroma)
+        frame.planes[1].update(bytes([self.tint[0]]) * frame.planes[1].buffer_size)
+        frame.planes[2].update(bytes([self.tint[1]]) * frame.planes[2].buffer_size)
         frame.pts = self._n * (VIDEO_CLOCK // self.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self._n += 1
@@ -115,13 +144,15 @@ class MediaPeer:
         self,
         ice_servers: list[Any] | None = None,
         video: tuple[int, int, int] = (640, 480, 30),
+        tone_hz: int = 440,
+        tint: tuple[int, int] = (128, 128),
     ) -> None:
         from aiortc import RTCConfiguration
 
         aiortc_adapt.install_codec_parameters()
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
-        self.audio_source = ToneTrack()
-        self.video_source = PatternTrack(*video)
+        self.audio_source = ToneTrack(tone_hz)
+        self.video_source = PatternTrack(*video, tint=tint)
         self.audio_encoder = aiortc_adapt.AdaptiveOpusEncoder()
         self.video_encoder = aiortc_adapt.AdaptiveVp8Encoder()
         self.audio_sender = self.pc.addTrack(self.audio_source)
@@ -130,6 +161,8 @@ class MediaPeer:
         aiortc_adapt.use_encoder(self.video_sender, self.video_encoder)
         self.counters = Counters()
         self.plan: dict[str, Any] = {}
+        # Called with every decoded frame received (kind, frame): tests analyse what arrives.
+        self.on_frame: Callable[[str, av.AudioFrame | av.VideoFrame], None] | None = None
         self._consumers: list[asyncio.Task[None]] = []
         self.pc.on("track", self._on_track)
 
@@ -148,6 +181,8 @@ class MediaPeer:
                     self.counters.audio_arrivals.append(now)
                 if isinstance(frame, av.VideoFrame):
                     self.counters.video_sizes.add((frame.width, frame.height))
+                if self.on_frame is not None and isinstance(frame, av.AudioFrame | av.VideoFrame):
+                    self.on_frame(kind, frame)
         except MediaStreamError:
             return
 

@@ -417,7 +417,9 @@ class RelaisClient:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.sio is not None:
-            await self.sio.disconnect()
+            # `shutdown`, not `disconnect`: a socket caught between two reconnection attempts
+            # would otherwise keep reconnecting after its client was closed.
+            await self.sio.shutdown()
             self.sio = None
         if self._http is not None:
             await self._http.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 from collections.abc import Set
 from typing import Any
@@ -156,11 +155,17 @@ def _no_constant(name: str) -> Any:
     raise CryptoError("bad_encoding", f"{name} is not JSON")
 
 
-def _finite(text: str) -> float:
-    # Python reads 1e400 as infinity, which no other JSON parser agrees on.
-    value = float(text)
-    if not math.isfinite(value):
-        raise CryptoError("bad_encoding", "number out of range")
+def _no_fraction(text: str) -> Any:
+    # A number with a fraction or an exponent: serialisers disagree on how to write them (Python
+    # writes 1.0 and 1e+16, JavaScript 1 and 10000000000000000), so the protocol has none.
+    raise CryptoError("bad_encoding", "non-integer number")
+
+
+def _exact_int(text: str) -> int:
+    # Beyond 2^53 a browser's double no longer reads the integer exactly. The length check comes
+    # first so that a 5000-digit literal is refused without converting it.
+    if len(text.lstrip("-")) > 16 or abs(value := int(text)) > INT_MAX:
+        raise CryptoError("bad_encoding", "integer beyond 2^53")
     return value
 
 
@@ -173,16 +178,30 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _strict_loads(text: str) -> Any:
+    return json.loads(
+        text,
+        object_pairs_hook=_no_duplicates,
+        parse_constant=_no_constant,
+        parse_float=_no_fraction,
+        parse_int=_exact_int,
+    )
+
+
 def dumps(obj: Any) -> str:
-    """The JSON text that gets signed or encrypted: compact and sorted, a stable choice for our
-    own output (verifiers never re-serialise). Anything a JSON parser would not give back as the
-    same value (NaN, tuples, non-string keys, lone surrogates, cycles) is refused here rather than
-    becoming a message the receiver reads differently."""
+    """The JSON text that gets signed or encrypted (docs/crypto.md §0): no whitespace, keys
+    sorted, non-ASCII written raw, as UTF-8. Verifiers never re-serialise, but the vectors'
+    "make" operations compare these bytes. Anything the strict parser would not give back as the
+    same value (a non-integer number, an integer beyond 2^53, NaN, tuples, non-string keys,
+    lone surrogates, cycles) is refused here rather than becoming a message the receiver reads
+    differently or refuses."""
     try:
         text = json.dumps(
             obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
         )
-        same = json.loads(text) == obj
+        same = _strict_loads(text) == obj
+    except CryptoError as err:
+        raise CryptoError("bad_encoding", f"not representable as protocol JSON ({err})") from err
     except (TypeError, ValueError, RecursionError) as err:
         raise CryptoError("bad_encoding", "not representable as JSON") from err
     if not same:
@@ -192,9 +211,10 @@ def dumps(obj: Any) -> str:
 
 
 def loads_object(text: str | bytes) -> dict[str, Any]:
-    """A JSON object, strictly: bytes must be UTF-8 (no BOM, no UTF-16), and NaN/Infinity, numbers
-    beyond a double and duplicate keys are refused. Escaped lone surrogates in strings are valid
-    JSON and are kept; `utf8`/`lp` refuse them wherever such a string would be encoded."""
+    """A JSON object, strictly: bytes must be UTF-8 (no BOM, no UTF-16); NaN/Infinity, numbers
+    with a fraction or an exponent, integers beyond +-2^53 and duplicate keys are refused.
+    Escaped lone surrogates in strings are valid JSON and are kept; `utf8`/`lp` refuse them
+    wherever such a string would be encoded."""
     if isinstance(text, bytes | bytearray):
         try:
             text = bytes(text).decode("utf-8")
@@ -203,9 +223,7 @@ def loads_object(text: str | bytes) -> dict[str, Any]:
     if not isinstance(text, str):
         raise CryptoError("bad_encoding", "not a JSON text")
     try:
-        obj = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite
-        )
+        obj = _strict_loads(text)
     except CryptoError:
         raise
     except (ValueError, RecursionError) as err:

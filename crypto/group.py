@@ -41,12 +41,13 @@ from .errors import CryptoError
 from .keys import SigningKey
 
 ALG = "relais.group.v1"
-BUCKETS = (256, 1024, 4096, 16384, 65536)
+# The only padded lengths (docs/crypto.md §4.2). The largest is bounded twice over: the signature
+# covers lp(c), and lp holds at most 65535 bytes, so a 65536 bucket (ciphertext 65552 bytes) could
+# never be signed; and its envelope (~87 KB of base64) would not fit the server's 64 KiB cap.
+# Content up to 16383 bytes fits the 16384 bucket; larger payloads belong in attachments (§7).
+BUCKETS = (256, 1024, 4096, 16384)
 MAX_SKIP = 10_000
-# The signature covers lp(c), and lp holds at most 65535 bytes: the 65536 bucket (ciphertext 65552
-# bytes) can never be signed, and the server's 64 KiB envelope cap would refuse it anyway. Content
-# up to 16383 bytes fits the 16384 bucket; larger payloads belong in attachments (§7).
-MAX_CONTENT = BUCKETS[3] - 1
+MAX_CONTENT = BUCKETS[-1] - 1
 SID_BYTES = 16
 CK_BYTES = 32
 MH_BYTES = 32
@@ -80,39 +81,33 @@ def _advance(ck: bytes, steps: int) -> bytes:
 
 
 def _bucket(length: int) -> int:
+    """The smallest bucket that holds `length` content bytes plus the 0x80 marker."""
     for b in BUCKETS:
         if length + 1 <= b:
             return b
-    return BUCKETS[-1]
+    raise CryptoError("bad_encoding", f"content longer than {MAX_CONTENT} bytes")
 
 
 def pad(content: bytes) -> bytes:
-    """Only the bucket shows in the ciphertext length, not the message length."""
+    """Only the bucket shows in the ciphertext length, not the message length. Content longer
+    than MAX_CONTENT has no bucket (`bad_encoding`): it goes as an attachment."""
     return bytes(sodium.sodium_pad(content, _bucket(len(content))))
 
 
 def unpad(padded: bytes) -> bytes:
-    """Inverse of `pad`, and only of `pad`: the block size follows from the padded length and a
-    padding that `pad` would not have produced (wrong bucket for the content) is refused, so one
+    """Inverse of `pad`, and only of `pad`: the padded length must be a bucket, and a padding
+    that `pad` would not have produced (wrong bucket for the content) is refused, so one
     plaintext has exactly one padded form."""
     n = len(padded)
-    if n in BUCKETS[:-1]:
-        b = n
-    elif n >= BUCKETS[-1] and n % BUCKETS[-1] == 0:
-        b = BUCKETS[-1]
-    else:
+    if n not in BUCKETS:
         raise CryptoError("bad_encoding", "padded length is not a bucket size")
     try:
-        content = bytes(sodium.sodium_unpad(padded, b))
+        content = bytes(sodium.sodium_unpad(padded, n))
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as err:
         raise CryptoError("bad_encoding", "bad padding") from err
-    if len(sodium.sodium_pad(content, _bucket(len(content)))) != n:
+    if _bucket(len(content)) != n:
         raise CryptoError("bad_encoding", "padding longer than the bucket rule allows")
     return content
-
-
-def _padded_len_ok(n: int) -> bool:
-    return n in BUCKETS or (n >= BUCKETS[-1] and n % BUCKETS[-1] == 0)
 
 
 # -- field checks ----------------------------------------------------------------------------
@@ -275,7 +270,7 @@ def parse_envelope(env: Any) -> Header:
     sid = req_str(env, "sid")
     b64d(sid, SID_BYTES)
     ct = b64d(env["ct"])
-    if not _padded_len_ok(len(ct) - TAG_BYTES) or len(ct) > 0xFFFF:
+    if len(ct) - TAG_BYTES not in BUCKETS:
         raise CryptoError("bad_encoding", "ciphertext length is not a padded bucket")
     return Header(
         sid=sid,

@@ -7,8 +7,9 @@ Run it against a server started with `make run`, after creating the accounts as 
     .venv/bin/python docs/quickstart.py
 
 Set RELAIS_URL if the server is not at http://127.0.0.1:8080. Every message is encrypted on the
-sending device (docs/crypto.md); the server stores and relays ciphertext only. Each run makes new
-identity keys for alice and bob, as brand-new installations would.
+sending device (docs/crypto.md); the server stores and relays ciphertext only. The first run makes
+alice's and bob's identity keys and key backups; a later run restores each from its backup, so
+the users keep their identities (and whoever verified them keeps trusting them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ URL = os.environ.get("RELAIS_URL", "http://127.0.0.1:8080")
 ADMIN = ("admin", "change-me-admin-1")
 ALICE = ("alice", "change-me-alice-1")
 BOB = ("bob", "change-me-bob-1")
+ALICE_RECOVERY = "alice's long recovery passphrase"
 BOB_RECOVERY = "bob's long recovery passphrase"
 
 
@@ -32,6 +34,16 @@ async def device(user: tuple[str, str], name: str) -> E2EEClient:
     api = RelaisClient(URL)
     await api.login(*user, device_name=name)
     return E2EEClient(api)
+
+
+async def set_up(dev: E2EEClient, passphrase: str) -> None:
+    """A user's first device makes the identity key, the signed device list and an encrypted key
+    backup under the recovery passphrase; on a later run the backup restores them instead."""
+    found = await dev.api.request("POST", "/api/v1/keys/query", json={"user_ids": [dev.user_id]})
+    if found["users"][dev.user_id]["identity_key"] is None:
+        await dev.bootstrap(passphrase)
+    else:
+        await dev.restore_from_backup(passphrase)
 
 
 async def main() -> None:
@@ -57,13 +69,13 @@ async def main() -> None:
                 raise
             print("clinician bob already exists")
 
-        # 2. Both clinicians set up their first device: identity key, signed device list,
-        #    and for Bob an encrypted key backup protected by his recovery passphrase.
+        # 2. Both clinicians set up their device: identity key, signed device list, and an
+        #    encrypted key backup protected by their recovery passphrase.
         alice = await device(ALICE, "alice-laptop")
         bob = await device(BOB, "bob-phone")
         devices += [alice, bob]
-        await alice.bootstrap()
-        await bob.bootstrap(BOB_RECOVERY)
+        await set_up(alice, ALICE_RECOVERY)
+        await set_up(bob, BOB_RECOVERY)
 
         # 3. Alice opens a care room (she signs its first membership event) and adds Bob.
         room_id = await alice.create_room()

@@ -631,9 +631,13 @@ async def close_peer(pc: RTCPeerConnection) -> None:
     async def no_consent() -> None:
         return None
 
-    for transceiver in pc.getTransceivers():
-        connection = getattr(transceiver.receiver.transport.transport, INTERNALS["ice_connection"])
-        setattr(connection, INTERNALS["ice_consent_start"], no_consent)
+    ice_transports = [t.receiver.transport.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:  # a data-channel peer (media/probe.py)
+        ice_transports.append(pc.sctp.transport.transport)
+    for ice in ice_transports:
+        setattr(
+            getattr(ice, INTERNALS["ice_connection"]), INTERNALS["ice_consent_start"], no_consent
+        )
     await pc.close()
 
 

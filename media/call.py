@@ -1,10 +1,16 @@
 """A call: the legs of one consultation and the routing between them.
 
-Every leg's audio and video go to every other leg through `RelayTrack`s, as encoded frames: a
-frame is handed to each receiver's queue synchronously, with no task per receiver and no decode.
-Each receiving leg has one audio and one video track (the offers our clients make), fed by the
-*featured* other leg: the one with the highest priority the host gave (the patient for the care
-team, the clinician for the patient).
+Each receiving leg has one audio and one video track (the offers our clients make).
+
+- **Two legs**: each leg's audio and video go to the other through `RelayTrack`s, as encoded
+  frames, handed to the receiver's queue synchronously: no task per receiver, no decode.
+- **Three legs or more**: everyone hears everyone. Audio is mixed minus the receiver on a
+  worker thread (`media/mixminus.py`: decoded once per source, encoded once per receiver at the
+  receiver's own Opus rate) and reaches each receiver's audio track under `MIX_SOURCE`. Video is
+  still relayed without decoding, from the active speaker (`media/speaker.py`, by the levels the
+  mixer measures, with hysteresis); the speaker sees whoever spoke before. Until someone has
+  spoken, a receiver sees the *featured* other leg: the one with the highest priority the host
+  gave (the patient for the care team, the clinician for the patient).
 
 Rates follow the receivers: a source is asked (REMB) for no more video than the best of its
 video receivers can take and its own uplink carries, and is told (`SendPlan`) to stop sending
@@ -24,9 +30,13 @@ from typing import Any
 from av.packet import Packet
 
 from media import aiortc_adapt
+from media.answer_shaping import opus_wishes
+from media.errors import MediaError
 from media.events import LegState, MediaEvent, SendPlan
-from media.leg import VIDEO_MODES, Leg, MediaConfig, MediaError
-from media.policy import Mode
+from media.leg import VIDEO_MODES, Leg, MediaConfig
+from media.mixminus import MIX_SOURCE, MixOutput, MixWorker
+from media.policy import Mode, targets_for
+from media.speaker import ActiveSpeaker
 
 log = logging.getLogger("relais.media.call")
 
@@ -37,6 +47,8 @@ IDLE_VIDEO_CAP_BPS = 1
 PLAN_REPEAT_TICKS = 5
 # How often, between ticks, legs are checked for a dead link.
 SILENCE_WATCH_S = 0.1
+# From this many legs, audio is mixed (below it, relayed as it is).
+MIX_FROM_LEGS = 3
 
 
 def ice_ufrag(sdp: str) -> str | None:
@@ -66,17 +78,25 @@ class Call:
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
         self.closed = False
+        self.mixer: MixWorker | None = None
+        self._stopped_mixers: list[MixWorker] = []
+        self.speaker = ActiveSpeaker()
         aiortc_adapt.install_codec_parameters()
 
     # -- the Router protocol used by legs ----------------------------------------------------
 
     def emit(self, event: Any) -> None:
+        if isinstance(event, LegState) and event.state == "connected":
+            self._update_mix_rates()  # a newly connected leg hears the mix at once
         try:
             self._on_event(event)
         except Exception:
             log.exception("media event handler failed")
 
     def on_frame(self, leg_id: str, kind: str, packet: Packet[Any], keyframe: bool) -> None:
+        if kind == "audio" and self.mixer is not None:
+            self.mixer.feed(leg_id, packet)
+            return
         for leg in self.legs.values():
             track = leg.out[kind]
             if track.source == leg_id:
@@ -98,10 +118,8 @@ class Call:
             return source.decision.targets.audio_kbps * 1000 if mode != Mode.TEXT_ONLY else 1
         wanted = [
             leg.decision.targets.video_kbps * 1000
-            for leg in self.legs.values()
-            if leg.out["video"].source == leg_id
-            and leg.decision is not None
-            and leg.receiving_mode in VIDEO_MODES
+            for leg in self._video_viewers(leg_id)
+            if leg.decision is not None and leg.receiving_mode in VIDEO_MODES
         ]
         own = source.decision.targets.video_kbps * 1000
         if not wanted or own <= 0:
@@ -172,11 +190,18 @@ class Call:
         async with self._lock:
             for leg_id in list(self.legs):
                 await self._drop(leg_id, "closed")
+            self._route()
+        for worker in self._stopped_mixers:
+            await worker.aclose()
+        self._stopped_mixers.clear()
 
     async def _drop(self, leg_id: str, state: str) -> None:
         leg = self.legs.pop(leg_id, None)
         self._plans.pop(leg_id, None)
         self._plan_age.pop(leg_id, None)
+        self.speaker.forget(leg_id)
+        if self.mixer is not None:
+            self.mixer.remove_source(leg_id)
         # Receivers of this source start over (timestamps rebased, wait for a keyframe) when
         # `_route` gives them the same participant's fresh leg.
         for other in self.legs.values():
@@ -192,12 +217,64 @@ class Call:
     # -- routing and the per-second loop ------------------------------------------------------
 
     def _route(self) -> None:
-        """Point every leg's outgoing tracks at its featured other leg."""
+        """Point every leg's outgoing tracks at their sources: with one other leg, that leg
+        (relayed as it is); with more, the mix for audio and the active speaker for video."""
+        self._set_mixing(len(self.legs) >= MIX_FROM_LEGS and not self.closed)
         for leg_id, leg in self.legs.items():
             others = [other for other in self.legs if other != leg_id]
             featured = max(others, key=lambda o: (self._priority.get(o, 0), o), default=None)
-            for track in leg.out.values():
-                track.set_source(featured)
+            video = featured
+            if len(others) > 1:
+                video = self.speaker.shown_to(leg_id, others) or featured
+            leg.out["video"].set_source(video)
+            leg.out["audio"].set_source(MIX_SOURCE if self.mixer is not None else featured)
+        self._update_mix_rates()
+
+    def _set_mixing(self, on: bool) -> None:
+        if on and self.mixer is None:
+            self.mixer = MixWorker(self._on_mixed)
+            self.mixer.start()
+        elif not on and self.mixer is not None:
+            self.mixer.stop()  # ends within a tick; joined when the call closes
+            self._stopped_mixers = [w for w in self._stopped_mixers if w.alive] + [self.mixer]
+            self.mixer = None
+
+    def _update_mix_rates(self) -> None:
+        """Each receiver's mix is encoded at the Opus rate of its own mode (none in text-only):
+        the per-receiver adaptation a relayed stream cannot have."""
+        if self.mixer is None:
+            return
+        rates = {}
+        for leg_id, leg in self.legs.items():
+            mode = leg.receiving_mode
+            if mode is Mode.TEXT_ONLY or not leg.connected:
+                continue
+            targets = leg.decision.targets if leg.decision else targets_for(mode, None)
+            if targets.audio_kbps > 0:
+                rates[leg_id] = targets.audio_kbps * 1000
+        self.mixer.set_receivers(rates)
+
+    def _on_mixed(self, output: MixOutput) -> None:
+        """A mixer tick, on the event loop: queue each receiver's packets, follow the speaker."""
+        for receiver, packets in output.packets.items():
+            leg = self.legs.get(receiver)
+            if leg is None:
+                continue
+            track = leg.out["audio"]
+            for packet in packets:
+                track.push(MIX_SOURCE, packet, True)
+        before = self.speaker.current
+        if self.speaker.update(self._clock(), output.levels) != before:
+            self._route()
+
+    def _video_viewers(self, leg_id: str) -> list[Leg]:
+        """The legs that show, or may be switched to, `leg_id`'s video. With three or more,
+        everyone may become the speaker at any moment: their video keeps flowing (within their
+        own mode), or each switch would wait for a stopped sender to restart."""
+        others = [leg for other, leg in self.legs.items() if other != leg_id]
+        if len(self.legs) >= MIX_FROM_LEGS:
+            return others
+        return [leg for leg in others if leg.out["video"].source == leg_id]
 
     def _ensure_ticker(self) -> None:
         if self._ticker is None or self._ticker.done():
@@ -253,6 +330,7 @@ class Call:
         for leg_id, leg in list(self.legs.items()):
             self._send_plan(leg_id, leg)
             leg.push_uplink_cap()
+        self._update_mix_rates()
 
     def _send_plan(self, leg_id: str, leg: Leg) -> None:
         """Tell a participant what to send: its own mode bounds it, and video only if someone
@@ -262,9 +340,7 @@ class Call:
         mode = leg.receiving_mode
         targets = leg.decision.targets
         receivers_want_video = any(
-            other.out["video"].source == leg_id and other.receiving_mode in VIDEO_MODES
-            for other in self.legs.values()
-            if other is not leg
+            other.receiving_mode in VIDEO_MODES for other in self._video_viewers(leg_id)
         )
         cap = leg.uplink_video_ceiling() or 0
         plan = {
@@ -274,6 +350,9 @@ class Call:
             "audio": mode != Mode.TEXT_ONLY,
             "audio_kbps": targets.audio_kbps,
             "audio_fec": targets.audio_fec,
+            # The packet length the server's answer asks for in the committed mode: a browser
+            # whose last answer said otherwise offers again (media/answer_shaping.py).
+            "audio_ptime_ms": opus_wishes(leg.policy.mode)[1],
         }
         self._plan_age[leg_id] = self._plan_age.get(leg_id, 0) + 1
         # Sent on change, and again every few seconds: a participant whose socket dropped on a

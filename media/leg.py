@@ -9,9 +9,7 @@ a leg that never connects is closed after `ice_timeout_s`.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import re
 import time
 import weakref
 from collections.abc import Callable
@@ -28,11 +26,13 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
-from aiortc.sdp import candidate_from_sdp
 from av.packet import Packet
 
 from media import aiortc_adapt
+from media.answer_shaping import shape_answer
+from media.errors import MediaError
 from media.events import LegState, ModeChange, Quality
+from media.ice import MAX_CANDIDATES, add_remote_candidate
 from media.measure import LinkMeter
 from media.policy import (
     AdaptationPolicy,
@@ -51,7 +51,6 @@ VIDEO_MODES = (Mode.VIDEO_HIGH, Mode.VIDEO_LOW)
 CONGESTED_LOSS = 0.05
 CAP_REPEAT_TICKS = 2
 KEYFRAME_INTERVAL_S = 1.0
-MAX_CANDIDATES = 32
 
 
 def _check_sections(sdp: str) -> None:
@@ -66,42 +65,17 @@ def _check_sections(sdp: str) -> None:
         raise MediaError("bad_sdp", "the offer must have at most one audio and one video section")
 
 
-def _check_candidate_address(address: str) -> None:
-    """Participants' candidates must not make the server send STUN to itself or its own
-    link: loopback, link-local, multicast and unspecified addresses are refused (mDNS names
-    and private networks are fine)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        if address.endswith(".local"):
-            return
-        raise MediaError(
-            "bad_candidate", "ICE candidate address is not an IP or mDNS name"
-        ) from None
-    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-        raise MediaError("bad_candidate", "ICE candidate address is not reachable from outside")
-
-
-# RFC 8839 candidate-attribute, checked before aiortc's parser (which asserts on bad input).
-_CANDIDATE = re.compile(
-    r"^[A-Za-z0-9+/]{1,32} [0-9]{1,3} (?i:udp|tcp) [0-9]{1,10} \S{1,255} [0-9]{1,5} typ "
-    r"(host|srflx|prflx|relay)( \S{1,255} \S{1,255})*$"
-)
 _live_peers: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
+
+
+def track_peer(pc: RTCPeerConnection) -> None:
+    """Every server peer (legs and link probes) is counted until closed."""
+    _live_peers.add(pc)
 
 
 def live_peer_connections() -> int:
     """Server peers not yet closed (the fault tests assert this drops to zero)."""
     return sum(1 for pc in _live_peers if pc.connectionState != "closed")
-
-
-class MediaError(Exception):
-    """A participant's signalling input was refused; `code` is the typed error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -121,7 +95,7 @@ class Router(Protocol):
     def emit(self, event: Any) -> None: ...
 
 
-def _ice_servers(config: MediaConfig) -> list[RTCIceServer]:
+def ice_servers_of(config: MediaConfig) -> list[RTCIceServer]:
     servers = []
     for entry in config.ice_servers:
         servers.append(
@@ -149,8 +123,8 @@ class Leg:
         self._config = config
         self._clock = clock
         self.created = clock()
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(config)))
-        _live_peers.add(self.pc)
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers_of(config)))
+        track_peer(self.pc)
         self.meter = LinkMeter(clock)
         self.policy = AdaptationPolicy(config.policy, start=config.start_mode)
         self.decision: Decision | None = None
@@ -199,38 +173,18 @@ class Leg:
         self._attach_transceivers()
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
-        return str(self.pc.localDescription.sdp)
+        # What the participant's Opus sender should do in this leg's mode (answer_shaping.py).
+        return shape_answer(str(self.pc.localDescription.sdp), self.policy.mode)
 
     async def add_ice_candidate(self, candidate: dict[str, Any] | None) -> None:
         if self.closed:
             raise MediaError("bad_state", "this media leg is closed")
         if candidate is None or not candidate.get("candidate"):
-            return  # end of candidates: aiortc needs no marker
-        line = str(candidate["candidate"])
-        if line.startswith("candidate:"):
-            line = line[len("candidate:") :]
-        if not _CANDIDATE.match(line):
-            raise MediaError("bad_candidate", "unparsable ICE candidate")
+            return
         self._candidates += 1
         if self._candidates > MAX_CANDIDATES:
             raise MediaError("bad_candidate", f"more than {MAX_CANDIDATES} ICE candidates")
-        _check_candidate_address(line.split()[4])
-        try:
-            parsed = candidate_from_sdp(line)
-        except (ValueError, IndexError, AssertionError) as exc:
-            raise MediaError(
-                "bad_candidate", f"unparsable ICE candidate: {type(exc).__name__}"
-            ) from None
-        parsed.sdpMid = candidate.get("sdpMid")
-        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
-        if self.pc.remoteDescription is None:
-            raise MediaError("bad_state", "send the offer before ICE candidates")
-        try:
-            await self.pc.addIceCandidate(parsed)
-        except (ValueError, KeyError, AttributeError) as exc:
-            raise MediaError(
-                "bad_candidate", f"ICE candidate refused: {type(exc).__name__}"
-            ) from None
+        await add_remote_candidate(self.pc, candidate)
 
     def _attach_transceivers(self) -> None:
         for transceiver in self.pc.getTransceivers():

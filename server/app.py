@@ -6,13 +6,14 @@ import asyncio
 import importlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
 from server.api.context import SERVICES_KEY
 from server.api.routing import add_routes, error_response
 from server.api.security_headers import install_security_headers
-from server.api.web_client import add_web_client
+from server.api.web_client import WEB_CLIENT_DIR, add_web_client
 from server.audit.log import AuditLog
 from server.auth import passwords
 from server.auth.sessions import SessionService
@@ -41,8 +42,10 @@ FEATURE_MODULES = (
     "server.auth.routes",
     "server.auth.invites",
     "server.auth.totp_routes",
+    "server.auth.vault_key",
     "server.auth.admin_routes",
     "server.rooms.routes",
+    "server.people.routes",
     "server.rooms.events",
     "server.attachments.routes",
     "server.keys.directory",
@@ -53,6 +56,7 @@ FEATURE_MODULES = (
     "server.consultations.routes",
     "server.consultations.events",
     "server.consultations.signalling",
+    "server.consultations.link_check",
 )
 
 
@@ -161,7 +165,9 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
     bind_handlers(sio, svc)
     add_routes(app)
-    add_web_client(app)
+    add_web_client(
+        app, Path(settings.web_client_dir) if settings.web_client_dir else WEB_CLIENT_DIR
+    )
     install_security_headers(app)
 
     async def on_startup(_: web.Application) -> None:

@@ -47,7 +47,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else "PostgreSQL"
     )
     bus = "Redis" if settings.redis_url else "in-process"
-    print(f"Relais listening on {url}  (database: {database}, bus: {bus})", flush=True)
+    # One line (the rest of the output is JSON logs): where to open the browser app.
+    print(
+        f"Relais listening on {url}  (database: {database}, bus: {bus})  web app: {url}/app/",
+        flush=True,
+    )
     asyncio.run(_serve(app, settings))
     return 0
 

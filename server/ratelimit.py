@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from server.addresses import address_block
 from server.errors import ApiError
 
 
@@ -53,5 +54,7 @@ class RateLimiter:
             raise ApiError("rate_limited", "too many requests for this account, slow down")
 
     def check_ip(self, ip: str, cost: float = 1.0) -> None:
-        if not self.ips.take(ip, cost):
+        """Per address block (server/addresses.py): an IPv6 client rotating addresses within its
+        /64 still spends one budget."""
+        if not self.ips.take(address_block(ip), cost):
             raise ApiError("rate_limited", "too many requests from this address, slow down")

@@ -22,6 +22,13 @@ class Settings:
     data_dir: str = field(
         default="./var", metadata={"doc": "Directory for the SQLite file and attachment blobs."}
     )
+    web_client_dir: str = field(
+        default="",
+        metadata={
+            "doc": "Folder of the built browser app served under `/app/` (`make web` builds it). "
+            "Empty: `web_client/dist` of the source checkout."
+        },
+    )
     database_url: str = field(
         default="",
         metadata={

@@ -12,7 +12,7 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,6 +26,7 @@ from client import RelaisClient
 from server.app import create_app
 from server.auth import passwords
 from server.settings import Settings
+from tests.pg_pool import PgPool
 
 PG_URL = os.environ.get(
     "RELAIS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -99,6 +100,9 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
+PG_POOL = PgPool(_pg_admin_dsn(), PG_URL.rpartition("/")[0])
+
+
 async def redis_url_for_test() -> str:
     """Redis is shared: isolate each test by a unique key/channel prefix (see redis_prefix)."""
     import redis.asyncio as aioredis
@@ -118,11 +122,20 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}"
         return
-    url = await create_pg_database()
+    try:
+        url = await asyncio.to_thread(PG_POOL.take)
+    except Exception as exc:
+        _unavailable("PostgreSQL", exc)
     try:
         yield url
     finally:
-        await drop_pg_database(url)
+        PG_POOL.give_back(url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pg_pool_cleanup() -> Iterator[None]:
+    yield
+    PG_POOL.close()
 
 
 @pytest.fixture
@@ -138,6 +151,25 @@ def test_settings(tmp_path: Path, database_url: str, **over: Any) -> Settings:
         **ARGON2,
     )
     return base.replace(**over)
+
+
+TEARDOWN_S = 45.0
+
+
+async def bounded_teardown(step: Awaitable[Any], what: str) -> None:
+    """A teardown that hangs would only show up as pytest-timeout's bare "Timeout" with no hint
+    of who waits on what; here it fails at once with every pending task's stack."""
+    try:
+        async with asyncio.timeout(TEARDOWN_S):
+            await step
+    except TimeoutError:
+        import io
+
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=12, file=out)
+        stacks = out.getvalue()
+        raise AssertionError(f"{what} hung for {TEARDOWN_S:.0f} s; tasks:\n{stacks}") from None
 
 
 @dataclass
@@ -166,7 +198,7 @@ async def start_server() -> AsyncIterator[Callable[[Settings], Awaitable[Running
 
     yield _start
     for srv in reversed(servers):
-        await srv.close()
+        await bounded_teardown(srv.close(), "stopping the test server")
 
 
 @pytest.fixture
@@ -229,7 +261,9 @@ async def clients() -> AsyncIterator[Callable[..., Awaitable[RelaisClient]]]:
     yield _client
     for c in made:
         try:
-            await c.close()
+            await bounded_teardown(c.close(), "closing a client")
+        except AssertionError:
+            raise
         except Exception:
             pass
 

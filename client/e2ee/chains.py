@@ -64,12 +64,13 @@ class RoomChains:
             self.metrics.inc("chain_unavailable")
             return
         wires = [r["signed_event"] for r in rows if r.get("signed_event")]
-        try:
-            parsed = [parse_event(w) for w in wires]
-        except CryptoError as err:
-            self.freeze(room_id, err.code)
-            return
-        await self.directory.ensure({e.actor for e in parsed})
+        actors: set[str] = set()
+        for w in wires:
+            try:
+                actors.add(parse_event(w).actor)
+            except CryptoError:
+                pass  # verify_chain names it: chain_forked in the verified prefix, else invalid
+        await self.directory.ensure(actors)
         trust = self.directory.trust
 
         def identity_key_of(user: str) -> bytes | None:
@@ -81,7 +82,7 @@ class RoomChains:
             self.freeze(room_id, err.code)
             return
         self.states[room_id] = state
-        self.events[room_id] = parsed
+        self.events[room_id] = [parse_event(w) for w in wires]  # all parsed in verify_chain
         me = state.members.get(self.user_id)
         if me is not None:
             if self._joined_at.get(room_id, me.added_n) != me.added_n:

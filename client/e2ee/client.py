@@ -273,7 +273,7 @@ class E2EEClient:
     async def disconnect(self) -> None:
         """Go offline (the device keeps its keys); `connect()` brings it back and syncs."""
         if self.api.sio is not None:
-            await self.api.sio.disconnect()
+            await self.api.sio.shutdown()  # also stops a reconnection under way
             self.api.sio = None
 
     async def idle(self, timeout: float = 30) -> None:

@@ -36,10 +36,22 @@ from .records import Metrics
 
 # The server's page of logged lists per user and query (server/keys/directory.py LOG_PAGE).
 LOG_PAGE = 100
+# The most logged lists (and pages) one fetch follows for a user (docs/crypto.md §2.5). The server
+# chooses the pages, so without a bound it could keep this client fetching forever; a log longer
+# than this behind the head this device verified is refused as `devices_withheld` (lifted when a
+# later fetch is served within bounds). Thousands of device changes would be needed to reach it.
+MAX_LOG_LISTS = 10_000
+MAX_LOG_PAGES = MAX_LOG_LISTS // LOG_PAGE
 # Freezes that only the user (or an operator) can resolve; a withheld head resolves itself.
 HARD_FREEZES = ("devices_forked", "devices_invalid")
 
 Head = tuple[int, bytes]  # (version, list hash)
+
+
+def _log_page(entry: Any) -> list[str]:
+    """The text entries of a served `device_list_log` (anything else a server sends is dropped)."""
+    raw = entry.get("device_list_log") if isinstance(entry, dict) else None
+    return [w for w in raw if isinstance(w, str)] if isinstance(raw, list) else []
 
 
 class KeyDirectory:
@@ -124,18 +136,35 @@ class KeyDirectory:
             self._warn(code, user=uid)
         self.frozen[uid] = code
 
-    async def _full_log(self, uid: str, pinned: bytes, entry: dict[str, Any]) -> list[str]:
-        """The served log after `_log_from`, page after page."""
-        log = [w for w in entry.get("device_list_log") or [] if isinstance(w, str)]
-        page = log
+    async def _full_log(
+        self, uid: str, pinned: bytes, entry: dict[str, Any], after: int
+    ) -> list[str]:
+        """The served log after version `after` (what `_log_from` asked for), page after page.
+
+        Only text entries are kept, on every page (what is dropped leaves a gap the chain check
+        refuses). A full page is followed by a query after its last list, whose version must be
+        beyond the cursor the page was asked after; a page that does not advance, or more than
+        MAX_LOG_PAGES pages or MAX_LOG_LISTS lists, is `devices_withheld`."""
+        page = _log_page(entry)
+        log = list(page)
+        cursor, pages = after, 1
         while len(page) == LOG_PAGE:
             try:
                 last = verify_device_list(page[-1], uid, pinned).ver
             except CryptoError:
-                break
-            more = await self.api.query_keys([uid], since={uid: last})
-            page = [w for w in (more.get(uid) or {}).get("device_list_log") or []]
+                break  # the chain check refuses it with its own code
+            if last <= cursor:
+                raise CryptoError(
+                    "devices_withheld", f"a log page ends at {last}, not after {cursor}"
+                )
+            if pages >= MAX_LOG_PAGES:
+                raise CryptoError("devices_withheld", f"the log goes on past {pages} pages")
+            cursor, pages = last, pages + 1
+            more = await self.api.query_keys([uid], since={uid: cursor})
+            page = _log_page(more.get(uid))
             log += page
+        if len(log) > MAX_LOG_LISTS:
+            raise CryptoError("devices_withheld", f"the log goes on past {len(log)} lists")
         return log
 
     async def _absorb(self, uid: str, entry: dict[str, Any]) -> None:
@@ -203,6 +232,10 @@ class KeyDirectory:
             held = self.prekeys.get((uid, listed.id))
             if held is None or pk.id >= held.id:
                 self.prekeys[(uid, listed.id)] = pk
+            else:
+                # Pre-key ids only grow (docs/crypto.md §2.2): an older one served again is a
+                # replay; the newer one stays in use and the server's move is reported.
+                self._warn("rollback", user=uid, device=did, prekey=pk.id, held=held.id)
 
     async def _follow(
         self,
@@ -217,8 +250,10 @@ class KeyDirectory:
         claim = self.claimed.get(uid)
         if before is None and claim is None:
             return [latest]  # first contact: trust on first use, like the identity key
+        after = self._log_from(uid)
+        assert after is not None  # a held or a claimed head
         chain = await self._verify_log(
-            await self._full_log(uid, pinned, entry), uid, pinned, before
+            await self._full_log(uid, pinned, entry, after), uid, pinned, before
         )
         top = chain[-1] if chain else before
         if top is None or latest.ver > top.ver:

@@ -10,6 +10,7 @@ device, and the identity seed only from this user's own devices.
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 from crypto import group, pairwise
@@ -21,6 +22,16 @@ from .outbox import TODEVICE_TYPE, Outbox
 from .receiving import Receiver
 from .sessions import SessionStore
 from .state import DeviceState
+
+log = logging.getLogger("relais.e2ee")
+
+# The pairwise message types this client acts on (docs/crypto.md §3).
+PAIRWISE_TYPES = ("room_key", "key_request", "key_withheld", "device_secrets")
+
+
+def _shown(value: Any) -> str:
+    """A server- or peer-chosen name, safe for one log line: repr'd (no raw newlines) and cut."""
+    return repr(value)[:80]
 
 
 class KeyShare:
@@ -42,10 +53,24 @@ class KeyShare:
         if marker in self._handled:
             return  # the same queue entry seen live and again through sync before its ack
         self._handled.add(marker)
-        if entry.get("type") != TODEVICE_TYPE:
-            st.metrics.inc("todevice_ignored")
-            return
         sender = entry.get("sender") or {}
+        if not isinstance(sender, dict):
+            sender = {}
+        if entry.get("type") != TODEVICE_TYPE:
+            # Not for the E2EE layer (the server refuses any other type, docs/protocol.md §4.4;
+            # this is an entry queued before that, or a server that does not): counted and
+            # logged, never silently lost. Ids and the type only: the payload stays out of logs.
+            st.metrics.inc("todevice_unknown_type")
+            log.warning(
+                "to-device entry of an unknown type dropped",
+                extra={
+                    "entry_id": marker[0],
+                    "todevice_type": _shown(entry.get("type")),
+                    "sender_user": _shown(sender.get("user_id")),
+                    "sender_device": _shown(sender.get("device_id")),
+                },
+            )
+            return
         try:
             opened = pairwise.open_payload(
                 str(entry.get("payload")),
@@ -65,10 +90,23 @@ class KeyShare:
         except CryptoError as err:
             st.metrics.inc(f"todevice_{err.code}")
             return
-        st.metrics.inc(f"todevice_{msg.type}")
         if msg.head is not None:
             # Vouched for by a device of the sender's own user (the signature just verified).
             await st.directory.learn_head(msg.su, *msg.head)
+        if msg.type not in PAIRWISE_TYPES:
+            # Signed by a verified device, but nothing this client knows how to act on (a newer
+            # client's type): counted and logged without its body, then dropped.
+            st.metrics.inc("pairwise_unknown_type")
+            log.warning(
+                "pairwise message of an unknown type dropped",
+                extra={
+                    "pairwise_type": _shown(msg.type),
+                    "sender_user": msg.su,
+                    "sender_device": msg.sd,
+                },
+            )
+            return
+        st.metrics.inc(f"todevice_{msg.type}")
         if msg.type == "room_key":
             await self._on_room_key(msg)
         elif msg.type == "key_request":

@@ -2,18 +2,14 @@
 
 Redeeming one creates a password-less patient identity bound to the redeeming device, so a
 patient never chooses or remembers a password. Only hashes are stored: the token has full entropy
-(SHA-256 is enough), the code has only 10^6 values, so besides hashing it (salted with the invite
-id) the number of codes tried is capped and the invite burns after the cap. Each code is counted
-*before* it is compared, by one conditional `UPDATE ... SET failed_codes = failed_codes + 1 WHERE
-failed_codes < cap RETURNING`: however many guesses arrive at once, at most the cap of them are
-ever compared (`failed_codes` counts codes tried, the right one included). Single use is enforced
-by one conditional UPDATE (`... WHERE used_at IS NULL`) whose row count decides the winner, so two
-concurrent redemptions can never both succeed, on SQLite or PostgreSQL.
+(SHA-256 is enough); the code has only 10^6 values, so it is hashed with the invite id, counted
+before it is compared and capped (server/auth/code_attempts.py, shared with consultation links).
+Single use is enforced by one conditional UPDATE (`... WHERE used_at IS NULL`) whose row count
+decides the winner, so two concurrent redemptions can never both succeed, on SQLite or PostgreSQL.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Annotated, Any
 
@@ -25,16 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.api.context import client_ip, services
 from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
-from server.db.models import ConsultationLink, Invite, Membership, Room, User, new_id, now_ms
+from server.db.models import Invite, Membership, Room, User, new_id, now_ms
 from server.errors import ApiError, not_found
 from server.realtime.connections import user_room
 from server.rooms import service as rooms
 
+from . import code_attempts
 from .accounts import create_user
+from .code_attempts import MAX_CODE_ATTEMPTS, code_hash
 from .principal import Principal
-from .tokens import hash_token, new_token, same
+from .tokens import hash_token, new_token
 
-MAX_CODE_ATTEMPTS = 5
 JOIN_PATH = "/join/"
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -72,31 +69,6 @@ class Redeemed(BaseModel):
     session_id: str
     room_id: str | None
     expires_at: int
-
-
-def code_hash(invite_id: str, code: str) -> str:
-    """Salted with the invite id so one precomputed table of 10^6 hashes fits no other invite."""
-    return hashlib.sha256(f"relais-invite-code:{invite_id}:{code}".encode()).hexdigest()
-
-
-async def count_code_attempt(
-    conn: AsyncConnection, table: type[Invite] | type[ConsultationLink], row_id: str
-) -> int | None:
-    """Count one code attempt before comparing it: its rank (1..cap), or None when the link is
-    used, burned or out of attempts, in which case the code must not be compared at all."""
-    rank = (
-        await conn.execute(
-            update(table)
-            .where(
-                table.id == row_id,
-                table.used_at.is_(None),
-                table.failed_codes < MAX_CODE_ATTEMPTS,
-            )
-            .values(failed_codes=table.failed_codes + 1)
-            .returning(table.failed_codes)
-        )
-    ).scalar_one_or_none()
-    return None if rank is None else int(rank)
 
 
 def _invalid() -> ApiError:
@@ -242,37 +214,6 @@ async def revoke_invite(request: web.Request, p: Principal, _b: None) -> web.Res
     return json_response({"ok": True})
 
 
-async def _wrong_code(request: web.Request, invite: Any, rank: int) -> ApiError:
-    """The `rank`-th code tried was wrong; the invite burns when the cap is reached."""
-    svc = services(request)
-    ip = client_ip(request, svc.settings)
-    burned = rank >= MAX_CODE_ATTEMPTS
-    async with svc.db.write() as conn:
-        if burned:
-            await conn.execute(
-                update(Invite)
-                .where(Invite.id == invite.id, Invite.used_at.is_(None))
-                .values(used_at=now_ms())
-            )
-        await append(
-            conn,
-            [
-                AuditRecord(
-                    "invite.redeem",
-                    target=invite.id,
-                    ip=ip,
-                    outcome="burned" if burned else "bad_code",
-                    detail={"failed_codes": rank},
-                )
-            ],
-        )
-    return ApiError(
-        "invalid_credentials",
-        "wrong invitation code",
-        details={"attempts_left": max(0, MAX_CODE_ATTEMPTS - rank)},
-    )
-
-
 async def _join_room(
     conn: AsyncConnection, invite: Any, patient_id: str, now: int
 ) -> tuple[int, list[str]]:
@@ -351,36 +292,27 @@ async def redeem_invite(
             )
         )
         raise _invalid()
-    if invite.code_hash is not None:
-        if body.code is None:
-            await svc.audit.record(
-                AuditRecord("invite.redeem", target=invite.id, ip=ip, outcome="code_missing")
-            )
-            raise ApiError(
-                "invalid_credentials",
-                "this invitation needs its code",
-                details={
-                    "code_required": True,
-                    "attempts_left": MAX_CODE_ATTEMPTS - invite.failed_codes,
-                },
-            )
-        async with svc.db.write() as conn:
-            rank = await count_code_attempt(conn, Invite, invite.id)
-        if rank is None:  # used, burned or out of attempts meanwhile: nothing is compared
-            await svc.audit.record(
-                AuditRecord("invite.redeem", target=invite.id, ip=ip, outcome="invalid")
-            )
-            raise _invalid()
-        if not same(code_hash(invite.id, body.code), invite.code_hash):
-            raise await _wrong_code(request, invite, rank)
+    counted = await code_attempts.check_code(
+        svc,
+        Invite,
+        invite,
+        body.code,
+        action="invite.redeem",
+        ip=ip,
+        noun="invitation",
+        invalid=_invalid(),
+    )
     try:
         return await _redeem(request, invite, body, ip, now)
-    except ApiError as err:
-        # The transaction rolled back; the refusal is recorded in its own.
-        outcome = "invalid" if err.code == "invite_invalid" else err.code
-        await svc.audit.record(
-            AuditRecord("invite.redeem", target=invite.id, ip=ip, outcome=outcome)
-        )
+    except Exception as err:
+        if counted:  # the right code: only wrong codes use an invitation up
+            await code_attempts.give_back(svc.db, Invite, invite.id)
+        if isinstance(err, ApiError):
+            # The transaction rolled back; the refusal is recorded in its own.
+            outcome = "invalid" if err.code == "invite_invalid" else err.code
+            await svc.audit.record(
+                AuditRecord("invite.redeem", target=invite.id, ip=ip, outcome=outcome)
+            )
         raise
 
 

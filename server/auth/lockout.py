@@ -7,9 +7,10 @@ read + 1" lets any number of concurrent attempts through on a stale count; count
 the number of passwords ever judged by the limit, whatever the concurrency, on SQLite (writers
 serialised) and PostgreSQL (the upsert locks the row), on one node or many.
 
-Counters are keyed by a SHA-256 of `"user:" + normalised username` and of `"ip:" + address`, so
-a name that has no account gets exactly the same counter, lockout and answer as one that has:
-the lockout reveals nothing about which accounts exist. Rows expire `login_lockout_s` after their
+Counters are keyed by a SHA-256 of `"user:" + normalised username` and of `"ip:" + address block`
+(an IPv4 address, or the /64 of an IPv6 address: `address_block`), so a name that has no account
+gets exactly the same counter, lockout and answer as one that has: the lockout reveals nothing
+about which accounts exist. Rows expire `login_lockout_s` after their
 window opened or their lock was set and are swept, so the table only holds recent attempts.
 
 Rules, per key with limit M (`login_max_failures` for names, `login_ip_max_failures` for
@@ -34,6 +35,7 @@ from sqlalchemy import case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.addresses import address_block
 from server.db.engine import Database
 from server.db.models import LoginFailure, now_ms
 from server.errors import ApiError
@@ -49,7 +51,8 @@ def name_key(username: str) -> str:
 
 
 def address_key(ip: str) -> str:
-    return _key("ip:" + ip)
+    """Counter key of a client address: of its `address_block`."""
+    return _key("ip:" + address_block(ip))
 
 
 def _key(text: str) -> str:

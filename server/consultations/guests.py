@@ -1,9 +1,9 @@
 """Patients who join a consultation by link, without an account.
 
-A link works like a care-room invitation (server/auth/invites.py, whose code hashing and attempt
-cap it reuses): a single-use, short-lived token, optionally with a 6-digit code, only hashes
-stored, single use decided by one conditional UPDATE, each code counted before it is compared
-(`count_code_attempt`), burned after `MAX_CODE_ATTEMPTS` codes tried. Redeeming it creates a
+A link works like a care-room invitation (server/auth/invites.py): a single-use, short-lived
+token, optionally with a 6-digit code, only hashes stored, single use decided by one conditional
+UPDATE, each code counted before it is compared and the link burned after `MAX_CODE_ATTEMPTS`
+codes tried (server/auth/code_attempts.py, shared with invitations). Redeeming it creates a
 *guest*: a password-less account of role `guest` (which no admin route can create, and which no
 route other than the consultation's own accepts beyond the account's own session), its device, and
 an ordinary opaque session token stored hashed, whose expiry is the shorter of
@@ -23,10 +23,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.log import AuditRecord, append
-from server.auth.invites import MAX_CODE_ATTEMPTS, code_hash, count_code_attempt
+from server.auth import code_attempts
+from server.auth.code_attempts import MAX_CODE_ATTEMPTS, code_hash
 from server.auth.principal import Principal
 from server.auth.sessions import disconnect_sockets
-from server.auth.tokens import hash_token, new_token, same
+from server.auth.tokens import hash_token, new_token
 from server.db.models import (
     ConsultationLink,
     ConsultationParticipant,
@@ -104,35 +105,6 @@ async def create_link(
     }
 
 
-async def _wrong_code(svc: Services, link: Any, ip: str, rank: int) -> ApiError:
-    """The `rank`-th code tried was wrong; the link burns when the cap is reached."""
-    burned = rank >= MAX_CODE_ATTEMPTS
-    async with svc.db.write() as conn:
-        if burned:
-            await conn.execute(
-                update(ConsultationLink)
-                .where(ConsultationLink.id == link.id, ConsultationLink.used_at.is_(None))
-                .values(used_at=now_ms())
-            )
-        await append(
-            conn,
-            [
-                AuditRecord(
-                    "consult.redeem",
-                    target=link.id,
-                    ip=ip,
-                    outcome="burned" if burned else "bad_code",
-                    detail={"failed_codes": rank, "consultation_id": link.consultation_id},
-                )
-            ],
-        )
-    return ApiError(
-        "invalid_credentials",
-        "wrong consultation code",
-        details={"attempts_left": max(0, MAX_CODE_ATTEMPTS - rank)},
-    )
-
-
 async def redeem(
     svc: Services,
     token: str,
@@ -157,35 +129,28 @@ async def redeem(
             )
         )
         raise _invalid()
-    if link.code_hash is not None:
-        if code is None:
-            await svc.audit.record(
-                AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="code_missing")
-            )
-            raise ApiError(
-                "invalid_credentials",
-                "this consultation link needs its code",
-                details={
-                    "code_required": True,
-                    "attempts_left": MAX_CODE_ATTEMPTS - link.failed_codes,
-                },
-            )
-        async with svc.db.write() as conn:
-            rank = await count_code_attempt(conn, ConsultationLink, link.id)
-        if rank is None:  # used, burned or out of attempts meanwhile: nothing is compared
+    counted = await code_attempts.check_code(
+        svc,
+        ConsultationLink,
+        link,
+        code,
+        action="consult.redeem",
+        ip=ip,
+        noun="consultation link",
+        invalid=_invalid(),
+        detail={"consultation_id": link.consultation_id},
+    )
+    try:
+        return await _redeem(svc, link, device_name, ip, user_agent, now)
+    except Exception as err:
+        if counted:  # the right code: only wrong codes use a link up
+            await code_attempts.give_back(svc.db, ConsultationLink, link.id)
+        if isinstance(err, ApiError):
             await svc.audit.record(
                 AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="invalid")
             )
-            raise _invalid()
-        if not same(code_hash(link.id, code), link.code_hash):
-            raise await _wrong_code(svc, link, ip, rank)
-    try:
-        return await _redeem(svc, link, device_name, ip, user_agent, now)
-    except ApiError as err:
-        await svc.audit.record(
-            AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="invalid")
-        )
-        raise err from None
+            raise err from None
+        raise
 
 
 async def _redeem(

@@ -70,6 +70,9 @@ log = logging.getLogger("relais.consultations")
 
 INVITABLE_ROLES = ("patient", "assistant", "observer")
 EVENT_OF_STATE = {"waiting": "join", "admitted": "admit", "left": "leave", "denied": "deny"}
+# States whose departure the listeners hear of: media legs are admitted only, link probes
+# (link_check.py) run in the waiting room too.
+PRESENT = ("waiting", "admitted")
 MAX_MEASURED = 32
 MAX_DETAIL_BYTES = 2048
 
@@ -97,6 +100,14 @@ class ConsultationService:
             _, me = await require_participant(conn, principal, consultation_id)
         if me.state != "admitted":
             raise ApiError("not_admitted", "you are not admitted to this consultation")
+        return to_participant(me)
+
+    async def require_present(self, principal: Principal, consultation_id: str) -> Participant:
+        """Waiting or admitted: a link check may run in the waiting room."""
+        async with self.svc.db.read() as conn:
+            _, me = await require_participant(conn, principal, consultation_id)
+        if me.state not in PRESENT:
+            raise ApiError("not_admitted", "join the consultation's waiting room first")
         return to_participant(me)
 
     async def audit_media(
@@ -285,6 +296,7 @@ class ConsultationService:
                         Consultation.assisted,
                         Consultation.host_user_id,
                         Consultation.created_at,
+                        Consultation.room_id,
                         ConsultationParticipant.id.label("pid"),
                         ConsultationParticipant.role,
                         ConsultationParticipant.state,
@@ -312,6 +324,8 @@ class ConsultationService:
                     "participant_id": r.pid,
                     "role": r.role,
                     "state": r.state,
+                    # As in `state`: a guest learns nothing of the care room it came from.
+                    "room_id": r.room_id if r.role == "host" else None,
                 }
                 if r.role == "host":
                     parts = await all_participants(conn, r.id)
@@ -428,7 +442,7 @@ class ConsultationService:
         await chat.notify(self.svc, changes)
         await emit.tell_participant_state(self.svc, consultation_id, target, "denied", None)
         await guests.close_sockets(self.svc, revoked)
-        await self._left(consultation_id, [r.id for r in moved if r.state == "admitted"])
+        await self._left(consultation_id, [r.id for r in moved if r.state in PRESENT])
         await emit.announce_roster(self.svc, consultation_id)
         return {"participant_id": participant_id, "state": "denied"}
 
@@ -443,7 +457,7 @@ class ConsultationService:
             changes = await self._drop_from_chat(conn, c, me, p.user_id, records)
             await append(conn, records)
         await chat.notify(self.svc, changes)
-        await self._left(consultation_id, [r.id for r in moved if r.state == "admitted"])
+        await self._left(consultation_id, [r.id for r in moved if r.state in PRESENT])
         await emit.announce_roster(self.svc, consultation_id)
         return {"participant_id": me.id, "state": "left"}
 

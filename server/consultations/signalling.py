@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from media.leg import MediaConfig, MediaError
+from media.errors import MediaError
+from media.leg import MediaConfig
 from server.errors import ApiError
 from server.messaging.schemas import Id, Strict
 from server.realtime.registry import on

@@ -109,6 +109,9 @@ class Device(Base):
     public_keys: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Unlocks the device's local vault in a browser (server/auth/vault_key.py); NULL until first
+    # asked for, and again once the device is revoked, so a copied browser profile stays sealed.
+    vault_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Session(Base):

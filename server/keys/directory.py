@@ -379,7 +379,7 @@ async def revoke_device(request: web.Request, p: Principal, _b: None) -> web.Res
                 Device.user_id == p.user_id,
                 Device.revoked_at.is_(None),
             )
-            .values(revoked_at=now)
+            .values(revoked_at=now, vault_key=None)
         )
         if not revoked.rowcount:
             raise not_found("device")

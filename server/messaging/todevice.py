@@ -16,7 +16,7 @@ and not losing:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import Field, StringConstraints
 from sqlalchemy import bindparam, delete, insert, select
@@ -41,9 +41,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("relais.todevice")
 
 MAX_MESSAGES = 100
-ToDeviceType = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.:/]+$")
-]
+# The entry types the queue carries (docs/protocol.md §4.4): only the E2EE pairwise channel
+# (docs/crypto.md §3). Clients drop any other type on receipt, so one sent by mistake (an old or
+# foreign client's `m.room_key`, say) would be lost without a word; refusing it here gives its
+# sender a typed `validation_failed` (problem type `literal_error` at `messages.N.type`) instead.
+PAIRWISE_TYPE = "relais.pairwise.v1"
+ToDeviceType = Literal["relais.pairwise.v1"]
+TODEVICE_TYPES: tuple[str, ...] = get_args(ToDeviceType)
 
 
 class ToDeviceItem(Strict):

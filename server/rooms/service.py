@@ -29,6 +29,8 @@ from server.db.models import (
     Consent,
     Membership,
     MembershipEvent,
+    Message,
+    ReadReceipt,
     Room,
     User,
     new_id,
@@ -348,6 +350,10 @@ async def create_room(
 
 
 async def list_rooms(svc: Services, p: Principal) -> list[dict[str, Any]]:
+    """The caller's rooms with what a room list shows without decrypting anything: when the last
+    message arrived and how far the caller has read (one query, so a list of fifty rooms is not
+    fifty round trips on a rural link)."""
+    last = Message.__table__.alias("last_message")
     async with svc.db.read() as conn:
         rows = (
             await conn.execute(
@@ -356,9 +362,17 @@ async def list_rooms(svc: Services, p: Principal) -> list[dict[str, Any]]:
                     Room.patient_user_id,
                     Room.encrypted_meta,
                     Room.last_seq,
+                    Room.created_at,
                     Membership.room_role,
+                    last.c.created_at.label("last_message_at"),
+                    ReadReceipt.seq.label("read_seq"),
                 )
                 .join(Membership, Membership.room_id == Room.id)
+                .outerjoin(last, (last.c.room_id == Room.id) & (last.c.seq == Room.last_seq))
+                .outerjoin(
+                    ReadReceipt,
+                    (ReadReceipt.room_id == Room.id) & (ReadReceipt.user_id == p.user_id),
+                )
                 .where(Membership.user_id == p.user_id)
                 .order_by(Room.created_at)
             )
@@ -370,6 +384,8 @@ async def list_rooms(svc: Services, p: Principal) -> list[dict[str, Any]]:
             "encrypted_meta": r.encrypted_meta,
             "last_seq": r.last_seq,
             "room_role": r.room_role,
+            "last_activity_at": r.last_message_at or r.created_at,
+            "read_seq": r.read_seq or 0,
         }
         for r in rows
     ]

@@ -9,7 +9,14 @@ import pytest
 
 from client.e2ee import E2EEClient, Policy
 from client.sdk import RelaisClient
-from tests.conftest import Running, UserHandle, patient_session, test_settings, wait_for
+from tests.conftest import (
+    Running,
+    UserHandle,
+    bounded_teardown,
+    patient_session,
+    test_settings,
+    wait_for,
+)
 
 # Tiny argon2id cost: the tests exercise the backup format, bench/ measures the real cost.
 BACKUP_COST: dict[str, int] = {"backup_ops": 1, "backup_mem": 8192 * 1024}
@@ -68,7 +75,9 @@ async def device() -> AsyncIterator[Device]:
     yield _device
     for e in made:
         try:
-            await e.close()
+            await bounded_teardown(e.close(), "closing an E2EE device")
+        except AssertionError:
+            raise
         except Exception:
             pass
 

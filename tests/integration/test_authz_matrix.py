@@ -409,6 +409,24 @@ async def e_consult_ice(w: World, actor: str) -> Any:
     return {**ref, "candidate": None}
 
 
+async def e_consult_probe(w: World, actor: str) -> Any:
+    from aiortc import RTCPeerConnection
+
+    ref = await e_consult(w, actor)  # the member is waiting: a link check is allowed
+    pc = RTCPeerConnection()
+    try:
+        pc.createDataChannel("probe", ordered=False, maxRetransmits=0)
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+    finally:
+        await pc.close()
+    return {**ref, "sdp": sdp}
+
+
+async def e_consult_probe_ice(w: World, actor: str) -> Any:
+    return {**(await e_consult(w, actor)), "candidate": None}
+
+
 def consult_scoped(**over: str) -> Expect:
     """The host (`owner`) and the invited observer (`member`) take part; to anyone else the
     consultation does not exist (admins included)."""
@@ -452,6 +470,7 @@ REST: dict[tuple[str, str, str], Cell] = {
     ("POST", f"{A}/auth/logout", ""): Cell(any_user(), b_logout, audit="auth.logout"),
     ("GET", f"{A}/me", ""): Cell(any_user(), static(f"{A}/me"), check=c_me),
     ("GET", f"{A}/auth/sessions", ""): Cell(any_user(), static(f"{A}/auth/sessions")),
+    ("POST", f"{A}/auth/vault-key", ""): Cell(any_user(), static(f"{A}/auth/vault-key")),
     ("DELETE", f"{A}/auth/sessions/{{session_id}}", ""): Cell(
         any_user(), b_revoke_own_session, audit="auth.session_revoke"
     ),
@@ -522,6 +541,10 @@ REST: dict[tuple[str, str, str], Cell] = {
         roles_only("admin", "clinician"), static(f"{A}/rooms", {}), audit="room.create"
     ),
     ("GET", f"{A}/rooms", ""): Cell(any_user(), static(f"{A}/rooms"), check=c_room_list),
+    ("GET", f"{A}/people", ""): Cell(
+        roles_only("admin", "clinician", "assistant"),
+        static(f"{A}/people?q=cl"),
+    ),
     ("GET", f"{A}/rooms/{{room_id}}", ""): Cell(
         # admins may see room state (to manage membership), never messages
         room_scoped(admin=OK),
@@ -694,7 +717,11 @@ def e_todevice(w: World, actor: str) -> Any:
     return {
         "client_msg_id": f"td-{secrets.token_hex(6)}",
         "messages": [
-            {"device_id": w.actors["owner"].device_id, "type": "m.test", "payload": "opaque"}
+            {
+                "device_id": w.actors["owner"].device_id,
+                "type": "relais.pairwise.v1",
+                "payload": "opaque",
+            }
         ],
     }
 
@@ -754,6 +781,12 @@ EVENT_TABLE: dict[str, EventCell] = {
         consult_scoped(owner="no_media_leg", member="no_media_leg"), e_consult_ice
     ),
     "consult.hangup": EventCell(consult_scoped(), e_consult_admitted, audit="consult.hangup"),
+    # the waiting room's link check: waiting participants too
+    "consult.link_probe_config": EventCell(consult_scoped(), e_consult),
+    "consult.link_probe": EventCell(consult_scoped(), e_consult_probe, audit="consult.link_probe"),
+    "consult.link_probe_ice": EventCell(
+        consult_scoped(owner="no_media_leg", member="no_media_leg"), e_consult_probe_ice
+    ),
 }
 
 

@@ -170,7 +170,12 @@ async def test_static_files_and_their_headers(media_world: World) -> None:
         assert 'lang="fr"' in await resp.text()
     async with http.get(f"{url}/app/media-check.js") as resp:
         assert resp.status == 200 and "javascript" in resp.content_type
-    for path in ("/app/nope.html", "/app/../server/app.py", "/app/%2e%2e/pyproject.toml", "/app/"):
+    for path in (
+        "/app/nope.html",
+        "/app/../server/app.py",
+        "/app/%2e%2e/pyproject.toml",
+        "/app/assets/",
+    ):
         async with http.get(f"{url}{path}") as resp:
             assert resp.status in (403, 404), (path, resp.status)
             assert "[project]" not in await resp.text()
@@ -184,3 +189,88 @@ async def test_missing_folder_answers_unavailable(aiohttp_client: Any, tmp_path:
     assert resp.status == 503
     body = await resp.json()
     assert body["error"]["code"] == "unavailable" and "absent" in body["error"]["message"]
+
+
+def _tone_wav(path: Path, seconds: int = 30, hz: float = 440.0) -> Path:
+    """A continuous tone for Chromium's fake microphone: with DTX asked for, the default fake
+    device (short beeps) would send mostly comfort noise and hide the packet length."""
+    import math
+    import struct
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * i / 48000)))
+                for i in range(48000 * seconds)
+            )
+        )
+    return path
+
+
+async def _packet_ms(leg: Any, seconds: float = 2.5) -> tuple[float, float]:
+    """(median RTP timestamp step of the browser's Opus packets in ms, packets per second) as
+    the server's leg receives them."""
+    steps: list[int] = []
+    last: list[int] = []
+    count = [0]
+    original = leg.meter.on_rtp_in
+
+    def record(packet: Any, arrival_ms: int, kind: str) -> None:
+        if kind == "audio":
+            count[0] += 1
+            if last:
+                steps.append((packet.timestamp - last[0]) % 2**32)
+            last[:] = [packet.timestamp]
+        original(packet, arrival_ms, kind)
+
+    leg.meter.on_rtp_in = record
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        leg.meter.on_rtp_in = original
+    steps.sort()
+    return (steps[len(steps) // 2] / 48 if steps else 0.0), count[0] / seconds
+
+
+async def test_browser_uplink_opus_follows_the_answer(media_world: World, tmp_path: Path) -> None:
+    """The server's answer sets the browser's Opus packet length by the leg's mode (answer
+    shaping): 60 ms in audio-only (a third of the header overhead on a thin uplink), 20 ms in
+    video-high, switched by the browser's next offer."""
+    from dataclasses import replace
+
+    from media.policy import Mode
+    from tests.browser import launch_chromium
+
+    w = media_world
+    bridge = w.svc.extras["media_bridge"]
+    bridge.config = replace(bridge.config, start_mode=Mode.AUDIO_ONLY)
+    c = await open_consultation(w)
+    host = ConsultationMedia(c.host, c.cid)
+    wav = _tone_wav(tmp_path / "tone.wav")
+    async with launch_chromium(extra_args=[f"--use-file-for-fake-audio-capture={wav}"]) as ctx:
+        page = await ctx.new_page()
+        try:
+            await page.goto(f"{w.running.url}{PAGE}?consultation={c.cid}#token={c.patient.token}")
+            await page_state(page, "waiting")
+            await admit(c)
+            await host.start()
+            await page_state(page, "connected", timeout=30)
+            leg = bridge.calls[c.cid].legs[c.patient_participant]
+            assert leg.policy.mode is Mode.AUDIO_ONLY
+            step, rate = await _packet_ms(leg)
+            assert step == 60 and rate < 20, (step, rate)
+
+            leg.policy._s.mode = Mode.VIDEO_HIGH  # as if the link had climbed back
+            await page.evaluate("window.relais.renegotiate()")
+            await asyncio.sleep(0.5)
+            step, rate = await _packet_ms(leg)
+            assert step == 20 and rate > 40, (step, rate)
+        finally:
+            await _quietly(page.close)
+            await host.close()
+            await c.host.close()
+            await c.patient.close()

@@ -9,8 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
+from sqlalchemy import update
 
+from server.auth.invites import MAX_CODE_ATTEMPTS
 from server.consultations.service import ConsultationService
+from server.consultations.store import ENDED, OPEN
+from server.db.models import Consultation
 from server.errors import ApiError
 from tests.integration.security_world import World
 from tests.integration.test_authz_matrix import EVENT_TABLE, REST, A, Req
@@ -146,6 +150,12 @@ async def test_create_from_room_and_standalone(world: World) -> None:
     (row,) = await audit_since(w, before, "consult.create")
     assert row["room_id"] == w.room and row["actor_user_id"] == w.actors["owner"].user_id
 
+    mine = await w.rest("GET", C, token=w.token("owner"))
+    item = next(
+        c for c in mine.body["consultations"] if c["consultation_id"] == made["consultation_id"]
+    )
+    assert item["room_id"] == w.room  # the host's queue says which care room each came from
+
     standalone = await create(w, actor="clinician")
     assert standalone["room_id"] is None
     # a clinician outside the care room cannot open a consultation from it; other roles never
@@ -197,6 +207,31 @@ async def test_patient_link_single_use_code_and_attempts(world: World) -> None:
     finally:
         await s.close()
     assert err(await redeem(w, late["token"])) == "invite_invalid"
+
+
+async def test_a_right_code_that_cannot_redeem_costs_no_attempt(world: World) -> None:
+    """The right code whose redemption then fails (the consultation is not open when the link
+    is redeemed) hands its count back: once open again, the same code still works."""
+    w = world
+    cid = (await create(w, room_id=w.room))["consultation_id"]
+    inv = await link(w, cid, with_code=True)
+
+    async def set_status(status: str) -> None:
+        async with w.svc.db.write() as conn:
+            await conn.execute(
+                update(Consultation).where(Consultation.id == cid).values(status=status)
+            )
+
+    await set_status(ENDED)  # as if `consult.end` ran between the link check and the redemption
+    for _ in range(MAX_CODE_ATTEMPTS + 2):
+        res = await redeem(w, inv["token"], inv["code"])
+        assert res.status == 410 and err(res) == "invite_invalid", res.body
+    await set_status(OPEN)
+    wrong = "000000" if inv["code"] != "000000" else "111111"
+    res = await redeem(w, inv["token"], wrong)
+    assert res.body["error"]["details"]["attempts_left"] == MAX_CODE_ATTEMPTS - 1
+    ok = await redeem(w, inv["token"], inv["code"])
+    assert ok.status == 200, ok.body
 
 
 async def test_waiting_room_admit_deny_leave_and_disconnect(world: World) -> None:

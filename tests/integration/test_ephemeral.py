@@ -249,3 +249,20 @@ async def test_a_dead_nodes_users_go_offline(start_server, tmp_path, database_ur
         "online": False,
     }
     assert not await pres_a.redis.exists(pres_b.node_key)
+
+
+async def test_room_list_gives_unread_and_last_activity(relais, clients):
+    """One `room.list` is enough for a room list: unread = last_seq - read_seq, ordered by
+    last_activity_at (the last message's time, or the room's creation before any message)."""
+    _doc, _nurse, c_doc, c_nurse, room = await _team(relais, clients)
+    (before,) = (await c_nurse.call("room.list", {}))["rooms"]
+    assert before["read_seq"] == 0 and before["last_seq"] == 0
+    created = before["last_activity_at"]
+    for i in range(3):
+        sent = await c_doc.send(room, envelope(str(i)))
+    await c_nurse.call("receipt.read", {"room_id": room, "seq": 1})
+    (after,) = (await c_nurse.call("room.list", {}))["rooms"]
+    assert after["last_seq"] - after["read_seq"] == 2
+    assert after["last_activity_at"] == sent["ts"] >= created
+    (mine,) = (await c_doc.call("room.list", {}))["rooms"]
+    assert mine["read_seq"] == 0, "read receipts are per user"

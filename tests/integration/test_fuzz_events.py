@@ -107,7 +107,11 @@ def valid_payloads(w: World) -> dict[str, Callable[[], Any]]:
         "todevice.send": lambda: {
             "client_msg_id": f"t-{secrets.token_hex(6)}",
             "messages": [
-                {"device_id": w.actors["member"].device_id, "type": "m.test", "payload": "p"}
+                {
+                    "device_id": w.actors["member"].device_id,
+                    "type": "relais.pairwise.v1",
+                    "payload": "p",
+                }
             ],
         },
         "todevice.ack": lambda: {"up_to": 0},

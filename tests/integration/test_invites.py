@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from client import RelaisClient, RelaisError
+from server.auth.invites import MAX_CODE_ATTEMPTS
 from server.db.models import User
 from tests.conftest import envelope, make_user, wait_for
 from tests.conftest import test_settings as settings_for
@@ -156,6 +157,36 @@ async def test_code_attempts_are_capped(relais, clients, anon):
         "burned",
         "invalid",
     ]
+
+
+async def test_a_right_code_that_cannot_redeem_costs_no_attempt(relais, clients, anon):
+    """The right code whose redemption then fails (here the room got its patient through
+    another invitation: `conflict`) hands its count back: only wrong codes use a link up."""
+    doc = await make_user(relais, "clinician")
+    cd = await clients(relais, doc, connect=False)
+    room = await cd.create_room()
+    coded = await cd.request(
+        "POST", "/api/v1/invites", json={"display_name": "P", "room_id": room, "with_code": True}
+    )
+    plain = await cd.request("POST", "/api/v1/invites", json={"display_name": "Q", "room_id": room})
+    await redeem(anon(relais), plain["token"])
+    c = anon(relais)
+    for _ in range(MAX_CODE_ATTEMPTS + 2):
+        with pytest.raises(RelaisError) as err:
+            await redeem(c, coded["token"], coded["code"])
+        assert err.value.code == "conflict"
+    (listed,) = (await cd.request("GET", "/api/v1/invites"))["invites"]
+    assert listed["code_attempts_left"] == MAX_CODE_ATTEMPTS
+    # Wrong codes still count, from where they were.
+    with pytest.raises(RelaisError) as err:
+        await redeem(c, coded["token"], f"{(int(coded['code']) + 1) % 10**6:06d}")
+    assert err.value.details["attempts_left"] == MAX_CODE_ATTEMPTS - 1
+    outcomes = [
+        r["outcome"]
+        for r in await audit_rows(relais)
+        if r["action"] == "invite.redeem" and r["target"] == coded["invite_id"]
+    ]
+    assert outcomes == ["conflict"] * (MAX_CODE_ATTEMPTS + 2) + ["bad_code"]
 
 
 async def test_concurrent_redemptions_only_one_wins(relais, clients, anon):

@@ -12,8 +12,9 @@ import pytest
 from client.media_peer import MediaPeer
 from media import aiortc_adapt
 from media.call import Call
+from media.errors import MediaError
 from media.events import MediaEvent, ModeChange, SendPlan
-from media.leg import MediaConfig, MediaError, live_peer_connections
+from media.leg import MediaConfig, live_peer_connections
 from tests.leakcheck import other_tasks, settle, udp_socket_count
 
 pytestmark = pytest.mark.timeout(90)

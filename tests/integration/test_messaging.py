@@ -160,7 +160,9 @@ async def test_a_dropped_socket_catches_up_by_itself(relais, clients):
     assert len(c_nurse.inbox.messages.get(room, [])) == 1
     # What the nurse sends meanwhile waits for the connection instead of failing.
     to_device = asyncio.create_task(
-        c_nurse.send_to_device([{"device_id": c_doc.device_id, "type": "t", "payload": "p"}])
+        c_nurse.send_to_device(
+            [{"device_id": c_doc.device_id, "type": "relais.pairwise.v1", "payload": "p"}]
+        )
     )
     await wait_for(lambda: len(c_nurse.inbox.messages.get(room, [])) == 4, timeout=15)
     assert [m["seq"] for m in c_nurse.inbox.messages[room]] == [1, 2, 3, 4]

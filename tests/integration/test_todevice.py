@@ -44,8 +44,16 @@ async def test_live_queued_sync_and_ack(relais, clients):
 
     ack = await c_doc.send_to_device(
         [
-            {"device_id": online.device_id, "type": "m.room_key", "payload": "ct-for-online"},
-            {"device_id": offline.device_id, "type": "m.room_key", "payload": "ct-for-offline"},
+            {
+                "device_id": online.device_id,
+                "type": "relais.pairwise.v1",
+                "payload": "ct-for-online",
+            },
+            {
+                "device_id": offline.device_id,
+                "type": "relais.pairwise.v1",
+                "payload": "ct-for-offline",
+            },
         ],
         client_msg_id="keys-1",
     )
@@ -54,7 +62,7 @@ async def test_live_queued_sync_and_ack(relais, clients):
     # Live delivery to the connected device, with the sender's identity.
     await wait_for(lambda: len(online.to_device) == 1)
     live = online.to_device[0]
-    assert live["payload"] == "ct-for-online" and live["type"] == "m.room_key"
+    assert live["payload"] == "ct-for-online" and live["type"] == "relais.pairwise.v1"
     assert live["sender"] == {"user_id": c_doc.user_id, "device_id": c_doc.device_id}
     assert isinstance(live["id"], int) and isinstance(live["ts"], int)
 
@@ -79,7 +87,7 @@ async def test_live_queued_sync_and_ack(relais, clients):
 async def test_retry_is_idempotent(relais, clients):
     _doc, nurse, c_doc, _room = await _care_pair(relais, clients)
     target = await clients(relais, nurse, connect=False)
-    msg = [{"device_id": target.device_id, "type": "m.key", "payload": "abc"}]
+    msg = [{"device_id": target.device_id, "type": "relais.pairwise.v1", "payload": "abc"}]
     a1 = await c_doc.send_to_device(msg, client_msg_id="same")
     a2 = await c_doc.send_to_device(msg, client_msg_id="same")
     assert a1 == {"stored": 1, "duplicates": 0, "not_found": []}
@@ -96,8 +104,8 @@ async def test_strangers_and_unknown_devices_get_the_same_answer(relais, clients
     c_str = await clients(relais, stranger)
     ack = await c_str.send_to_device(
         [
-            {"device_id": c_nurse.device_id, "type": "m.key", "payload": "x"},
-            {"device_id": "dev_does_not_exist", "type": "m.key", "payload": "x"},
+            {"device_id": c_nurse.device_id, "type": "relais.pairwise.v1", "payload": "x"},
+            {"device_id": "dev_does_not_exist", "type": "relais.pairwise.v1", "payload": "x"},
         ]
     )
     assert ack == {
@@ -108,14 +116,16 @@ async def test_strangers_and_unknown_devices_get_the_same_answer(relais, clients
     assert await _queued(relais, c_nurse.device_id) == []
 
     # A stranger's ack cannot delete anybody else's queue.
-    await c_doc.send_to_device([{"device_id": c_nurse.device_id, "type": "t", "payload": "p"}])
+    await c_doc.send_to_device(
+        [{"device_id": c_nurse.device_id, "type": "relais.pairwise.v1", "payload": "p"}]
+    )
     assert await c_str.call("todevice.ack", {"up_to": 10**12}) == {"deleted": 0}
     assert len(await _queued(relais, c_nurse.device_id)) == 1
 
     # A user's own other devices are reachable without sharing a room with anyone.
     own_other = await clients(relais, stranger, connect=False)
     ack = await c_str.send_to_device(
-        [{"device_id": own_other.device_id, "type": "m.key", "payload": "self"}]
+        [{"device_id": own_other.device_id, "type": "relais.pairwise.v1", "payload": "self"}]
     )
     assert ack["stored"] == 1
 
@@ -125,8 +135,8 @@ async def test_mixed_request_is_partial(relais, clients):
     c_nurse = await clients(relais, nurse, connect=False)
     ack = await c_doc.send_to_device(
         [
-            {"device_id": c_nurse.device_id, "type": "t", "payload": "ok"},
-            {"device_id": "dev_unknown", "type": "t", "payload": "no"},
+            {"device_id": c_nurse.device_id, "type": "relais.pairwise.v1", "payload": "ok"},
+            {"device_id": "dev_unknown", "type": "relais.pairwise.v1", "payload": "no"},
         ]
     )
     assert ack == {"stored": 1, "duplicates": 0, "not_found": ["dev_unknown"]}
@@ -139,7 +149,9 @@ async def test_revoked_devices_get_nothing(relais, clients):
         await c.execute(
             update(Device).where(Device.id == gone.device_id).values(revoked_at=now_ms())
         )
-    ack = await c_doc.send_to_device([{"device_id": gone.device_id, "type": "t", "payload": "p"}])
+    ack = await c_doc.send_to_device(
+        [{"device_id": gone.device_id, "type": "relais.pairwise.v1", "payload": "p"}]
+    )
     assert ack["not_found"] == [gone.device_id] and ack["stored"] == 0
     assert await _queued(relais, gone.device_id) == []
 
@@ -149,22 +161,45 @@ async def test_validation_and_limits(relais, clients):
     c_nurse = await clients(relais, nurse, connect=False)
     big = "x" * (relais.services.settings.max_todevice_bytes + 1)
     with pytest.raises(RelaisError) as err:
-        await c_doc.send_to_device([{"device_id": c_nurse.device_id, "type": "t", "payload": big}])
+        await c_doc.send_to_device(
+            [{"device_id": c_nurse.device_id, "type": "relais.pairwise.v1", "payload": big}]
+        )
     assert err.value.code == "payload_too_large"
     with pytest.raises(RelaisError) as err:
         await c_doc.send_to_device([])
     assert err.value.code == "validation_failed"
     with pytest.raises(RelaisError) as err:
         await c_doc.send_to_device(
-            [{"device_id": c_nurse.device_id, "type": "t", "payload": "p"}] * 2
+            [{"device_id": c_nurse.device_id, "type": "relais.pairwise.v1", "payload": "p"}] * 2
         )
     assert err.value.code == "validation_failed"
     with pytest.raises(RelaisError) as err:
         await c_doc.send_to_device(
-            [{"device_id": c_nurse.device_id, "type": "t", "payload": "p", "extra": 1}]
+            [
+                {
+                    "device_id": c_nurse.device_id,
+                    "type": "relais.pairwise.v1",
+                    "payload": "p",
+                    "extra": 1,
+                }
+            ]
         )
     assert err.value.code == "validation_failed"
-    too_many = [{"device_id": f"d{i}", "type": "t", "payload": "p"} for i in range(101)]
+    # Only the pairwise channel's type is queued (docs/protocol.md §4.4): anything else is a
+    # typed refusal naming the field, and nothing of the request is stored.
+    for bad in ("m.room_key", "t", "relais.pairwise.v2"):
+        with pytest.raises(RelaisError) as err:
+            await c_doc.send_to_device(
+                [
+                    {"device_id": c_nurse.device_id, "type": "relais.pairwise.v1", "payload": "p"},
+                    {"device_id": c_nurse.device_id + "x", "type": bad, "payload": "p"},
+                ]
+            )
+        assert err.value.code == "validation_failed"
+        assert {"loc": "messages.1.type", "type": "literal_error"} in err.value.details["problems"]
+    too_many = [
+        {"device_id": f"d{i}", "type": "relais.pairwise.v1", "payload": "p"} for i in range(101)
+    ]
     with pytest.raises(RelaisError) as err:
         await c_doc.send_to_device(too_many)
     assert err.value.code == "validation_failed"
@@ -176,8 +211,16 @@ async def test_audit_counts_without_payload(relais, clients):
     c_nurse = await clients(relais, nurse, connect=False)
     await c_doc.send_to_device(
         [
-            {"device_id": c_nurse.device_id, "type": "t", "payload": "secret-key-material"},
-            {"device_id": "dev_nobody", "type": "t", "payload": "secret-key-material"},
+            {
+                "device_id": c_nurse.device_id,
+                "type": "relais.pairwise.v1",
+                "payload": "secret-key-material",
+            },
+            {
+                "device_id": "dev_nobody",
+                "type": "relais.pairwise.v1",
+                "payload": "secret-key-material",
+            },
         ]
     )
     async with relais.services.db.read() as c:
@@ -201,7 +244,7 @@ async def test_sync_pages_to_device(relais, clients):
     c_nurse = await clients(relais, nurse, connect=False)
     for i in range(5):
         await c_doc.send_to_device(
-            [{"device_id": c_nurse.device_id, "type": "t", "payload": f"p{i}"}]
+            [{"device_id": c_nurse.device_id, "type": "relais.pairwise.v1", "payload": f"p{i}"}]
         )
     await c_nurse.connect()
     page = await c_nurse.call("sync", {"since": {}, "limit": 2})

@@ -10,6 +10,7 @@ import re
 
 import aiohttp
 import pytest
+import yarl
 
 from server.api.routing import ROUTES
 from server.app import _load_features
@@ -77,14 +78,29 @@ async def test_every_kind_of_response_carries_the_headers(served: Served) -> Non
 
 @pytest.mark.parametrize(
     "path",
-    ["/app/missing.js", "/app/", "/app/%2e%2e/server/app.py", "/app/.hidden", "/app/a//b"],
+    [
+        "/app/missing.js",
+        "/app/assets/",
+        "/app/%2e%2e/server/app.py",
+        "/app/.hidden",
+        "/app/a//b",
+        # Names the file system refuses outright (a NUL, a name or path too long): not found.
+        "/app/%00",
+        "/app/a%00b",
+        "/app/a%00b.js",
+        "/app/a%00b/index.html",
+        "/app/" + "a" * 300,
+        "/app/" + "/".join(["b" * 200] * 30),
+    ],
 )
 async def test_web_client_misses_are_json_not_found(served: Served, path: str) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.get(served.url + path) as resp:
+        async with http.get(yarl.URL(served.url + path, encoded=True)) as resp:
             assert resp.status == 404, path
             assert resp.content_type == "application/json"
             assert (await resp.json())["error"]["code"] == "not_found"
+    log = served.log_text()
+    assert "Traceback" not in log and " 500 " not in log, log[-2000:]
 
 
 def _deep(levels: int) -> bytes:

@@ -173,3 +173,45 @@ async def test_address_lockout_spans_usernames(tmp_path: Path) -> None:
             assert _shape(status, body) == _shape(*ghost)
     finally:
         await proc.terminate()
+
+
+async def test_address_lockout_keys_ipv6_on_its_64(tmp_path: Path) -> None:
+    """Behind the proxy, wrong passwords from eight addresses of one IPv6 /64 (what any home
+    customer holds) lock that /64, whichever address comes next; another /64 is not locked. An
+    IPv4-mapped IPv6 address counts as its IPv4 address."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}"
+    proc = await serve(
+        tmp_path, url, RELAIS_LOGIN_IP_MAX_FAILURES="8", RELAIS_TRUST_FORWARDED_FOR="1"
+    )
+    served = Served(proc, url)
+
+    async def login(ip: str, username: str, password: str) -> tuple[int, str]:
+        async with http.post(
+            served.url + "/api/v1/auth/login",
+            json={"username": username, "password": password},
+            headers={"X-Forwarded-For": ip},
+        ) as resp:
+            body = await resp.json()
+            return resp.status, (body.get("error") or {}).get("code", "ok")
+
+    try:
+        await served.add_user("gina")
+        async with aiohttp.ClientSession() as http:
+            for i in range(8):
+                ip = f"2001:db8:1:2:{secrets.token_hex(2)}:{i}::{i + 1}"
+                assert await login(ip, f"spray-{i}", WRONG) == (401, "invalid_credentials"), ip
+            locked = (423, "account_locked")
+            assert await login("2001:db8:1:2:ffff::9", "gina", PASSWORD) == locked
+            # The same /64 written otherwise; the next /64 is someone else.
+            assert await login("2001:0db8:0001:0002::abcd", "gina", PASSWORD) == locked
+            assert await login("2001:db8:1:3::1", "gina", PASSWORD) == (200, "ok")
+
+            for i in range(8):
+                assert await login("192.0.2.9", f"v4-{i}", WRONG) == (401, "invalid_credentials")
+            assert await login("::ffff:192.0.2.9", "gina", PASSWORD) == locked
+            # IPv4 stays keyed on the whole address.
+            assert await login("192.0.2.10", "gina", PASSWORD) == (200, "ok")
+    finally:
+        await proc.terminate()
+    log = served.log_text()
+    assert "Traceback" not in log, log[-2000:]

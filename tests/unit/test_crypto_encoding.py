@@ -76,6 +76,19 @@ json_values = st.recursive(
     ),
     max_leaves=16,
 )
+# What the protocol's JSON can hold: numbers are integers within +-2^53 (docs/crypto.md §0).
+exact_json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**53), max_value=2**53),
+        st.text(max_size=20),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
 # Text that is close to what the parsers expect, so the properties reach past the first check.
 near_json = st.one_of(
     st.text(),
@@ -148,7 +161,7 @@ def test_loads_object_only_raises_crypto_error(value: Any) -> None:
 
 
 @PROPS
-@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+@given(st.dictionaries(st.text(max_size=8), exact_json_values, max_size=6))
 def test_dumps_is_the_vector_format_and_round_trips(obj: dict[str, Any]) -> None:
     """Byte for byte the compact sorted form the vectors were generated with, and parsed back to
     an equal object by the strict parser."""
@@ -182,6 +195,14 @@ def test_dumps_is_the_vector_format_and_round_trips(obj: dict[str, Any]) -> None
         "{",
         "{} {}",
         '{"a": "\x01"}',
+        '{"a": 1.5}',
+        '{"a": 1.0}',
+        '{"a": 1e2}',
+        '{"a": 1E2}',
+        '{"a": -0.0}',
+        '{"a": 9007199254740993}',
+        '{"a": -9007199254740993}',
+        '{"a": 12345678901234567890}',
     ],
 )
 def test_loads_object_refusals(text: str) -> None:
@@ -222,6 +243,11 @@ def test_dumps_refuses_what_would_not_come_back_identical() -> None:
     for bad in (
         {"a": float("nan")},
         {"a": float("inf")},
+        {"a": 1.5},
+        {"a": 1.0},
+        {"a": [0.1]},
+        {"a": 2**53 + 1},
+        {"a": -(2**53) - 1},
         {"a": (1, 2)},
         {1: "a"},
         {None: "a"},
@@ -376,3 +402,23 @@ def test_dh_checks_lengths_and_low_order_points() -> None:
     assert _code(DhKey.from_private, bytes(31)) == "bad_encoding"
     assert _code(SigningKey.from_seed, bytes(33)) == "bad_encoding"
     assert _code(SigningKey.from_seed, "s" * 32) == "bad_encoding"
+
+
+def test_the_exact_serialisation_of_section_0() -> None:
+    """docs/crypto.md §0 byte for byte: sorted keys (code point order), no whitespace, raw
+    non-ASCII, the short escapes and lowercase \\u00XX for other control characters, `/` and
+    U+007F / U+2028 unescaped, integers in plain decimal up to +-2^53."""
+    obj = {
+        "b": [1, -2, 0, 2**53, -(2**53), True, False, None],
+        "a": 'é ✓ 😀 "q" \\ / \b\f\n\r\t \x00\x1f \x7f \u2028',
+        "B": {"z": {}, "y": []},
+        "é": "",
+    }
+    text = dumps(obj)
+    assert text == (
+        '{"B":{"y":[],"z":{}},'
+        '"a":"é ✓ 😀 \\"q\\" \\\\ / \\b\\f\\n\\r\\t \\u0000\\u001f \x7f \u2028",'
+        '"b":[1,-2,0,9007199254740992,-9007199254740992,true,false,null],"é":""}'
+    )
+    assert loads_object(text) == obj
+    assert loads_object('{"a": -0}') == {"a": 0}

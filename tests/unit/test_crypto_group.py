@@ -17,7 +17,7 @@ from crypto import group
 from crypto.encoding import b64d, b64e, lp, u32
 from crypto.errors import CryptoError
 from crypto.keys import SigningKey
-from tests.vectors import flip_bit, load
+from tests.vectors import flip_bit, gen_group, load
 
 CASES = load("group.json")
 ROOM, SU, SD = "r_room", "u_sender", "d_sender"
@@ -35,6 +35,14 @@ def ids(cases: list[dict[str, Any]]) -> list[str]:
 
 
 # -- vectors ---------------------------------------------------------------------------------
+
+
+def test_vector_files_are_current() -> None:
+    """group.json, membership.json and attachments.json are exactly what the generator writes
+    from the current code (attachment blobs are the stored ones, re-checked)."""
+    for name, doc in gen_group.build().items():
+        on_disk = (gen_group.HERE / name).read_text(encoding="utf-8")
+        assert on_disk == gen_group.render(doc), f"{name} is stale: rerun the generator"
 
 
 @pytest.mark.parametrize("case", by_op("group_ratchet"), ids=ids(by_op("group_ratchet")))
@@ -55,6 +63,11 @@ def test_ratchet_vector(case: dict[str, Any]) -> None:
 def test_pad_vector(case: dict[str, Any]) -> None:
     n = case["input"]["len"]
     raw = bytes((7 * k + 1) & 0xFF for k in range(n))
+    if "error" in case:
+        with pytest.raises(CryptoError) as err:
+            group.pad(raw)
+        assert err.value.code == case["error"]
+        return
     padded = group.pad(raw)
     assert len(padded) == case["output"]["padded_len"]
     if "padded" in case["output"]:
@@ -181,8 +194,8 @@ SHARE_AT = [{**SHARE0, "i": k, "ck": b64e(advance(b64d(SHARE0["ck"]), k))} for k
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
+    # Protocol JSON has no non-integer numbers (docs/crypto.md §0).
     st.integers(min_value=-(2**53), max_value=2**53),
-    st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=40),
 )
 json_values = st.recursive(
@@ -465,3 +478,12 @@ def test_encrypt_refuses_bad_arguments_cleanly(value: Any, arg: str) -> None:
         out.encrypt(content, **kw)
     except CryptoError:
         assert out.index == 0
+
+
+def test_content_with_a_non_integer_number_is_refused_at_encrypt() -> None:
+    out = session()
+    for bad in (1.5, 1.0, 2**53 + 1):
+        with pytest.raises(CryptoError) as err:
+            send(out, {"type": "reading", "value": bad})
+        assert err.value.code == "bad_encoding"
+    assert out.index == 0

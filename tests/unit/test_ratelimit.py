@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 
-from server.ratelimit import TokenBuckets
+import pytest
+
+from server.errors import ApiError
+from server.ratelimit import RateLimiter, TokenBuckets
 
 
 async def test_concurrent_takes_never_exceed_the_burst() -> None:
@@ -28,3 +31,20 @@ async def test_concurrent_takes_never_exceed_the_burst() -> None:
 def test_take_is_synchronous() -> None:
     # The atomicity argument above holds only while `take` cannot suspend.
     assert not inspect.iscoroutinefunction(TokenBuckets.take)
+
+
+def test_an_ipv6_client_spends_one_budget_for_its_whole_64() -> None:
+    """Rotating addresses within a /64 is free for an IPv6 client, so the per-address budget is
+    the /64's; another /64 and IPv4 addresses keep their own (server/addresses.py)."""
+    limits = RateLimiter(100, 100, ip_rate=0.001, ip_burst=3)
+    for host in range(3):
+        limits.check_ip(f"2001:db8:1:2::{host + 1}")
+    with pytest.raises(ApiError) as err:
+        limits.check_ip("2001:db8:1:2:ffff::9")
+    assert err.value.code == "rate_limited"
+    limits.check_ip("2001:db8:1:3::1")
+    for _ in range(3):
+        limits.check_ip("::ffff:192.0.2.7")
+    with pytest.raises(ApiError):
+        limits.check_ip("192.0.2.7")
+    limits.check_ip("192.0.2.8")

@@ -1,0 +1,1 @@
+"""Finding the people to add to a care room."""

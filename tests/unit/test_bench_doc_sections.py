@@ -1,0 +1,25 @@
+"""bench/doc_sections.py: each bench rewrites its own section of docs/performance.md, and a
+numbered section lands in order whichever bench runs first (no timing here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.doc_sections import write_section
+
+
+def _headings(doc: Path) -> list[str]:
+    return [ln for ln in doc.read_text().splitlines() if ln.startswith("## ")]
+
+
+def test_sections_are_replaced_in_place_and_added_in_number_order(tmp_path: Path) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\n## 7. Seven\n\nseven\n")
+    write_section("## 9. Nine", ["## 9. Nine", "", "nine"], doc)
+    write_section("## 8. Eight", ["## 8. Eight", "", "eight"], doc)
+    write_section("## 9. Nine", ["## 9. Nine", "", "nine, again"], doc)
+    write_section("## Notes", ["## Notes", "", "unnumbered: at the end"], doc)
+    assert _headings(doc) == ["## 7. Seven", "## 8. Eight", "## 9. Nine", "## Notes"]
+    text = doc.read_text()
+    assert "nine, again" in text and "\nnine\n" not in text
+    assert "seven" in text and "eight" in text

@@ -1,0 +1,273 @@
+// The patient's join page, served at /consult/<token> (the link the clinician hands out): the
+// code when the link has one, the consent to join, the waiting room until the clinician admits
+// them, then the call (./call.js). Its own entry: it loads none of the clinician workspace (no vault, no E2EE), so
+// the page stays far under the patient budget (WEB.md: ≤ 250 KB up to the waiting room).
+import "./join.css";
+import { render } from "preact";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { html } from "../ui/html.js";
+import { errorText, initialLanguage, setLanguage, t } from "../i18n/index.js";
+import { Api } from "../net/api.js";
+import { Socket } from "../net/socket.js";
+import { forget, loadGuest, saveGuest, takeLink } from "./guest.js";
+import { CallScreen } from "./call.js";
+import { LinkCheck } from "./link_check.js";
+
+const TITLES = {
+  loading: "join.loading_title",
+  nolink: "join.nolink_title",
+  invalid: "join.invalid_title",
+  code: "join.code_title",
+  consent: "join.consent_title",
+  waiting: "join.waiting_title",
+  admitted: "join.admitted_title",
+  left: "call.left_title",
+  denied: "join.denied_title",
+  ended: "join.ended_title",
+  error: "join.error_title",
+};
+
+// The screens that only say something (the page's end states).
+const TEXTS = {
+  nolink: "join.nolink_text",
+  invalid: "join.invalid_text",
+  denied: "join.denied_text",
+  ended: "join.ended_text",
+};
+
+function Join() {
+  const [phase, setPhase] = useState("loading");
+  const [guest, setGuest] = useState(null);
+  const [info, setInfo] = useState("");
+  const [link] = useState(() => takeLink());
+
+  /** Exchanges the link (and its code) for a guest session; throws the server's refusal. */
+  async function redeem(code) {
+    const body = { token: link, device_name: t("join.device_name") };
+    if (code) body.code = code;
+    const made = await new Api().post("/api/v1/consultations/redeem", body);
+    const kept = {
+      token: made.token,
+      consultation_id: made.consultation_id,
+      participant_id: made.participant_id,
+      expires_at: made.expires_at,
+      joined: false,
+    };
+    saveGuest(kept);
+    setGuest(kept);
+    setPhase("consent");
+  }
+
+  function refused(err) {
+    if (err.code === "invite_invalid") {
+      forget();
+      setPhase("invalid");
+    } else if (err.code === "invalid_credentials" && err.details?.code_required) {
+      setPhase("code");
+    } else {
+      setInfo(errorText(err.code));
+      setPhase("error");
+    }
+  }
+
+  async function start() {
+    setPhase("loading");
+    const kept = loadGuest();
+    if (kept) {
+      setGuest(kept);
+      setPhase(kept.joined ? "waiting" : "consent");
+    } else if (!link) setPhase("nolink");
+    else await redeem(null).catch(refused);
+  }
+
+  useEffect(() => {
+    start();
+  }, []);
+
+  useLayoutEffect(() => {
+    document.title = `${t(TITLES[phase])} · ${t("app.name")}`;
+    // Each screen starts at its heading, so a screen reader reads the new screen from the top.
+    // The code step focuses its field instead.
+    if (phase !== "code") document.querySelector("main h1")?.focus();
+  }, [phase]);
+
+  function consent() {
+    const joined = { ...guest, joined: true };
+    saveGuest(joined);
+    setGuest(joined);
+    setPhase("waiting");
+  }
+
+  function over(final) {
+    forget();
+    setPhase(final);
+  }
+
+  let screen;
+  if (phase === "code") screen = html`<${CodeStep} redeem=${redeem} refused=${refused} onBurned=${() => over("invalid")} />`;
+  else if (phase === "consent") screen = html`<${Consent} onJoin=${consent} />`;
+  else if (phase === "waiting" || phase === "admitted")
+    screen = html`<${WaitingRoom} guest=${guest} phase=${phase} setPhase=${setPhase} over=${over} />`;
+  else if (phase === "left")
+    screen = html`<${Message} title=${t("call.left_title")} text=${t("call.left_text")}>
+      <button type="button" onClick=${() => setPhase("waiting")}>${t("call.rejoin")}</button>
+    <//>`;
+  else if (phase === "error")
+    screen = html`<${Message} title=${t("join.error_title")} text=${info}>
+      <button type="button" onClick=${start}>${t("join.retry")}</button>
+    <//>`;
+  else if (phase === "loading") screen = html`<${Message} title=${t("join.loading_title")} text=${t("join.loading")} />`;
+  else screen = html`<${Message} title=${t(TITLES[phase])} text=${t(TEXTS[phase])} />`;
+  return screen;
+}
+
+function Message({ title, text, children }) {
+  return html`
+    <main id="main" class="join">
+      <h1 tabindex="-1">${title}</h1>
+      <p>${text}</p>
+      ${children}
+    </main>
+  `;
+}
+
+function CodeStep({ redeem, refused, onBurned }) {
+  const [code, setCode] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const errorRef = useRef(null);
+  const field = useRef(null);
+
+  useLayoutEffect(() => field.current?.focus(), []);
+  useLayoutEffect(() => {
+    if (error) errorRef.current?.focus();
+  }, [error]);
+
+  async function submit(event) {
+    event.preventDefault();
+    if (busy) return;
+    if (!/^[0-9]{6}$/.test(code)) {
+      setError(t("join.code_format"));
+      return;
+    }
+    setBusy(true);
+    setError("");
+    try {
+      await redeem(code);
+    } catch (err) {
+      setBusy(false);
+      if (err.code === "invalid_credentials") {
+        const left = err.details?.attempts_left ?? 0;
+        if (left <= 0) onBurned();
+        else setError(t(left === 1 ? "join.code_wrong_last" : "join.code_wrong", { n: left }));
+      } else if (err.code === "invite_invalid") refused(err);
+      else setError(errorText(err.code));
+    }
+  }
+
+  return html`
+    <main id="main" class="join">
+      <h1 tabindex="-1">${t("join.code_title")}</h1>
+      <p>${t("join.code_intro")}</p>
+      <form onSubmit=${submit} novalidate>
+        ${error && html`<p class="error" role="alert" tabindex="-1" ref=${errorRef} id="join-code-error">${error}</p>`}
+        <label for="join-code">${t("join.code_label")}</label>
+        <input
+          id="join-code"
+          ref=${field}
+          name="code"
+          inputmode="numeric"
+          autocomplete="one-time-code"
+          maxlength="6"
+          aria-describedby=${error ? "join-code-error" : undefined}
+          value=${code}
+          onInput=${(e) => setCode(e.currentTarget.value.replace(/\D/g, "").slice(0, 6))}
+        />
+        <button type="submit" disabled=${busy} aria-busy=${busy ? "true" : "false"}>
+          ${busy ? t("join.code_busy") : t("join.code_submit")}
+        </button>
+      </form>
+    </main>
+  `;
+}
+
+function Consent({ onJoin }) {
+  return html`
+    <main id="main" class="join">
+      <h1 tabindex="-1">${t("join.consent_title")}</h1>
+      <p>${t("join.consent_intro")}</p>
+      <p>${t("join.consent_what")}</p>
+      <button type="button" onClick=${onJoin}>${t("join.consent_submit")}</button>
+      <details>
+        <summary>${t("join.data_title")}</summary>
+        <p>${t("join.data_text")}</p>
+      </details>
+    </main>
+  `;
+}
+
+/** Connected over socket.io: `consult.join` on every (re)connection — a lost connection is not a
+ * departure, so a reload or a reconnect stays admitted — and `consult.state` / `consult.ended`.
+ * Once admitted, the same socket carries the call's signalling. */
+function WaitingRoom({ guest, phase, setPhase, over }) {
+  const [online, setOnline] = useState(true);
+  const [socket, setSocket] = useState(/** @type {Socket|null} */ (null));
+  // The link check may start once the server has us in its waiting room (consult.join acked).
+  const [joined, setJoined] = useState(false);
+
+  useEffect(() => {
+    const socket = new Socket(guest.token);
+    setSocket(socket);
+    const id = guest.consultation_id;
+    let done = false;
+    const finish = (final) => {
+      if (done) return;
+      done = true;
+      socket.close();
+      over(final);
+    };
+    socket.on("connect", async () => {
+      setOnline(true);
+      try {
+        const joined = await socket.call("consult.join", { consultation_id: id });
+        if (!done) {
+          setPhase(joined.state === "admitted" ? "admitted" : "waiting");
+          setJoined(true);
+        }
+      } catch (err) {
+        if (err.code === "not_admitted") finish("denied");
+        else if (err.code === "consultation_ended" || err.code === "not_found") finish("ended");
+      }
+    });
+    socket.on("disconnect", () => setOnline(false));
+    // A refusal of the connection itself: the guest session was revoked (sent away, or ended).
+    socket.on("connect_error", (err) => err?.data?.error && finish("ended"));
+    socket.on("consult.state", (data) => {
+      if (data?.consultation_id !== id || done) return;
+      if (data.state === "admitted") setPhase("admitted");
+      else if (data.state === "denied") finish("denied");
+    });
+    socket.on("consult.ended", (data) => data?.consultation_id === id && finish("ended"));
+    return () => {
+      done = true;
+      socket.close();
+    };
+  }, [guest.token]);
+
+  const admitted = phase === "admitted";
+  if (admitted && socket)
+    return html`<${CallScreen} socket=${socket} guest=${guest} online=${online} onLeave=${() => setPhase("left")} onRefused=${() => setPhase("waiting")} />`;
+  let status = admitted ? t("join.admitted_status") : t("join.waiting_status");
+  if (!online) status = t("join.reconnecting");
+  return html`
+    <main id="main" class="join">
+      <h1 tabindex="-1">${admitted ? t("join.admitted_title") : t("join.waiting_title")}</h1>
+      <p class=${admitted ? "status ok" : "status"} role="status">${status}</p>
+      <p>${admitted ? t("join.admitted_next") : t("join.waiting_keep_open")}</p>
+      ${!admitted && joined && socket && html`<${LinkCheck} socket=${socket} consultationId=${guest.consultation_id} />`}
+    </main>
+  `;
+}
+
+setLanguage(initialLanguage());
+render(html`<${Join} />`, document.getElementById("root"));

@@ -1,0 +1,116 @@
+// The host's side of the call, inside the consultation screen: their own media leg (camera and
+// microphone, through the shared CallLeg of src/call/), the patient's picture and sound, the two
+// switches, and a polite region that says each change of the call. The modes and link figures
+// of every participant are shown by the participant list (ParticipantMedia below), from the
+// same leg's `consult.mode` / `consult.quality` events.
+//
+// There is no manual mode switch: the server has no event to force or cap a participant's mode
+// (the policy of media/policy.py alone decides), so none is offered here.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { html } from "../html.js";
+import { t } from "../../i18n/index.js";
+import { CallLeg } from "../../call/leg.js";
+import { causeOf, modeKey } from "../../call/modes.js";
+import { RemoteView, SelfView } from "../../call/view.js";
+
+/** The leg of this screen, created once the call is live and closed with the screen. */
+export function useCallLeg(app, consultationId, live) {
+  const [leg, setLeg] = useState(/** @type {CallLeg|null} */ (null));
+  useEffect(() => {
+    if (!live) return undefined;
+    const made = new CallLeg(app.mediaSignal(), consultationId);
+    window.relaisCall = made; // read by the browser tests (getStats of the leg)
+    setLeg(made);
+    made.start();
+    // After a reconnection the server may have dropped the leg (past its grace): offer again.
+    const off = app.on("connection", (up) => up && made.resume());
+    return () => {
+      off();
+      made.hangup();
+      if (window.relaisCall === made) delete window.relaisCall;
+      setLeg(null);
+    };
+  }, [consultationId, live]);
+  return leg;
+}
+
+/** @param {{leg: CallLeg, patientName?: string, names: Map<string, string>}} props
+ * `names`: display names by participant id, to say whose mode changed. */
+export function CallPanel({ leg, patientName, names }) {
+  const [say, setSay] = useState("");
+  const [local, setLocal] = useState({ mic: leg.micOn, camera: leg.cameraOn, hasMic: true, hasCamera: true });
+  const namesRef = useRef(names);
+  namesRef.current = names;
+  useEffect(() => {
+    const offs = [
+      leg.on("state", (s) => {
+        if (s === "connected") setSay(t("consult.call_connected"));
+        else if (s === "reconnecting") setSay(t("consult.call_reconnecting"));
+      }),
+      leg.on("devices", (d) => {
+        setLocal({ mic: leg.micOn, camera: leg.cameraOn, hasMic: d.audio, hasCamera: d.video });
+        if (d.problem) setSay(t(`consult.devices_${d.problem}`));
+      }),
+      leg.on("local", (l) => setLocal((prev) => ({ ...prev, mic: l.mic, camera: l.camera }))),
+      // Each change of anyone's mode (not a leg's first one) is said, with its cause.
+      leg.on("mode", (change) => {
+        if (!change.previous) return;
+        const cause = causeOf(change);
+        const name = change.participant_id === leg.participantId ? t("consult.you") : namesRef.current.get(change.participant_id) || t("people.unknown");
+        const mode = t(`consult.mode_${modeKey(change.mode)}`);
+        setSay(cause ? t("consult.mode_changed_why", { name, mode, cause: t(`consult.cause_${cause}`) }) : t("consult.mode_changed", { name, mode }));
+      }),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [leg]);
+
+  function toggleMic() {
+    const on = !local.mic;
+    if (leg.setMicrophone(on)) setSay(t(on ? "consult.mic_on" : "consult.mic_off"));
+  }
+  function toggleCamera() {
+    const on = !local.camera;
+    if (leg.setCamera(on)) setSay(t(on ? "consult.camera_on" : "consult.camera_off"));
+  }
+
+  const who = patientName || t("people.unknown");
+  return html`<section class="call" aria-labelledby="call-title">
+    <h2 id="call-title">${t("consult.call_title")}</h2>
+    <p class="call-status" role="status">${say}</p>
+    <div class="stage">
+      <${RemoteView} leg=${leg} name=${who} label=${t("consult.remote_video", { name: who })} noPicture=${t("consult.no_picture", { name: who })} />
+      <${SelfView} leg=${leg} />
+    </div>
+    <div class="row" role="group" aria-label=${t("consult.call_controls")}>
+      <button type="button" aria-pressed=${local.mic ? "false" : "true"} disabled=${!local.hasMic} onClick=${toggleMic}>${t("consult.mic_mute")}</button>
+      <button type="button" aria-pressed=${local.camera ? "false" : "true"} disabled=${!local.hasCamera} onClick=${toggleCamera}>${t("consult.camera_mute")}</button>
+    </div>
+  </section>`;
+}
+
+function kbps(n) {
+  return typeof n === "number" ? Math.round(n) : "–";
+}
+
+/** One participant's mode (with the cause of its last change) and link figures. */
+export function ParticipantMedia({ leg, participantId }) {
+  const [, redraw] = useState(0);
+  useEffect(() => {
+    if (!leg) return undefined;
+    const mine = (data) => data?.participant_id === participantId && redraw((n) => n + 1);
+    const offs = [leg.on("mode", mine), leg.on("quality", mine)];
+    return () => offs.forEach((off) => off());
+  }, [leg, participantId]);
+  const change = leg?.modes.get(participantId);
+  const quality = leg?.quality.get(participantId);
+  if (!change && !quality) return null;
+  const mode = quality?.mode || change?.mode;
+  const cause = change && change.mode === mode ? causeOf(change) : "";
+  const m = quality?.measured || {};
+  const loss = Math.round(100 * Math.max(m.loss_up || 0, m.loss_down || 0));
+  return html`<span class="media">
+    <span class="mode"> · ${t(`consult.mode_${modeKey(mode)}`)}${cause ? ` (${t(`consult.cause_${cause}`)})` : ""}</span>
+    ${quality &&
+    html`<span class="quality"> · ${t("consult.quality", { up: kbps(m.in_kbps), down: kbps(m.out_kbps), loss, rtt: kbps(m.rtt_ms) })}</span>`}
+  </span>`;
+}

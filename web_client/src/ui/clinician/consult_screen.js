@@ -1,0 +1,223 @@
+// The host's consultation screen: who waits, admitted or refused from here, who is in, whether
+// they are connected, their call mode and link, the call itself once someone is admitted
+// (./call_panel.js), and the end of the consultation, confirmed once. The host
+// sends `consult.join` on arrival and after every reconnection (the host is admitted at once, and
+// only admitted participants get `consult.participants`); the server sends `consult.waiting` to
+// the host after every change. Arrivals in the waiting room are announced (role "status").
+// Address: #/rooms/<room>/consultations/<id>; #/rooms/<room>/consultations lists the open ones.
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { html } from "../html.js";
+import { errorText, formatTime, t } from "../../i18n/index.js";
+import { CallPanel, ParticipantMedia, useCallLeg } from "./call_panel.js";
+
+const quiet = (err) => ["offline", "not_connected"].includes(err?.code);
+
+function ParticipantLine({ p, leg }) {
+  const state = p.state === "admitted" ? (p.present ? t("consult.present") : t("consult.absent")) : t(`consult.state_${p.state}`);
+  return html`<li>
+    <span class="who">${p.display_name || t("people.unknown")}</span>
+    <span class="role"> · ${t(`consult.role_${p.role}`)}</span>
+    <span class="state"> · ${state}</span>
+    ${p.state === "admitted" && html`<${ParticipantMedia} leg=${leg} participantId=${p.participant_id} />`}
+  </li>`;
+}
+
+export function ConsultationScreen({ app, roomId, consultationId }) {
+  const [status, setStatus] = useState(/** @type {string|null} */ (null));
+  const [waiting, setWaiting] = useState(/** @type {object[]} */ ([]));
+  const [participants, setParticipants] = useState(/** @type {object[]} */ ([]));
+  const [announce, setAnnounce] = useState("");
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  const heading = useRef(null);
+  const confirmButton = useRef(null);
+  const endButton = useRef(null);
+  const known = useRef(/** @type {Set<string>|null} */ (null));
+  const waitingHeading = useRef(null);
+  // Where the focus goes after an action removed the control that had it: "waiting" (someone
+  // admitted or refused), "end" (the confirmation cancelled), "heading" (the consultation ended).
+  const [focusTo, setFocusTo] = useState(/** @type {string|null} */ (null));
+
+  /** New waiting list: arrivals (ids not seen waiting before) are announced. */
+  function showWaiting(list) {
+    const seen = known.current;
+    const fresh = seen ? list.filter((p) => !seen.has(p.participant_id)) : [];
+    known.current = new Set(list.map((p) => p.participant_id));
+    if (fresh.length) setAnnounce(t("consult.arrived", { name: fresh.map((p) => p.display_name || t("people.unknown")).join(", ") }));
+    setWaiting(list);
+  }
+
+  useLayoutEffect(() => heading.current?.focus(), [consultationId]);
+  useLayoutEffect(() => {
+    if (confirming) confirmButton.current?.focus();
+  }, [confirming]);
+  useLayoutEffect(() => {
+    if (!focusTo) return;
+    ({ waiting: waitingHeading, end: endButton, heading })[focusTo]?.current?.focus();
+    setFocusTo(null);
+  }, [focusTo]);
+
+  useEffect(() => {
+    let gone = false;
+    known.current = null;
+    setStatus(null);
+    setWaiting([]);
+    setParticipants([]);
+    setAnnounce("");
+    setConfirming(false);
+    setError("");
+    const load = async () => {
+      try {
+        const first = await app.consultation(consultationId);
+        if (gone) return;
+        if (first.status === "open") await app.joinConsultation(consultationId);
+        const state = first.status === "open" ? await app.consultation(consultationId) : first;
+        if (gone) return;
+        setStatus(state.status);
+        setParticipants(state.participants || []);
+        showWaiting(state.waiting || []);
+        setError("");
+      } catch (err) {
+        if (gone) return;
+        if (err.code === "consultation_ended") setStatus("ended");
+        else if (!quiet(err)) setError(errorText(err.code));
+      }
+    };
+    if (app.connected) load();
+    const offs = [
+      app.on("connection", (up) => up && load()),
+      app.on("consult", (event, data) => {
+        if (data?.consultation_id !== consultationId) return;
+        if (event === "consult.waiting") showWaiting(data.waiting || []);
+        else if (event === "consult.participants") setParticipants(data.participants || []);
+        else if (event === "consult.ended") {
+          setStatus("ended");
+          setWaiting([]);
+        }
+      }),
+    ];
+    return () => {
+      gone = true;
+      offs.forEach((off) => off());
+    };
+  }, [consultationId]);
+
+  async function act(fn, then) {
+    setBusy(true);
+    setError("");
+    try {
+      await fn();
+      setFocusTo(then);
+    } catch (err) {
+      setError(errorText(err.code));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const admit = (p) => act(() => app.admit(consultationId, p.participant_id), "waiting");
+  const deny = (p) => act(() => app.deny(consultationId, p.participant_id), "waiting");
+  const end = () =>
+    act(async () => {
+      await app.endConsultation(consultationId);
+      setConfirming(false);
+      setStatus("ended");
+      setWaiting([]);
+    }, "heading");
+
+  const ended = status === "ended";
+  // The call starts once someone besides the host is admitted, and then lasts as long as the
+  // consultation is open here (a patient's dropped connection does not hang up the host).
+  const guestIn = participants.some((p) => p.role !== "host" && p.state === "admitted");
+  const [callLive, setCallLive] = useState(false);
+  useEffect(() => {
+    if (status === "open" && guestIn) setCallLive(true);
+    else if (status !== "open") setCallLive(false);
+  }, [status, guestIn]);
+  useEffect(() => setCallLive(false), [consultationId]);
+  const leg = useCallLeg(app, consultationId, callLive);
+  const patient = participants.find((p) => p.role === "patient") || participants.find((p) => p.role !== "host");
+  return html`<section class="consultation" aria-labelledby="consultation-title">
+    <h1 id="consultation-title" tabindex="-1" ref=${heading}>${t("consult.screen_title")}</h1>
+    <p><a href=${listHref(roomId)}>${roomId ? t("consult.all_open") : t("consult.assisted_queue")}</a>${roomId && html` · <a href=${`#/rooms/${encodeURIComponent(roomId)}`}>${t("consult.back_room")}</a>`}</p>
+    <p class="status" role="status">${ended ? t("consult.ended") : announce}</p>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${status === null && !error && html`<p>${t("app.loading")}</p>`}
+    ${status === "open" &&
+    html`
+      <section aria-labelledby="waiting-title">
+        <h2 id="waiting-title" tabindex="-1" ref=${waitingHeading}>${t("consult.waiting_title")}</h2>
+        ${waiting.length === 0
+          ? html`<p>${t("consult.waiting_empty")}</p>`
+          : html`<ul class="waiting">
+              ${waiting.map(
+                (p) => html`<li key=${p.participant_id}>
+                  <span class="who">${p.display_name || t("people.unknown")}</span>
+                  <span class="role"> · ${t(`consult.role_${p.role}`)}</span>
+                  <span class="row">
+                    <button type="button" class="primary" disabled=${busy} aria-label=${t("consult.admit_who", { name: p.display_name })} onClick=${() => admit(p)}>${t("consult.admit")}</button>
+                    <button type="button" disabled=${busy} aria-label=${t("consult.deny_who", { name: p.display_name })} onClick=${() => deny(p)}>${t("consult.deny")}</button>
+                  </span>
+                </li>`,
+              )}
+            </ul>`}
+      </section>
+      ${leg && html`<${CallPanel} leg=${leg} patientName=${patient?.display_name} names=${new Map(participants.map((p) => [p.participant_id, p.display_name]))} />`}
+      <section aria-labelledby="participants-title">
+        <h2 id="participants-title">${t("consult.participants_title")}</h2>
+        <ul class="participants">
+          ${participants.map((p) => html`<${ParticipantLine} key=${p.participant_id} p=${p} leg=${leg} />`)}
+        </ul>
+      </section>
+      ${confirming
+        ? html`<div class="confirm" role="group" aria-labelledby="end-question">
+            <p id="end-question">${t("consult.end_confirm")}</p>
+            <div class="row">
+              <button type="button" class="danger" ref=${confirmButton} disabled=${busy} onClick=${end}>${t("consult.end_yes")}</button>
+              <button type="button" onClick=${() => (setConfirming(false), setFocusTo("end"))}>${t("common.cancel")}</button>
+            </div>
+          </div>`
+        : html`<button type="button" class="danger" ref=${endButton} onClick=${() => setConfirming(true)}>${t("consult.end")}</button>`}
+    `}
+  </section>`;
+}
+
+/** A care room's open consultations, or (roomId null) the assisted ones, which have no room. */
+function listHref(roomId) {
+  return roomId ? `#/rooms/${encodeURIComponent(roomId)}/consultations` : "#/consultations";
+}
+
+export function ConsultationList({ app, roomId }) {
+  const [list, setList] = useState(/** @type {object[]|null} */ (null));
+  const [error, setError] = useState("");
+  const heading = useRef(null);
+  useLayoutEffect(() => heading.current?.focus(), [roomId]);
+  useEffect(() => {
+    const load = () =>
+      app
+        .openConsultations(roomId)
+        .then((l) => (setList(l), setError("")))
+        .catch((err) => !quiet(err) && setError(errorText(err.code)));
+    if (app.connected) load();
+    return app.on("connection", (up) => up && load());
+  }, [roomId]);
+  return html`<section aria-labelledby="consultations-title">
+    <h1 id="consultations-title" tabindex="-1" ref=${heading}>${roomId ? t("consult.list_title") : t("consult.assisted_queue")}</h1>
+    ${roomId && html`<p><a href=${`#/rooms/${encodeURIComponent(roomId)}`}>${t("consult.back_room")}</a></p>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${list === null
+      ? !error && html`<p>${t("app.loading")}</p>`
+      : list.length === 0
+        ? html`<p>${t("consult.list_empty")}</p>`
+        : html`<ul class="consultations">
+            ${list.map(
+              (c) => html`<li key=${c.consultation_id}>
+                <a href=${`${listHref(roomId)}/${encodeURIComponent(c.consultation_id)}`}>
+                  ${t("consult.opened_at", { when: formatTime(c.created_at) })}${c.assisted_by ? ` · ${t("consult.assisted_by", { name: c.assisted_by.display_name })}` : ""}${c.waiting ? ` · ${t("consult.waiting_count", { count: c.waiting })}` : ""}
+                </a>
+              </li>`,
+            )}
+          </ul>`}
+  </section>`;
+}

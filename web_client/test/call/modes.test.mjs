@@ -1,0 +1,25 @@
+// The server's mode changes, reduced to what the call screens say (src/call/modes.js): the cause
+// of each reason media/policy.py and consultations/media_bridge.py actually write.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { causeOf, modeFamily, modeKey } from "../../src/call/modes.js";
+
+test("a mode is a catalogue key and one of three families", () => {
+  assert.equal(modeKey("video-high"), "video_high");
+  assert.equal(modeKey("audio-only"), "audio_only");
+  assert.equal(modeKey("warp-speed"), "unknown");
+  assert.deepEqual(["video-high", "video-low", "audio-only", "text-only"].map(modeFamily), ["video", "video", "audio", "text"]);
+});
+
+test("each reason of the policy has its cause", () => {
+  const change = (previous, mode, reason) => causeOf({ previous, mode, reason });
+  assert.equal(change("video-high", "audio-only", "loss 14% >= 10% for 2 s"), "weak");
+  assert.equal(change("video-high", "video-low", "rate 60 kbit/s < 340 for 2 s"), "weak");
+  assert.equal(change("audio-only", "text-only", "no packets for 2.8 s"), "cut");
+  assert.equal(change("audio-only", "video-low", "headroom 180 kbit/s for 2 s, probe ok (594 >= 425 kbit/s, loss 0%)"), "better");
+  assert.equal(change("text-only", "audio-only", "signs of life for 1 s, probe ok (loss 0%)"), "better");
+  assert.equal(change("text-only", "audio-only", "fresh media leg"), "resumed");
+  // The first mode of a leg, or a change without a reason, explains nothing.
+  assert.equal(causeOf({ previous: null, mode: "video-high", reason: "" }), "");
+  assert.equal(change("video-high", "audio-only", ""), "");
+});

@@ -71,7 +71,7 @@ async def test_the_readme_from_make_run_to_chatting(app_server: Served, browser:
     await asyncio.gather(
         _restore(a.page, app_server.url, ALICE), _restore(b.page, app_server.url, BOB)
     )
-    rooms = a.page.get_by_role("navigation").get_by_role("link")
+    rooms = a.page.get_by_role("navigation").get_by_role("list").get_by_role("link")
     await expect(rooms).to_have_count(2)  # one room per quickstart run
     await rooms.first.click()
     await expect(timeline(a.page).get_by_text(FROM_PYTHON)).to_be_visible(timeout=20_000)

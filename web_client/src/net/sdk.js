@@ -241,15 +241,19 @@ export class RelaisClient extends Emitter {
   }
 
   /** Connect with the session token; resolves once the server accepted the CONNECT. */
-  async connect({ waitTimeoutMs = 10000 } = {}) {
-    if (this.socket) this.socket.close();
-    const socket = new Socket(this.token, {
-      base: this.baseUrl,
-      transports: this.transports,
-      reconnectionDelay: this.reconnectionDelay,
-      reconnectionDelayMax: this.reconnectionDelayMax,
-      autoConnect: false,
-    });
+  /** Connect over a socket of one's own, or over `socket`: a connection the page already has
+   * (the patient's join page keeps one socket for the waiting room, the call and the text). */
+  async connect({ waitTimeoutMs = 10000, socket: shared = null } = {}) {
+    if (this.socket && this.socket !== shared) this.socket.close();
+    const socket =
+      shared ||
+      new Socket(this.token, {
+        base: this.baseUrl,
+        transports: this.transports,
+        reconnectionDelay: this.reconnectionDelay,
+        reconnectionDelayMax: this.reconnectionDelayMax,
+        autoConnect: false,
+      });
     this.socket = socket;
     const sio = socket.io;
     sio.on("message.new", (msg) => this._serial(() => this._deliver(msg, true)));
@@ -274,6 +278,10 @@ export class RelaisClient extends Emitter {
       this._connectedOnce = true;
     });
     sio.on("disconnect", (reason) => this.emit("disconnect", reason));
+    if (sio.connected) {
+      this._connectedOnce = true;
+      return;
+    }
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();

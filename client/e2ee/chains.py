@@ -7,6 +7,7 @@ nothing is shared in it until a human looks, and the reason is kept for the appl
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from crypto.errors import CryptoError
@@ -15,6 +16,9 @@ from crypto.membership import ChainEvent, ChainState, event_hash, parse_event, v
 from ..sdk import RelaisClient, RelaisError
 from .directory import KeyDirectory
 from .records import Metrics
+
+# Fetches overtaken by this device's own signing, made again before giving up for now.
+STALE_RETRIES = 3
 
 
 class RoomChains:
@@ -34,6 +38,10 @@ class RoomChains:
         self.frozen: dict[str, str] = {}
         self.dirty: set[str] = set()
         self.warnings: list[dict[str, Any]] = []
+        # One refresh at a time per room, so an older fetch never lands last; and how many events
+        # this device adopted per room, so a fetch overtaken by one of them is made again.
+        self._refreshing: dict[str, asyncio.Lock] = {}
+        self._adopted: dict[str, int] = {}
 
     def mark_dirty(self, room_id: str) -> None:
         self.dirty.add(room_id)
@@ -53,24 +61,40 @@ class RoomChains:
         return self.states.get(room_id)
 
     async def refresh(self, room_id: str) -> None:
+        """Fetch and verify the served chain. A served chain shorter than the verified head is a
+        fork only when it was fetched after that head: refreshes of a room run one at a time,
+        and a fetch overtaken by an event this device signed meanwhile is made again."""
+        lock = self._refreshing.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            await self._refresh(room_id)
+
+    async def _refresh(self, room_id: str) -> None:
         self.dirty.discard(room_id)
-        try:
-            rows = await self.api.membership_events(room_id)
-        except RelaisError as err:
-            if err.code != "not_found":
-                raise
-            # No longer a member (or the room is gone): keep the last verified view, which is
-            # only used to decide whom to ask for keys.
-            self.metrics.inc("chain_unavailable")
-            return
-        wires = [r["signed_event"] for r in rows if r.get("signed_event")]
-        actors: set[str] = set()
-        for w in wires:
+        for _ in range(STALE_RETRIES):
+            adopted = self._adopted.get(room_id, 0)
             try:
-                actors.add(parse_event(w).actor)
-            except CryptoError:
-                pass  # verify_chain names it: chain_forked in the verified prefix, else invalid
-        await self.directory.ensure(actors)
+                rows = await self.api.membership_events(room_id)
+            except RelaisError as err:
+                if err.code != "not_found":
+                    raise
+                # No longer a member (or the room is gone): keep the last verified view, which
+                # is only used to decide whom to ask for keys.
+                self.metrics.inc("chain_unavailable")
+                return
+            wires = [r["signed_event"] for r in rows if r.get("signed_event")]
+            actors: set[str] = set()
+            for w in wires:
+                try:
+                    actors.add(parse_event(w).actor)
+                except CryptoError:
+                    pass  # verify_chain names it: chain_forked in the verified prefix, else invalid
+            await self.directory.ensure(actors)
+            if self._adopted.get(room_id, 0) == adopted:
+                self._verified(room_id, wires)
+                return
+        self.dirty.add(room_id)  # kept moving under us: the adopted head stands, looked at later
+
+    def _verified(self, room_id: str, wires: list[str]) -> None:
         trust = self.directory.trust
 
         def identity_key_of(user: str) -> bytes | None:
@@ -112,7 +136,14 @@ class RoomChains:
         return any(e.action in actions for e in (self.events.get(room_id) or [])[n:])
 
     def adopt(self, room_id: str, wire: str, actor_ik: bytes) -> None:
-        """Apply an event this device just signed and the server accepted."""
+        """Apply an event this device just signed and the server accepted. A refresh that ran
+        meanwhile may already hold it: then there is nothing to apply."""
+        self._adopted[room_id] = self._adopted.get(room_id, 0) + 1
         st = self.states[room_id]
+        n = parse_event(wire).n
+        if st.head_n >= n:
+            if self.hash_at(room_id, n) != event_hash(wire):
+                self.mark_dirty(room_id)
+            return
         ev = st.apply(wire, actor_ik)
         self.events.setdefault(room_id, []).append(ev)

@@ -3,7 +3,10 @@
 // decides who gets keys. A room whose served chain stops verifying is frozen: nothing is shared
 // in it until a human looks, and the reason is kept for the application.
 import { ApiError } from "../net/api.js";
-import { chainApply, CryptoError, eventHash, parseEvent, trust as T, verifyChain } from "./primitives.js";
+import { bytesEqual, chainApply, CryptoError, eventHash, parseEvent, trust as T, verifyChain } from "./primitives.js";
+
+/** Fetches overtaken by this device's own signing, fetched again before giving up for now. */
+const STALE_RETRIES = 3;
 
 export class RoomChains {
   constructor(api, directory, metrics, userId) {
@@ -19,6 +22,10 @@ export class RoomChains {
     /** @type {Map<string, string>} */ this.frozen = new Map();
     /** @type {Set<string>} */ this.dirty = new Set();
     this.warnings = [];
+    /** room → the refresh in flight: one at a time per room, so an older fetch never lands last. */
+    /** @type {Map<string, Promise<void>>} */ this._refreshing = new Map();
+    /** room → how many events this device adopted: a fetch sent before one of them is stale. */
+    /** @type {Map<string, number>} */ this._adopted = new Map();
   }
 
   markDirty(roomId) {
@@ -38,27 +45,52 @@ export class RoomChains {
     return this.states.get(roomId) ?? null;
   }
 
+  /** Fetch and verify the served chain. Refreshes of one room run one after the other, and a
+   * fetch overtaken by an event this device signed meanwhile is fetched again: a served chain
+   * shorter than the verified head means a fork only when the fetch was made after that head. */
   async refresh(roomId) {
+    const before = this._refreshing.get(roomId) || Promise.resolve();
+    const mine = before.catch(() => {}).then(() => this._refresh(roomId));
+    this._refreshing.set(roomId, mine);
+    try {
+      await mine;
+    } finally {
+      if (this._refreshing.get(roomId) === mine) this._refreshing.delete(roomId);
+    }
+  }
+
+  async _refresh(roomId) {
     this.dirty.delete(roomId);
-    let rows;
-    try {
-      rows = await this.api.membershipEvents(roomId);
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.code !== "not_found") throw err;
-      // No longer a member: keep the last verified view (only used to choose whom to ask).
-      this.metrics.inc("chain_unavailable");
+    for (let attempt = 0; attempt < STALE_RETRIES; attempt++) {
+      const adopted = this._adopted.get(roomId) || 0;
+      let rows;
+      try {
+        rows = await this.api.membershipEvents(roomId);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== "not_found") throw err;
+        // No longer a member: keep the last verified view (only used to choose whom to ask).
+        this.metrics.inc("chain_unavailable");
+        return;
+      }
+      const wires = rows.filter((r) => r.signed_event).map((r) => r.signed_event);
+      let parsed;
+      try {
+        parsed = wires.map((w) => parseEvent(w));
+      } catch (err) {
+        if (!(err instanceof CryptoError)) throw err;
+        this.freeze(roomId, err.code);
+        return;
+      }
+      await this.directory.ensure(new Set(parsed.map((e) => e.actor)));
+      // This device signed an event since the fetch: the fetch is older than the head.
+      if ((this._adopted.get(roomId) || 0) !== adopted) continue;
+      this._verified(roomId, wires, parsed);
       return;
     }
-    const wires = rows.filter((r) => r.signed_event).map((r) => r.signed_event);
-    let parsed;
-    try {
-      parsed = wires.map((w) => parseEvent(w));
-    } catch (err) {
-      if (!(err instanceof CryptoError)) throw err;
-      this.freeze(roomId, err.code);
-      return;
-    }
-    await this.directory.ensure(new Set(parsed.map((e) => e.actor)));
+    this.dirty.add(roomId); // kept moving under us: the adopted head stands, looked at later
+  }
+
+  _verified(roomId, wires, parsed) {
     const trust = this.directory.trust;
     const identityKeyOf = (user) => (T.trusted(trust, user) ? T.pinned(trust, user) : null);
     let state;
@@ -105,9 +137,17 @@ export class RoomChains {
     return (this.events.get(roomId) || []).slice(n).some((e) => actions.includes(e.action));
   }
 
-  /** Apply an event this device just signed and the server accepted. */
+  /** Apply an event this device just signed and the server accepted. A refresh that ran
+   * meanwhile may already hold it: then there is nothing to apply. */
   adopt(roomId, wire, actorIk) {
-    const ev = chainApply(this.states.get(roomId), wire, actorIk);
+    this._adopted.set(roomId, (this._adopted.get(roomId) || 0) + 1);
+    const state = this.states.get(roomId);
+    const n = parseEvent(wire).n;
+    if (state.headN >= n) {
+      if (!bytesEqual(this.hashAt(roomId, n) || new Uint8Array(0), eventHash(wire))) this.markDirty(roomId);
+      return;
+    }
+    const ev = chainApply(state, wire, actorIk);
     if (!this.events.has(roomId)) this.events.set(roomId, []);
     this.events.get(roomId).push(ev);
   }

@@ -262,7 +262,9 @@ export class E2EEClient extends Emitter {
   }
 
   // -- connection -------------------------------------------------------------------------------
-  async connect() {
+  /** @param {{socket?: import("../net/socket.js").Socket}} [opts] a connection the page already
+   * has (the patient's join page: one socket for the waiting room, the call and the text) */
+  async connect({ socket = null } = {}) {
     this._closed = false;
     const interval = this.state.policy.retry_interval_s;
     if (this._retryTimer == null && interval > 0) {
@@ -274,7 +276,7 @@ export class E2EEClient extends Emitter {
     // Events missed while offline (membership, device lists) arrive with no notice.
     for (const room of this.chains.states.keys()) this.chains.markDirty(room);
     for (const user of this.directory.lists.keys()) this.directory.markDirty(user);
-    await this.api.connect();
+    await this.api.connect(socket ? { socket } : undefined);
     await this.api.sync();
     if (this.state.prekeys.size) await this.ownDevice.rotatePrekeyIfDue();
     await this.state.lock.run(async () => {

@@ -31,9 +31,11 @@ const DEVICE_PROBLEMS = {
 
 /**
  * @param {{socket: import("../net/socket.js").Socket, guest: {consultation_id: string,
- *   participant_id: string}, online: boolean, onLeave: () => void, onRefused: () => void}} props
+ *   participant_id: string}, online: boolean, onLeave: () => void, onRefused: () => void,
+ *   text: {TextChannel: any, channel: any, nameOf: (id: string) => string}|null}} props
+ *   `text`: the encrypted messages once ready (./text.js), null meanwhile
  */
-export function CallScreen({ socket, guest, online, onLeave, onRefused }) {
+export function CallScreen({ socket, guest, online, onLeave, onRefused, text }) {
   const [leg] = useState(
     () =>
       new CallLeg(
@@ -47,6 +49,9 @@ export function CallScreen({ socket, guest, online, onLeave, onRefused }) {
   const [problem, setProblem] = useState("");
   const [say, setSay] = useState(t("call.starting"));
   const [confirming, setConfirming] = useState(false);
+  // The messages: one tap away, opened by themselves when the call falls to text.
+  const [showText, setShowText] = useState(false);
+  const [unread, setUnread] = useState(0);
   const confirmRef = useRef(null);
   const leaveRef = useRef(null);
   const first = useRef(true);
@@ -102,6 +107,35 @@ export function CallScreen({ socket, guest, online, onLeave, onRefused }) {
     if (confirming) confirmRef.current?.focus();
   }, [confirming]);
 
+  const showTextRef = useRef(false);
+  showTextRef.current = showText;
+  // Focus goes to the message field only when the patient opened the messages themselves.
+  const tapped = useRef(false);
+  useEffect(() => {
+    if (mode?.family === "text") setShowText(true);
+  }, [mode?.family]);
+
+  // With the messages closed, a new one from the other side is counted on the button and said in
+  // the call's own live region (the panel, which would say it, is not on screen).
+  useEffect(() => {
+    if (!text) return undefined;
+    // What came before the messages were ready (the clinician often writes first) is new too.
+    let seen = new Set();
+    const update = (list) => {
+      const fresh = list.filter((m) => !m.mine && m.state === "decrypted" && !seen.has(m.id));
+      seen = new Set(list.filter((m) => m.state === "decrypted").map((m) => m.id));
+      if (!fresh.length || showTextRef.current) return;
+      setUnread((n) => n + fresh.length);
+      const last = fresh[fresh.length - 1];
+      setSay(t("text.said", { name: text.nameOf(last.sender), body: last.body }));
+    };
+    update(text.channel.texts());
+    return text.channel.on("texts", update);
+  }, [text]);
+  useEffect(() => {
+    if (showText) setUnread(0);
+  }, [showText]);
+
   function toggleMic() {
     const on = !local.mic;
     if (leg.setMicrophone(on)) setSay(t(on ? "call.mic_on" : "call.mic_off"));
@@ -140,8 +174,17 @@ export function CallScreen({ socket, guest, online, onLeave, onRefused }) {
         : html`<div class="controls" role="group" aria-label=${t("call.controls")}>
             <button type="button" class="toggle" aria-pressed=${local.mic ? "false" : "true"} disabled=${!local.hasMic} onClick=${toggleMic}>${t("call.mic_mute")}</button>
             <button type="button" class="toggle" aria-pressed=${local.camera ? "false" : "true"} disabled=${!local.hasCamera} onClick=${toggleCamera}>${t("call.camera_mute")}</button>
+            <button type="button" class="toggle" aria-expanded=${showText ? "true" : "false"} aria-controls="call-text" onClick=${() => ((tapped.current = !showText), setShowText(!showText))}>
+              ${t("text.open")}${unread > 0 ? html` <span class="badge">${t("text.unread", { count: unread })}</span>` : ""}
+            </button>
             <button type="button" class="danger" ref=${leaveRef} onClick=${() => setConfirming(true)}>${t("call.leave")}</button>
           </div>`}
+      <div id="call-text" hidden=${!showText}>
+        ${showText &&
+        (text
+          ? html`<${text.TextChannel} text=${text.channel} nameOf=${text.nameOf} focusOnOpen=${tapped.current} />`
+          : html`<section class="text-channel"><h2>${t("text.title")}</h2><p>${t("text.preparing")}</p></section>`)}
+      </div>
     </main>
   `;
 }

@@ -33,7 +33,8 @@ export function takeLink() {
   return read(LINK_KEY);
 }
 
-/** @returns {{token: string, consultation_id: string, participant_id: string, expires_at: number, joined: boolean}|null} */
+/** @returns {{token: string, user_id: string, device_id: string, consultation_id: string,
+ *   participant_id: string, expires_at: number, joined: boolean}|null} */
 export function loadGuest() {
   try {
     const guest = JSON.parse(read(GUEST_KEY) || "null");
@@ -50,8 +51,12 @@ export function saveGuest(guest) {
   write(LINK_KEY, null);
 }
 
-/** The consultation is over for this tab: nothing of it stays. */
+/** The consultation is over for this tab: nothing of it stays, the text's keys (./text.js)
+ * included. */
 export function forget() {
-  write(GUEST_KEY, null);
-  write(LINK_KEY, null);
+  try {
+    for (const key of Object.keys(sessionStorage)) if (key.startsWith("relais.join.")) sessionStorage.removeItem(key);
+  } catch {
+    // storage blocked: nothing was kept
+  }
 }

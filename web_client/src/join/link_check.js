@@ -6,8 +6,9 @@ import { html } from "../ui/html.js";
 import { t } from "../i18n/index.js";
 import { checkLink } from "../net/link_check.js";
 
-/** @param {{socket: import("../net/socket.js").Socket, consultationId: string}} props */
-export function LinkCheck({ socket, consultationId }) {
+/** @param {{socket: import("../net/socket.js").Socket, consultationId: string,
+ *   onDone?: () => void}} props `onDone`: the first measurement is over (done or failed) */
+export function LinkCheck({ socket, consultationId, onDone }) {
   const [result, setResult] = useState(/** @type {any} */ (null));
   const [running, setRunning] = useState(false);
   const [failed, setFailed] = useState(false);
@@ -26,6 +27,7 @@ export function LinkCheck({ socket, consultationId }) {
       if (alive.current) setFailed(true); // refused or offline: the call itself will tell more
     } finally {
       if (alive.current) setRunning(false);
+      onDone?.();
     }
   }
 

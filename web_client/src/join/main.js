@@ -48,6 +48,8 @@ function Join() {
     const made = await new Api().post("/api/v1/consultations/redeem", body);
     const kept = {
       token: made.token,
+      user_id: made.user_id,
+      device_id: made.device_id,
       consultation_id: made.consultation_id,
       participant_id: made.participant_id,
       expires_at: made.expires_at,
@@ -208,12 +210,14 @@ function Consent({ onJoin }) {
 
 /** Connected over socket.io: `consult.join` on every (re)connection — a lost connection is not a
  * departure, so a reload or a reconnect stays admitted — and `consult.state` / `consult.ended`.
- * Once admitted, the same socket carries the call's signalling. */
+ * Once admitted, the same socket carries the call's signalling and the encrypted text. */
 function WaitingRoom({ guest, phase, setPhase, over }) {
   const [online, setOnline] = useState(true);
   const [socket, setSocket] = useState(/** @type {Socket|null} */ (null));
   // The link check may start once the server has us in its waiting room (consult.join acked).
   const [joined, setJoined] = useState(false);
+  const [checked, setChecked] = useState(false);
+  const text = useText(socket, guest, joined && (checked || phase === "admitted"), phase === "admitted");
 
   useEffect(() => {
     const socket = new Socket(guest.token);
@@ -223,6 +227,7 @@ function WaitingRoom({ guest, phase, setPhase, over }) {
     const finish = (final) => {
       if (done) return;
       done = true;
+      text.closeAll(true);
       socket.close();
       over(final);
     };
@@ -250,13 +255,14 @@ function WaitingRoom({ guest, phase, setPhase, over }) {
     socket.on("consult.ended", (data) => data?.consultation_id === id && finish("ended"));
     return () => {
       done = true;
+      text.closeAll(false);
       socket.close();
     };
   }, [guest.token]);
 
   const admitted = phase === "admitted";
   if (admitted && socket)
-    return html`<${CallScreen} socket=${socket} guest=${guest} online=${online} onLeave=${() => setPhase("left")} onRefused=${() => setPhase("waiting")} />`;
+    return html`<${CallScreen} socket=${socket} guest=${guest} online=${online} text=${text.ready} onLeave=${() => setPhase("left")} onRefused=${() => setPhase("waiting")} />`;
   let status = admitted ? t("join.admitted_status") : t("join.waiting_status");
   if (!online) status = t("join.reconnecting");
   return html`
@@ -264,9 +270,80 @@ function WaitingRoom({ guest, phase, setPhase, over }) {
       <h1 tabindex="-1">${admitted ? t("join.admitted_title") : t("join.waiting_title")}</h1>
       <p class=${admitted ? "status ok" : "status"} role="status">${status}</p>
       <p>${admitted ? t("join.admitted_next") : t("join.waiting_keep_open")}</p>
-      ${!admitted && joined && socket && html`<${LinkCheck} socket=${socket} consultationId=${guest.consultation_id} />`}
+      ${!admitted && joined && socket && html`<${LinkCheck} socket=${socket} consultationId=${guest.consultation_id} onDone=${() => setChecked(true)} />`}
     </main>
   `;
+}
+
+const TEXT_RETRY_MS = 5000;
+
+/**
+ * The encrypted text (./text.js, its own chunk): loaded once `start` (in the waiting room, after
+ * the link check), the chat room opened once `admitted`. Failures (offline, keys not published
+ * yet) are tried again; the call goes on meanwhile. `ready` is {TextChannel, channel, nameOf} once
+ * the channel is open; `closeAll(wipe)` ends it with the socket.
+ */
+function useText(socket, guest, start, admitted) {
+  const kit = useRef(/** @type {any} */ (null));
+  const [prepared, setPrepared] = useState(/** @type {any} */ (null));
+  const [ready, setReady] = useState(/** @type {any} */ (null));
+  const closed = useRef(false);
+
+  useEffect(() => {
+    if (!socket || !start || kit.current || !guest.user_id) return undefined;
+    let timer = null;
+    const attempt = async () => {
+      try {
+        const mod = await import("./text.js");
+        const made = await mod.prepareText(socket, guest);
+        if (closed.current) {
+          made.close(false);
+          return;
+        }
+        kit.current = made;
+        setPrepared({ mod, made });
+      } catch {
+        if (!closed.current) timer = setTimeout(attempt, TEXT_RETRY_MS);
+      }
+    };
+    kit.current = "loading";
+    attempt();
+    return () => {
+      // Waiting to try again: the next start tries at once.
+      if (timer) kit.current = null;
+      clearTimeout(timer);
+    };
+  }, [socket, start]);
+
+  useEffect(() => {
+    if (!prepared || !admitted || ready) return undefined;
+    let timer = null;
+    let gone = false;
+    const attempt = async () => {
+      try {
+        const channel = await prepared.made.open();
+        const nameOf = (userId) => channel.names.get(userId) || t("call.other_side");
+        if (!gone) setReady({ TextChannel: prepared.mod.TextChannel, channel, nameOf });
+      } catch {
+        if (!gone) timer = setTimeout(attempt, TEXT_RETRY_MS);
+      }
+    };
+    attempt();
+    return () => {
+      gone = true;
+      clearTimeout(timer);
+    };
+  }, [prepared, admitted]);
+
+  return {
+    ready,
+    closeAll(wipe) {
+      closed.current = true;
+      const made = kit.current;
+      kit.current = null;
+      if (made && made !== "loading") made.close(wipe);
+    },
+  };
 }
 
 setLanguage(initialLanguage());

@@ -4,11 +4,17 @@
 // sends `consult.join` on arrival and after every reconnection (the host is admitted at once, and
 // only admitted participants get `consult.participants`); the server sends `consult.waiting` to
 // the host after every change. Arrivals in the waiting room are announced (role "status").
+// The consultation's encrypted messages (../../call/text_channel.js) sit beside the call: this
+// client, the host's, signs the chat room's chain and signs in only those admitted from here
+// (e2ee/consult_text.js); someone the server lists as admitted from elsewhere waits for an explicit
+// "let in".
 // Address: #/rooms/<room>/consultations/<id>; #/rooms/<room>/consultations lists the open ones.
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { html } from "../html.js";
 import { errorText, formatTime, t } from "../../i18n/index.js";
 import { CallPanel, ParticipantMedia, useCallLeg } from "./call_panel.js";
+import { ConsultationText } from "../../e2ee/consult_text.js";
+import { TextChannel } from "../../call/text_channel.js";
 
 const quiet = (err) => ["offline", "not_connected"].includes(err?.code);
 
@@ -38,6 +44,8 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
   // Where the focus goes after an action removed the control that had it: "waiting" (someone
   // admitted or refused), "end" (the confirmation cancelled), "heading" (the consultation ended).
   const [focusTo, setFocusTo] = useState(/** @type {string|null} */ (null));
+  const [text, setText] = useState(/** @type {ConsultationText|null} */ (null));
+  const [unapproved, setUnapproved] = useState(/** @type {string[]} */ ([]));
 
   /** New waiting list: arrivals (ids not seen waiting before) are announced. */
   function showWaiting(list) {
@@ -57,6 +65,35 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
     ({ waiting: waitingHeading, end: endButton, heading })[focusTo]?.current?.focus();
     setFocusTo(null);
   }, [focusTo]);
+
+  // The text channel lives as long as this screen shows this consultation.
+  useEffect(() => {
+    const channel = new ConsultationText(app.e2ee, consultationId);
+    let gone = false;
+    let timer = null;
+    setText(null);
+    setUnapproved([]);
+    const off = channel.on("unapproved", (ids) => setUnapproved(ids));
+    const open = async () => {
+      if (gone || !app.connected) return;
+      try {
+        await channel.open();
+        if (!gone) setText(channel);
+      } catch (err) {
+        // Not open yet (the join is under way) or offline: again in a moment, or at reconnection.
+        if (!gone && err?.code !== "consultation_ended") timer = setTimeout(open, 3000);
+      }
+    };
+    const offConn = app.on("connection", (up) => up && (channel.chatRoomId ? channel.wantSync() : open()));
+    timer = setTimeout(open, 0);
+    return () => {
+      gone = true;
+      clearTimeout(timer);
+      off();
+      offConn();
+      channel.close();
+    };
+  }, [consultationId]);
 
   useEffect(() => {
     let gone = false;
@@ -116,7 +153,9 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
     }
   }
 
-  const admit = (p) => act(() => app.admit(consultationId, p.participant_id), "waiting");
+  // Through the text channel when it is open, so the admitted are signed into its chain at once.
+  const admit = (p) => act(() => (text ? text.admit(p.participant_id) : app.admit(consultationId, p.participant_id)), "waiting");
+  const nameOf = (userId) => text?.names.get(userId) || app.nameOf(userId);
   const deny = (p) => act(() => app.deny(consultationId, p.participant_id), "waiting");
   const end = () =>
     act(async () => {
@@ -164,6 +203,17 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
             </ul>`}
       </section>
       ${leg && html`<${CallPanel} leg=${leg} patientName=${patient?.display_name} names=${new Map(participants.map((p) => [p.participant_id, p.display_name]))} />`}
+      ${unapproved.length > 0 &&
+      html`<section aria-labelledby="unapproved-title">
+        <h2 id="unapproved-title">${t("text.unapproved_title")}</h2>
+        <p>${t("text.unapproved_intro")}</p>
+        <ul>
+          ${unapproved.map(
+            (id) => html`<li key=${id}><button type="button" onClick=${() => text?.approve(id)}>${t("text.approve", { name: nameOf(id) })}</button></li>`,
+          )}
+        </ul>
+      </section>`}
+      <${TextChannel} text=${text} nameOf=${nameOf} />
       <section aria-labelledby="participants-title">
         <h2 id="participants-title">${t("consult.participants_title")}</h2>
         <ul class="participants">

@@ -1,0 +1,114 @@
+// The patient's end-to-end encrypted text, loaded on demand (`import("./text.js")`): the E2EE
+// code is most of its weight, and the way into the waiting room must stay light (WEB.md). The
+// page loads it once the waiting room is up and the link check has measured, so it neither
+// delays the patient nor skews the measurement.
+//
+// The guest is a device like any other (docs/crypto.md): its identity key is made in the waiting
+// room, so it is published before the clinician admits the patient and the host's client can sign
+// it into the chat room at once. Its state lives in sessionStorage beside the guest session
+// (./guest.js): a reload keeps its keys, closing the tab or the end of the consultation wipes them.
+import { ConsultationText } from "../e2ee/consult_text.js";
+import { E2EEClient } from "../e2ee/client.js";
+import { RelaisClient } from "../net/sdk.js";
+
+export { TextChannel } from "../call/text_channel.js";
+
+const STATE_KEY = "relais.join.e2ee";
+
+// sessionStorage holds strings; the device state is a plain object with byte arrays, maps and
+// sets in it, tagged here so they come back as what they were.
+function encode(value) {
+  return JSON.stringify(value, (_key, v) => {
+    if (v instanceof Uint8Array) return { $b: btoa(String.fromCharCode(...v)) };
+    if (v instanceof Map) return { $m: [...v] };
+    if (v instanceof Set) return { $s: [...v] };
+    return v;
+  });
+}
+
+function decode(text) {
+  return JSON.parse(text, (_key, v) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      if (typeof v.$b === "string") return Uint8Array.from(atob(v.$b), (c) => c.charCodeAt(0));
+      if (Array.isArray(v.$m)) return new Map(v.$m);
+      if (Array.isArray(v.$s)) return new Set(v.$s);
+    }
+    return v;
+  });
+}
+
+/** The E2EE storage interface over sessionStorage, one entry per record name. Once `wiped`, it
+ * writes nothing more: a save still queued when the consultation ended must not bring keys back. */
+function tabStorage() {
+  return {
+    wiped: false,
+    async load(name) {
+      try {
+        const text = sessionStorage.getItem(`${STATE_KEY}.${name}`);
+        return text ? decode(text) : null;
+      } catch {
+        return null; // unreadable or blocked: a fresh device (a reload then loses the texts' keys)
+      }
+    },
+    async save(name, value) {
+      if (this.wiped) return;
+      try {
+        sessionStorage.setItem(`${STATE_KEY}.${name}`, encode(value));
+      } catch {
+        // blocked or full: kept in memory for this page
+      }
+    },
+    async delete(name) {
+      try {
+        sessionStorage.removeItem(`${STATE_KEY}.${name}`);
+      } catch {
+        // nothing kept
+      }
+    },
+  };
+}
+
+/** Nothing of the guest's keys stays once the consultation is over for this tab. */
+export function forgetKeys() {
+  try {
+    for (const key of Object.keys(sessionStorage)) if (key.startsWith(STATE_KEY)) sessionStorage.removeItem(key);
+  } catch {
+    // storage blocked: nothing was kept
+  }
+}
+
+/**
+ * The guest's device over the page's socket: keys made (first time) or reloaded, connected, synced.
+ * @param {import("../net/socket.js").Socket} socket
+ * @param {{token: string, user_id: string, device_id: string, consultation_id: string}} guest
+ */
+export async function prepareText(socket, guest) {
+  const api = new RelaisClient(location.origin);
+  api.useSession(guest.token, guest.user_id, guest.device_id);
+  const storage = tabStorage();
+  const e2ee = await E2EEClient.open(api, { storage });
+  if (!e2ee.hasIdentity) await e2ee.bootstrap();
+  await e2ee.connect({ socket });
+  const channel = new ConsultationText(e2ee, guest.consultation_id);
+  // Names of those who join later (a second clinician, an interpreter).
+  const off = api.on("event", (event, data) => {
+    if (event === "consult.participants" && data?.consultation_id === guest.consultation_id && channel.chatRoomId)
+      channel.refresh().catch(() => {});
+  });
+  return {
+    channel,
+    /** Once admitted: learn the chat room (the clinician's client signs this device in). */
+    async open() {
+      if (!channel.chatRoomId) await channel.open();
+      return channel;
+    },
+    /** Leave (the socket is closing); `wipe` when the consultation is over for this tab. */
+    async close(wipe = false) {
+      off();
+      channel.close();
+      if (wipe) storage.wiped = true;
+      await e2ee.close();
+      if (wipe) forgetKeys();
+    },
+  };
+}

@@ -12,8 +12,15 @@ from server.api.routing import Handler, json_response, route
 from server.auth.principal import Principal
 from server.errors import ApiError
 
-from . import assisted, guests, records
-from .schemas import CreateConsultation, CreateLink, InviteParticipant, OpenAssisted, RedeemLink
+from . import assisted, consents, guests, records
+from .schemas import (
+    CreateConsultation,
+    CreateLink,
+    InviteParticipant,
+    OpenAssisted,
+    OwnConsent,
+    RedeemLink,
+)
 from .service import service
 from .store import record_denial
 
@@ -123,6 +130,21 @@ async def get_state(request: web.Request, p: Principal, _b: None) -> web.Respons
 async def invite(request: web.Request, p: Principal, body: InviteParticipant) -> web.Response:
     made = await service(services(request)).invite_user(p, _cid(request), body.user_id, body.role)
     return json_response(made, status=201)
+
+
+@route(
+    "POST",
+    f"{A}/{{consultation_id}}/consent",
+    body=OwnConsent,
+    tags=("consultations",),
+    summary="The caller consents to the consultation on their own device (the patient's join "
+    "page): recorded with the text's version, once per version.",
+    errors=("not_found", "consultation_ended"),
+)
+@audited
+async def consent(request: web.Request, p: Principal, body: OwnConsent) -> web.Response:
+    made = await consents.record_own(services(request), p, _cid(request), body.text_version)
+    return json_response(made, status=201 if made.pop("new") else 200)
 
 
 @route(

@@ -59,6 +59,12 @@ class ConsentGiven(Body):
     method: Literal["verbal", "written", "on_device"]
 
 
+class OwnConsent(Body):
+    """The version of the consent text the participant was shown and agreed to."""
+
+    text_version: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+
+
 class OpenAssisted(Body):
     host_user_id: Id
     patient: IdentityCheck

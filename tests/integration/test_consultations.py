@@ -562,3 +562,44 @@ async def test_guest_cannot_touch_care_rooms(world: World) -> None:
     finally:
         await s.close()
     assert not problems, problems
+
+
+async def test_a_patient_consents_on_their_own_device(world: World) -> None:
+    """The join page's consent, over the raw wire: recorded once per text version with method
+    `self`, audited, in the record; a stranger, a bad body and an ended consultation are refused."""
+    w = world
+    opened: list[Sock] = []
+    try:
+        cid = (await create(w))["consultation_id"]
+        guest = (await redeem(w, (await link(w, cid))["token"])).body
+        path = f"{C}/{cid}/consent"
+        before = await w.audit_last_id()
+        first = await w.rest("POST", path, token=guest["token"], json_body={"text_version": "v1"})
+        assert first.status == 201, first.body
+        again = await w.rest("POST", path, token=guest["token"], json_body={"text_version": "v1"})
+        assert again.status == 200 and again.body["consent_id"] == first.body["consent_id"]
+        (audited,) = await audit_since(w, before, "consult.consent")
+        assert audited["actor_user_id"] == guest["user_id"] and audited["outcome"] == "ok"
+
+        for body in ({}, {"text_version": ""}, {"text_version": "x" * 61}, {"text_version": 3}):
+            res = await w.rest("POST", path, token=guest["token"], json_body=body)
+            assert res.status == 422 and err(res) == "validation_failed", (body, res.body)
+        stranger = await w.rest(
+            "POST", path, token=w.token("clinician"), json_body={"text_version": "v1"}
+        )
+        assert stranger.status == 404 and err(stranger) == "not_found"
+
+        rec = await w.rest("GET", f"{C}/{cid}/record", token=w.token("owner"))
+        (consent,) = rec.body["consents"]
+        assert consent["method"] == "self" and consent["text_version"] == "v1"
+        assert consent["participant_id"] == guest["participant_id"]
+        assert [e["kind"] for e in rec.body["events"]].count("consent") == 1
+
+        host = await sock(w, w.actors["owner"].token, opened)
+        await host.call("consult.join", {"consultation_id": cid})
+        await host.call("consult.end", {"consultation_id": cid})
+        other = await w.rest("POST", path, token=w.token("owner"), json_body={"text_version": "v2"})
+        assert other.status == 410 and err(other) == "consultation_ended", other.body
+    finally:
+        for s in opened:
+            await s.close()

@@ -106,9 +106,14 @@ async def test_patient_enters_code_consents_waits_and_is_admitted(
             async with http.get(
                 f"{app_server.url}/api/v1/consultations/{c['id']}/record", headers=c["headers"]
             ) as r:
-                events = (await r.json())["events"]
+                record = await r.json()
+            events = record["events"]
             mine = [e["kind"] for e in events if e["participant_id"] == pid]
             assert mine.count("admit") == 1 and mine.count("rejoin") >= 1, events
+            # The consent was the patient's own, recorded by the server with the text's version.
+            (consent,) = record["consents"]
+            assert (consent["participant_id"], consent["method"]) == (pid, "self"), consent
+            assert consent["text_version"] == "join-v1"
 
             # The consultation ends: the page says so and the tab keeps nothing of it.
             await host.call("consult.end", {"consultation_id": c["id"]}, timeout=10)

@@ -13,6 +13,10 @@ import { forget, loadGuest, saveGuest, takeLink } from "./guest.js";
 import { CallScreen } from "./call.js";
 import { LinkCheck } from "./link_check.js";
 
+/** The version of the consent text this page shows (join.consent_*): recorded with the consent.
+ * A change of those words is a new version. */
+const CONSENT_VERSION = "join-v1";
+
 const TITLES = {
   loading: "join.loading_title",
   nolink: "join.nolink_title",
@@ -93,7 +97,22 @@ function Join() {
     if (phase !== "code") document.querySelector("main h1")?.focus();
   }, [phase]);
 
-  function consent() {
+  /** The patient's consent, recorded by the server (with the text's version) before the
+   * waiting room; throws the refusal for the consent screen to say. */
+  async function consent() {
+    const api = new Api();
+    api.token = guest.token;
+    try {
+      await api.post(`/api/v1/consultations/${encodeURIComponent(guest.consultation_id)}/consent`, {
+        text_version: CONSENT_VERSION,
+      });
+    } catch (err) {
+      if (err.code === "consultation_ended" || err.code === "not_found" || err.code === "unauthorized") {
+        over("ended");
+        return;
+      }
+      throw err;
+    }
     const joined = { ...guest, joined: true };
     saveGuest(joined);
     setGuest(joined);
@@ -194,12 +213,30 @@ function CodeStep({ redeem, refused, onBurned }) {
 }
 
 function Consent({ onJoin }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  const errorRef = useRef(null);
+  useLayoutEffect(() => {
+    if (error) errorRef.current?.focus();
+  }, [error]);
+  async function join() {
+    if (busy) return;
+    setBusy(true);
+    setError("");
+    try {
+      await onJoin();
+    } catch (err) {
+      setBusy(false);
+      setError(errorText(err.code));
+    }
+  }
   return html`
     <main id="main" class="join">
       <h1 tabindex="-1">${t("join.consent_title")}</h1>
       <p>${t("join.consent_intro")}</p>
       <p>${t("join.consent_what")}</p>
-      <button type="button" onClick=${onJoin}>${t("join.consent_submit")}</button>
+      ${error && html`<p class="error" role="alert" tabindex="-1" ref=${errorRef}>${error}</p>`}
+      <button type="button" disabled=${busy} aria-busy=${busy ? "true" : "false"} onClick=${join}>${t("join.consent_submit")}</button>
       <details>
         <summary>${t("join.data_title")}</summary>
         <p>${t("join.data_text")}</p>

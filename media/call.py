@@ -81,7 +81,20 @@ class Call:
         self.mixer: MixWorker | None = None
         self._stopped_mixers: list[MixWorker] = []
         self.speaker = ActiveSpeaker()
+        # Modes chosen by hand per participant (sound only, text only): kept across their legs,
+        # so a fresh leg after a lost one keeps the choice.
+        self.caps: dict[str, Mode] = {}
         aiortc_adapt.install_codec_parameters()
+
+    def set_cap(self, leg_id: str, cap: Mode | None) -> None:
+        """A participant's mode by hand (None: automatic again), now and for their later legs."""
+        if cap is None:
+            self.caps.pop(leg_id, None)
+        else:
+            self.caps[leg_id] = cap
+        leg = self.legs.get(leg_id)
+        if leg is not None:
+            leg.set_cap(cap)
 
     # -- the Router protocol used by legs ----------------------------------------------------
 
@@ -115,13 +128,13 @@ class Call:
         if kind == "audio":
             # 1 bit/s: "send nothing" (text-only); REMB cannot carry a zero.
             mode = source.receiving_mode
-            return source.decision.targets.audio_kbps * 1000 if mode != Mode.TEXT_ONLY else 1
+            return source.targets.audio_kbps * 1000 if mode != Mode.TEXT_ONLY else 1
         wanted = [
-            leg.decision.targets.video_kbps * 1000
+            leg.targets.video_kbps * 1000
             for leg in self._video_viewers(leg_id)
             if leg.decision is not None and leg.receiving_mode in VIDEO_MODES
         ]
-        own = source.decision.targets.video_kbps * 1000
+        own = source.targets.video_kbps * 1000
         if not wanted or own <= 0:
             return IDLE_VIDEO_CAP_BPS
         return max(30_000, min(max(wanted), own))
@@ -150,6 +163,7 @@ class Call:
                 if leg is not None:
                     await self._drop(leg_id, "replaced")
                 leg = Leg(self.id, leg_id, self, self.config, self._clock)
+                leg.set_cap(self.caps.get(leg_id))
                 self.legs[leg_id] = leg
                 self._ufrag[leg_id] = ufrag
             assert leg is not None
@@ -249,7 +263,7 @@ class Call:
             mode = leg.receiving_mode
             if mode is Mode.TEXT_ONLY or not leg.connected:
                 continue
-            targets = leg.decision.targets if leg.decision else targets_for(mode, None)
+            targets = leg.targets if leg.decision else targets_for(mode, None)
             if targets.audio_kbps > 0:
                 rates[leg_id] = targets.audio_kbps * 1000
         self.mixer.set_receivers(rates)
@@ -301,7 +315,7 @@ class Call:
         return any(
             leg.connected
             and leg.decision is not None
-            and leg.decision.mode is not Mode.TEXT_ONLY
+            and leg.mode is not Mode.TEXT_ONLY
             and leg.meter.silent_for() >= dead_after
             for leg in self.legs.values()
         )
@@ -338,7 +352,7 @@ class Call:
         if leg.decision is None:
             return
         mode = leg.receiving_mode
-        targets = leg.decision.targets
+        targets = leg.targets
         receivers_want_video = any(
             other.receiving_mode in VIDEO_MODES for other in self._video_viewers(leg_id)
         )
@@ -352,7 +366,7 @@ class Call:
             "audio_fec": targets.audio_fec,
             # The packet length the server's answer asks for in the committed mode: a browser
             # whose last answer said otherwise offers again (media/answer_shaping.py).
-            "audio_ptime_ms": opus_wishes(leg.policy.mode)[1],
+            "audio_ptime_ms": opus_wishes(leg.mode)[1],
         }
         self._plan_age[leg_id] = self._plan_age.get(leg_id, 0) + 1
         # Sent on change, and again every few seconds: a participant whose socket dropped on a

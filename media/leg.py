@@ -35,11 +35,13 @@ from media.events import LegState, ModeChange, Quality
 from media.ice import MAX_CANDIDATES, add_remote_candidate
 from media.measure import LinkMeter
 from media.policy import (
+    LADDER,
     AdaptationPolicy,
     Decision,
     LinkSample,
     Mode,
     PolicyConfig,
+    Targets,
     targets_for,
 )
 from media.relay import RelayTrack
@@ -47,6 +49,12 @@ from media.relay import RelayTrack
 log = logging.getLogger("relais.media.leg")
 
 VIDEO_MODES = (Mode.VIDEO_HIGH, Mode.VIDEO_LOW)
+# The modes a person may choose by hand (a ceiling on the policy): sound only, text only.
+MANUAL_CAPS = (Mode.AUDIO_ONLY, Mode.TEXT_ONLY)
+# Reasons of mode changes made by hand, as `consult.mode` reports them (the policy's own reasons
+# are measurements: "loss ...", "rate ...", "no packets ...", "probe ok ...").
+MANUAL = "manual"
+AUTOMATIC = "automatic again"
 # Uplink loss from which aiortc's estimate is passed on to the source as its ceiling.
 CONGESTED_LOSS = 0.05
 CAP_REPEAT_TICKS = 2
@@ -129,6 +137,12 @@ class Leg:
         self.policy = AdaptationPolicy(config.policy, start=config.start_mode)
         self.decision: Decision | None = None
         self.last_sample: LinkSample | None = None  # what the policy was given (benches log it)
+        # A mode chosen by hand (the host's or the participant's own switch): a ceiling on what
+        # the policy decides, which keeps measuring underneath, so "automatic" again returns to
+        # what the link can carry now. `_cap_moved`: the next tick reports the change as manual.
+        self.cap: Mode | None = None
+        self._cap_moved = False
+        self._ticked_mode: Mode | None = None  # `mode` as of the last tick: what was reported
         self.out: dict[str, RelayTrack] = {
             kind: RelayTrack(kind, lambda: router.keyframe_wanted(leg_id), clock)
             for kind in ("audio", "video")
@@ -174,7 +188,7 @@ class Leg:
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         # What the participant's Opus sender should do in this leg's mode (answer_shaping.py).
-        return shape_answer(str(self.pc.localDescription.sdp), self.policy.mode)
+        return shape_answer(str(self.pc.localDescription.sdp), self.mode)
 
     async def add_ice_candidate(self, candidate: dict[str, Any] | None) -> None:
         if self.closed:
@@ -338,41 +352,72 @@ class Leg:
         if rtts:
             self.meter.rtt_ms = min(rtts)
 
+    def _capped(self, mode: Mode) -> Mode:
+        if self.cap is not None and LADDER.index(mode) > LADDER.index(self.cap):
+            return self.cap
+        return mode
+
+    @property
+    def mode(self) -> Mode:
+        """The leg's mode: the policy's, under the manual ceiling when there is one."""
+        return self._capped(self.decision.mode if self.decision else self._config.start_mode)
+
+    @property
+    def probing(self) -> Mode | None:
+        """The higher mode being tried, unless the manual ceiling forbids it."""
+        probing = self.decision.probing if self.decision else None
+        return probing if probing is not None and self._capped(probing) == probing else None
+
     @property
     def receiving_mode(self) -> Mode:
         """What this participant can receive now: the probe's mode while probing."""
-        if self.decision is None:
-            return self._config.start_mode
-        return self.decision.probing or self.decision.mode
+        return self.probing or self.mode
+
+    @property
+    def targets(self) -> Targets:
+        """The encoder targets of `receiving_mode`: the policy's, or the ceiling's own."""
+        mode = self.receiving_mode
+        decision = self.decision
+        if decision is not None and mode == (decision.probing or decision.mode):
+            return decision.targets
+        return targets_for(mode, self.last_sample.available_kbps if self.last_sample else None)
+
+    def set_cap(self, cap: Mode | None) -> None:
+        """Sound only or text only by hand (None: automatic again), from the next tick on."""
+        if cap is not None and cap not in MANUAL_CAPS:
+            raise ValueError(f"not a manual mode: {cap}")
+        if cap != self.cap:
+            self.cap = cap
+            self._cap_moved = True
 
     def tick(self) -> Decision:
         """One second passed: sample the link, run the policy, apply the decision."""
         sample = self.meter.sample()
         self.last_sample = sample
-        previous = self.decision.mode if self.decision else self._config.start_mode
+        previous = self._ticked_mode or self.mode
         decision = self.policy.update(sample)
         self.decision = decision
         mode = self.receiving_mode
         self.out["video"].set_enabled(mode in VIDEO_MODES)
         self.out["audio"].set_enabled(mode != Mode.TEXT_ONLY)
         measured = self.meter.last.as_dict()
-        if decision.changed:
+        now = self.mode
+        if now != previous:
+            if self._cap_moved:
+                reason = MANUAL if self.cap is not None else AUTOMATIC
+            else:
+                reason = decision.reason or ""
             self._router.emit(
-                ModeChange(
-                    self.call_id,
-                    self.id,
-                    decision.mode.value,
-                    previous.value,
-                    decision.reason or "",
-                    measured,
-                )
+                ModeChange(self.call_id, self.id, now.value, previous.value, reason, measured)
             )
+        self._cap_moved = False
+        self._ticked_mode = now
         self._router.emit(
             Quality(
                 self.call_id,
                 self.id,
-                decision.mode.value,
-                decision.probing.value if decision.probing else None,
+                now.value,
+                self.probing.value if self.probing else None,
                 measured,
             )
         )

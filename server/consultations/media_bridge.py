@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from media.call import Call
 from media.events import LegState, MediaEvent, ModeChange, Quality, SendPlan
 from media.leg import MediaConfig
+from media.policy import Mode
 from server.errors import ApiError
 from server.ops import metrics
 
@@ -162,6 +163,20 @@ class MediaBridge:
         finally:
             if not call.legs:  # a refused first offer must not leave an empty call ticking
                 await self._end_call(participant.consultation_id)
+
+    async def set_mode(
+        self, consultation_id: str, participant_id: str, cap: Mode | None, by: str
+    ) -> None:
+        """A mode chosen by hand (sound only, text only; None: automatic again): the call applies
+        it at its next tick (`consult.mode`, reason `manual` / `automatic again`); everyone admitted
+        hears of the choice now (`consult.mode_choice`), so the screens show the switch's state."""
+        self._call(consultation_id).set_cap(participant_id, cap)
+        await emit_to_consultation(
+            self.svc,
+            consultation_id,
+            "consult.mode_choice",
+            {"participant_id": participant_id, "mode": cap.value if cap else "auto", "by": by},
+        )
 
     async def candidate(self, participant: Participant, candidate: dict[str, Any] | None) -> None:
         call = self.calls.get(participant.consultation_id)
@@ -305,7 +320,13 @@ class MediaBridge:
 
 def _cause(reason: str) -> str:
     """The kind of cause, for a metric label: rate, loss, no_packets, probe."""
-    for prefix, cause in (("rate", "rate"), ("loss", "loss"), ("no packets", "dead_link")):
+    for prefix, cause in (
+        ("rate", "rate"),
+        ("loss", "loss"),
+        ("no packets", "dead_link"),
+        ("manual", "manual"),
+        ("automatic again", "manual"),
+    ):
         if reason.startswith(prefix):
             return cause
     return "probe" if "probe ok" in reason else "other"

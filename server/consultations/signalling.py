@@ -11,13 +11,14 @@ Only admitted participants of an open consultation may signal; every refusal is 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from media.errors import MediaError
 from media.leg import MediaConfig
-from server.errors import ApiError
+from media.policy import Mode
+from server.errors import ApiError, not_found
 from server.messaging.schemas import Id, Strict
 from server.realtime.registry import on
 
@@ -46,6 +47,12 @@ class IceCandidate(Strict):
     candidate: str = Field(max_length=MAX_CANDIDATE_CHARS)
     sdpMid: str | None = Field(default=None, max_length=32)
     sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)
+
+
+class SetMode(Strict):
+    consultation_id: Id
+    participant_id: Id
+    mode: Literal["audio-only", "text-only", "auto"]
 
 
 class Ice(Strict):
@@ -120,6 +127,30 @@ async def hangup(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]
     await bridge(svc).hangup(participant)
     await consultations.audit_media(conn.principal, participant, "consult.hangup", {})
     return {}
+
+
+@on(
+    "consult.set_mode",
+    SetMode,
+    summary="Sound only or text only by hand, or automatic again: your own mode, or (host) a "
+    "participant's.",
+)
+@audited("consult.set_mode")
+async def set_mode(svc: Services, conn: Connection, p: SetMode) -> dict[str, Any]:
+    consultations = lifecycle.service(svc)
+    me = await consultations.require_admitted(conn.principal, p.consultation_id)
+    if p.participant_id != me.id:
+        if me.role != "host":
+            raise ApiError("forbidden", "only the host chooses another participant's mode")
+        present = await consultations.participants(p.consultation_id)
+        if all(x.id != p.participant_id for x in present):
+            raise not_found("participant")
+    cap = None if p.mode == "auto" else Mode(p.mode)
+    await bridge(svc).set_mode(p.consultation_id, p.participant_id, cap, me.id)
+    await consultations.audit_media(
+        conn.principal, me, "consult.set_mode", {"target": p.participant_id, "mode": p.mode}
+    )
+    return {"participant_id": p.participant_id, "mode": p.mode}
 
 
 async def setup(svc: Services) -> None:

@@ -229,3 +229,102 @@ async def test_signalling_refusals_are_typed(media_world: World) -> None:
     finally:
         await c.host.close()
         await c.patient.close()
+
+
+async def test_a_mode_chosen_by_hand_caps_the_adaptation(media_world: World) -> None:
+    """The host switches the patient to sound only, then text only, then automatic again; the
+    patient switches themselves. Each choice reaches the leg (what it receives and is told to
+    send), `consult.mode` says `manual`, and a fresh leg keeps the choice. Over the raw wire a
+    patient cannot choose the host's mode and nobody can choose a mode the switch does not have."""
+    w = media_world
+    c = await open_consultation(w)
+    host_media = ConsultationMedia(c.host, c.cid)
+    patient_media = ConsultationMedia(c.patient, c.cid)
+    pid = c.patient_participant
+    try:
+        await admit(c)
+        await host_media.start()
+        await patient_media.start()
+        call = bridge(w).calls[c.cid]
+        assert await settle(lambda: pid in call.legs and call.legs[pid].decision, timeout=30)
+
+        def patient_mode(mode: str, reason: str) -> bool:
+            return any(
+                m["participant_id"] == pid and m["mode"] == mode and m["reason"] == reason
+                for m in host_media.modes
+            )
+
+        ack = await c.host.call(
+            "consult.set_mode",
+            {"consultation_id": c.cid, "participant_id": pid, "mode": "audio-only"},
+        )
+        assert ack == {"participant_id": pid, "mode": "audio-only"}
+        assert await settle(lambda: patient_mode("audio-only", "manual"), timeout=10), (
+            [(m["mode"], m["reason"]) for m in host_media.modes],
+            call.legs[pid].cap,
+            call.legs[pid].mode,
+            call.legs[pid].decision,
+        )
+        assert await settle(
+            lambda: bool(patient_media.plans) and patient_media.plans[-1]["video"] is False,
+            timeout=10,
+        ), patient_media.plans[-3:]
+        assert call.legs[pid].receiving_mode.value == "audio-only"
+
+        await c.host.call(
+            "consult.set_mode",
+            {"consultation_id": c.cid, "participant_id": pid, "mode": "text-only"},
+        )
+        assert await settle(lambda: patient_mode("text-only", "manual"), timeout=10)
+        assert await settle(lambda: patient_media.plans[-1]["audio"] is False, timeout=10)
+
+        # A fresh leg (the patient's network changed) keeps the choice.
+        await patient_media.reconnect()
+        assert await settle(
+            lambda: pid in call.legs and call.legs[pid].decision is not None, timeout=30
+        )
+        assert call.legs[pid].mode.value == "text-only"
+
+        await c.host.call(
+            "consult.set_mode", {"consultation_id": c.cid, "participant_id": pid, "mode": "auto"}
+        )
+        assert await settle(
+            lambda: (
+                patient_mode(call.legs[pid].policy.mode.value, "automatic again")
+                and call.legs[pid].cap is None
+            ),
+            timeout=10,
+        )
+
+        # The patient chooses for themselves; not for the host.
+        own = await c.patient.call(
+            "consult.set_mode",
+            {"consultation_id": c.cid, "participant_id": pid, "mode": "audio-only"},
+        )
+        assert own["mode"] == "audio-only"
+        assert await settle(lambda: call.legs[pid].cap is not None, timeout=5)
+        host_pid = host_media.participant_id
+        refused = await c.patient.sio.call(
+            "consult.set_mode",
+            {"consultation_id": c.cid, "participant_id": host_pid, "mode": "text-only"},
+        )
+        assert refused["error"]["code"] == "forbidden", refused
+        assert call.legs[host_pid].cap is None
+        for bad in ({"mode": "video-high"}, {"mode": "AUDIO"}, {"mode": None}, {}):
+            res = await c.host.sio.call(
+                "consult.set_mode", {"consultation_id": c.cid, "participant_id": pid, **bad}
+            )
+            assert res["error"]["code"] == "validation_failed", (bad, res)
+        gone = await c.host.sio.call(
+            "consult.set_mode",
+            {"consultation_id": c.cid, "participant_id": "p_nobody0000", "mode": "text-only"},
+        )
+        assert gone["error"]["code"] == "not_found", gone
+        record = await w.rest("GET", f"{C}/{c.cid}/record", token=w.token("owner"))
+        reasons = [e["detail"].get("reason") for e in record.body["events"] if e["kind"] == "mode"]
+        assert "manual" in reasons and "automatic again" in reasons, reasons
+    finally:
+        await host_media.close()
+        await patient_media.close()
+        await c.host.close()
+        await c.patient.close()

@@ -326,3 +326,35 @@ async def test_the_patients_mode_follows_a_shaped_link_in_plain_words(
     )
     await w.assert_clean()
     await p.assert_clean()
+
+
+async def test_the_clinician_switches_the_patient_to_sound_only_and_back(
+    app_server: Served, browser: Any
+) -> None:
+    """The manual switch (consult.set_mode) from the clinician's screen: the patient's page says
+    sound only and why in plain words, the clinician's line shows the choice, and automatic again
+    brings the video back; both screens stay accessible with the switch in place."""
+    w, p, _ = await admitted_call(app_server, browser)
+    clinician, patient = w.page, p.page
+    await expect(patient.locator(".mode-now")).to_contain_text("Vidéo", timeout=20_000)
+
+    switch = clinician.get_by_label(f"Mode de {PATIENT}")
+    await expect(switch).to_have_value("auto", timeout=15_000)
+    await switch.select_option("audio-only")
+    await expect(patient.locator(".mode-now")).to_contain_text("Son seulement", timeout=10_000)
+    await expect(patient.locator(".mode-why")).to_contain_text("choisi pendant l'appel")
+    await expect(patient.get_by_role("status")).to_contain_text("Son seulement")
+    line = clinician.locator("ul.participants li").filter(has_text=PATIENT)
+    await expect(line).to_contain_text("son seulement (choisi à la main)", timeout=10_000)
+    # The patient's browser stops its camera's sender (the server's plan says no video).
+    sent = "() => window.relaisCall.stats().then(s => s.video.framesEncoded)"
+    before = await patient.evaluate(sent)
+    await asyncio.sleep(3)
+    assert await patient.evaluate(sent) - before < 10
+    await w.assert_accessible("clinician with the mode switch")
+
+    await switch.select_option("auto")
+    await expect(patient.locator(".mode-why")).to_contain_text("Retour au mode automatique")
+    await expect(patient.locator(".mode-now")).to_contain_text("Vidéo", timeout=30_000)
+    await w.assert_clean()
+    await p.assert_clean()

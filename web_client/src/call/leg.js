@@ -59,6 +59,9 @@ export class CallLeg extends Emitter {
     this.modes = new Map();
     /** The last consult.quality per participant id. */
     this.quality = new Map();
+    /** Modes chosen by hand (consult.mode_choice) per participant id: "audio-only", "text-only";
+     * absent: automatic. */
+    this.choices = new Map();
     this.plan = null;
     this.micOn = true;
     this.cameraOn = true;
@@ -222,6 +225,11 @@ export class CallLeg extends Emitter {
     if (!this.pc || this.pc.connectionState === "failed" || this.pc.connectionState === "closed") this._lost();
   }
 
+  /** Sound only or text only by hand, or "auto" again: one's own mode, or (host) anyone's. */
+  async chooseMode(participantId, mode) {
+    return this.signal.call("consult.set_mode", { consultation_id: this.consultationId, participant_id: participantId, mode });
+  }
+
   _onEvent(event, data) {
     if (!data || data.consultation_id !== this.consultationId || this._closed) return;
     if (event === "consult.send") {
@@ -242,6 +250,10 @@ export class CallLeg extends Emitter {
         this.emit("mode", first);
       }
       this.emit("quality", data);
+    } else if (event === "consult.mode_choice") {
+      if (data.mode === "auto") this.choices.delete(data.participant_id);
+      else this.choices.set(data.participant_id, data.mode);
+      this.emit("choice", data);
     } else if (event === "consult.leg") {
       if (LOST.includes(data.state)) this._lost();
     } else if (event === "consult.ended") {

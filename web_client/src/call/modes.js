@@ -22,7 +22,8 @@ export function modeFamily(mode) {
 /**
  * Why the mode changed, as a cause key: "weak" (loss or rate: the link cannot carry it), "cut"
  * (nothing arrived for seconds), "better" (the link proved it can carry more), "resumed" (a fresh
- * leg after a lost one), or "" (no change to explain, e.g. the first mode of a leg).
+ * leg after a lost one), "manual" (chosen by hand: consult.set_mode), "automatic" (back to what
+ * the link carries, by hand), or "" (no change to explain, e.g. the first mode of a leg).
  * @param {{mode: string, previous?: string|null, reason?: string}} change
  */
 export function causeOf(change) {
@@ -30,6 +31,8 @@ export function causeOf(change) {
   if (!change?.previous || !reason) return "";
   if (reason.startsWith("no packets")) return "cut";
   if (reason.startsWith("fresh media leg")) return "resumed";
+  if (reason === "manual") return "manual";
+  if (reason === "automatic again") return "automatic";
   const down = MODES.indexOf(change.mode) > MODES.indexOf(change.previous);
   if (reason.startsWith("loss") || reason.startsWith("rate")) return down ? "weak" : "better";
   if (reason.includes("probe ok") || !down) return "better";

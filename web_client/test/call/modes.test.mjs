@@ -19,6 +19,9 @@ test("each reason of the policy has its cause", () => {
   assert.equal(change("audio-only", "video-low", "headroom 180 kbit/s for 2 s, probe ok (594 >= 425 kbit/s, loss 0%)"), "better");
   assert.equal(change("text-only", "audio-only", "signs of life for 1 s, probe ok (loss 0%)"), "better");
   assert.equal(change("text-only", "audio-only", "fresh media leg"), "resumed");
+  // Chosen by hand (consult.set_mode), and back to automatic, whichever way the mode moved.
+  assert.equal(change("video-high", "audio-only", "manual"), "manual");
+  assert.equal(change("audio-only", "video-high", "automatic again"), "automatic");
   // The first mode of a leg, or a change without a reason, explains nothing.
   assert.equal(causeOf({ previous: null, mode: "video-high", reason: "" }), "");
   assert.equal(change("video-high", "audio-only", ""), "");

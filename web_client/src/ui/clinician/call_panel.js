@@ -4,11 +4,11 @@
 // of every participant are shown by the participant list (ParticipantMedia below), from the
 // same leg's `consult.mode` / `consult.quality` events.
 //
-// There is no manual mode switch: the server has no event to force or cap a participant's mode
-// (the policy of media/policy.py alone decides), so none is offered here.
+// ModeSwitch is the manual mode switch (`consult.set_mode`): sound only or text only by hand, a
+// ceiling on the server's adaptation, or automatic again; the host has one per participant.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { html } from "../html.js";
-import { t } from "../../i18n/index.js";
+import { errorText, t } from "../../i18n/index.js";
 import { CallLeg } from "../../call/leg.js";
 import { causeOf, modeKey } from "../../call/modes.js";
 import { RemoteView, SelfView } from "../../call/view.js";
@@ -112,5 +112,44 @@ export function ParticipantMedia({ leg, participantId }) {
     <span class="mode"> · ${t(`consult.mode_${modeKey(mode)}`)}${cause ? ` (${t(`consult.cause_${cause}`)})` : ""}</span>
     ${quality &&
     html`<span class="quality"> · ${t("consult.quality", { up: kbps(m.in_kbps), down: kbps(m.out_kbps), loss, rtt: kbps(m.rtt_ms) })}</span>`}
+  </span>`;
+}
+
+const CHOICES = ["auto", "audio-only", "text-only"];
+
+/** Sound only / text only by hand, or automatic: a participant's (the host) or one's own. The
+ * choice shown is the server's last word (`consult.mode_choice`), so two screens agree. */
+export function ModeSwitch({ leg, participantId, label }) {
+  const [choice, setChoice] = useState(() => leg?.choices.get(participantId) || "auto");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    if (!leg) return undefined;
+    setChoice(leg.choices.get(participantId) || "auto");
+    return leg.on("choice", (d) => d.participant_id === participantId && setChoice(d.mode));
+  }, [leg, participantId]);
+  if (!leg) return null;
+  async function change(event) {
+    const select = event.currentTarget;
+    const mode = select.value;
+    setBusy(true);
+    setError("");
+    try {
+      await leg.chooseMode(participantId, mode);
+      setChoice(mode);
+    } catch (err) {
+      select.value = choice;
+      setError(errorText(err.code));
+    } finally {
+      setBusy(false);
+    }
+  }
+  const id = `mode-${participantId}`;
+  return html`<span class="mode-switch">
+    <label for=${id}>${label}</label>
+    <select id=${id} value=${choice} disabled=${busy} onChange=${change}>
+      ${CHOICES.map((c) => html`<option value=${c}>${t(`consult.choice_${c.replace("-", "_")}`)}</option>`)}
+    </select>
+    ${error && html`<span class="error" role="alert">${error}</span>`}
   </span>`;
 }

@@ -12,19 +12,28 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { html } from "../html.js";
 import { errorText, formatTime, t } from "../../i18n/index.js";
-import { CallPanel, ParticipantMedia, useCallLeg } from "./call_panel.js";
+import { CallPanel, ModeSwitch, ParticipantMedia, useCallLeg } from "./call_panel.js";
 import { ConsultationText } from "../../e2ee/consult_text.js";
 import { TextChannel } from "../../call/text_channel.js";
 
 const quiet = (err) => ["offline", "not_connected"].includes(err?.code);
 
-function ParticipantLine({ p, leg }) {
+function ParticipantLine({ p, leg, me }) {
+  const mine = p.user_id === me;
   const state = p.state === "admitted" ? (p.present ? t("consult.present") : t("consult.absent")) : t(`consult.state_${p.state}`);
   return html`<li>
     <span class="who">${p.display_name || t("people.unknown")}</span>
     <span class="role"> · ${t(`consult.role_${p.role}`)}</span>
     <span class="state"> · ${state}</span>
     ${p.state === "admitted" && html`<${ParticipantMedia} leg=${leg} participantId=${p.participant_id} />`}
+    ${p.state === "admitted" &&
+    leg &&
+    (p.present || mine) &&
+    html`<${ModeSwitch}
+      leg=${leg}
+      participantId=${p.participant_id}
+      label=${mine ? t("consult.mode_choice_mine") : t("consult.mode_choice_label", { name: p.display_name || t("people.unknown") })}
+    />`}
   </li>`;
 }
 
@@ -217,7 +226,7 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
       <section aria-labelledby="participants-title">
         <h2 id="participants-title">${t("consult.participants_title")}</h2>
         <ul class="participants">
-          ${participants.map((p) => html`<${ParticipantLine} key=${p.participant_id} p=${p} leg=${leg} />`)}
+          ${participants.map((p) => html`<${ParticipantLine} key=${p.participant_id} p=${p} leg=${leg} me=${app.userId} />`)}
         </ul>
       </section>
       ${confirming

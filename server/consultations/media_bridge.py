@@ -300,6 +300,7 @@ class MediaBridge:
                 event.mode,
                 event.reason[:80] or "policy",
                 _numbers(event.measured),
+                previous=event.previous,
             )
         elif isinstance(event, SendPlan):
             await emit_to_participant(svc, cid, event.leg_id, "consult.send", {"send": event.send})

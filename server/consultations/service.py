@@ -146,8 +146,11 @@ class ConsultationService:
         mode: str,
         reason: str,
         measured: dict[str, float],
+        previous: str | None = None,
     ) -> None:
-        if mode not in MODES:
+        """`previous`: the mode left (the record's first change of a leg has no earlier entry to
+        read it from; the summary says "from video to sound only")."""
+        if mode not in MODES or (previous is not None and previous not in MODES):
             raise ApiError("validation_failed", f"mode must be one of {', '.join(MODES)}")
         if not reason or len(reason) > 80:
             raise ApiError("validation_failed", "reason must have 1 to 80 characters")
@@ -162,6 +165,7 @@ class ConsultationService:
             raise ApiError("validation_failed", "measured must map short names to finite numbers")
         detail = {
             "mode": mode,
+            **({"previous": previous} if previous is not None else {}),
             "reason": reason,
             "measured": {k: float(v) for k, v in measured.items()},
         }

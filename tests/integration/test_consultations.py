@@ -469,11 +469,17 @@ async def test_record_contents_and_audited_access(world: World) -> None:
     made = await create(w, room_id=w.room)
     cid, host_pid = made["consultation_id"], made["host_participant_id"]
     await svc.record_mode_change(
-        cid, host_pid, "audio-only", "loss", {"loss": 0.12, "bitrate_kbps": 48.0}
+        cid,
+        host_pid,
+        "audio-only",
+        "loss",
+        {"loss": 0.12, "bitrate_kbps": 48.0},
+        previous="video-high",
     )
     await svc.record_leg_event(cid, host_pid, "ice_restart", {"cause": "network_change"})
     bad_entries: list[Callable[[], Awaitable[None]]] = [
         lambda: svc.record_mode_change(cid, host_pid, "smoke-signals", "x", {}),
+        lambda: svc.record_mode_change(cid, host_pid, "video-low", "x", {}, previous="fog"),
         lambda: svc.record_mode_change(cid, host_pid, "video-low", "x", {"a": float("nan")}),
         lambda: svc.record_leg_event(cid, host_pid, "x", {"blob": "y" * 5000}),
     ]
@@ -499,6 +505,7 @@ async def test_record_contents_and_audited_access(world: World) -> None:
             "actor_user_id": None,
             "detail": {
                 "mode": "audio-only",
+                "previous": "video-high",
                 "reason": "loss",
                 "measured": {"loss": 0.12, "bitrate_kbps": 48.0},
             },

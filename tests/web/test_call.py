@@ -19,7 +19,7 @@ from playwright.async_api import Page, expect
 from tests.netlab import NetLab
 from tests.security.conftest import Served
 from tests.web.conftest import Watched
-from tests.web.workspace import browsers, host_with_link, patient_waits
+from tests.web.workspace import browsers, host_with_link, patient_waits, timeline
 
 PATIENT = "M. Roche"
 STATS = "() => window.relaisCall ? window.relaisCall.stats() : null"
@@ -356,5 +356,15 @@ async def test_the_clinician_switches_the_patient_to_sound_only_and_back(
     await switch.select_option("auto")
     await expect(patient.locator(".mode-why")).to_contain_text("Retour au mode automatique")
     await expect(patient.locator(".mode-now")).to_contain_text("Vidéo", timeout=30_000)
+
+    # The summary posted at the end lists both changes, with their causes.
+    await clinician.get_by_role("button", name="Terminer la consultation").click()
+    await clinician.get_by_role("button", name="Oui, terminer").click()
+    await clinician.get_by_role("link", name="Retour à la salle de soins").click()
+    summary = timeline(clinician).locator("li").filter(has_text="Compte rendu de téléconsultation")
+    await expect(summary).to_contain_text(
+        f"{PATIENT} : son seulement (choisi à la main)", timeout=15_000
+    )
+    await expect(summary).to_contain_text("(retour en automatique)")
     await w.assert_clean()
     await p.assert_clean()

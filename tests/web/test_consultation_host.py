@@ -6,12 +6,13 @@ consultations."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Page, expect
 
 from tests.security.conftest import Served
-from tests.web.workspace import browsers, host_with_link, patient_waits
+from tests.web.workspace import browsers, host_with_link, patient_waits, timeline
 
 PATIENT = "M. Roche"
 
@@ -66,10 +67,23 @@ async def test_host_admits_from_the_waiting_room_then_ends(
     await page.get_by_role("button", name="Oui, terminer").press("Enter")
     await expect(screen).to_be_focused()
     await expect(
-        page.get_by_role("status").filter(has_text="La consultation est terminée.")
+        page.get_by_role("status").filter(
+            has_text="Consultation terminée. Le compte rendu est dans la salle de soins."
+        )
     ).to_be_visible()
     await expect(p.page.get_by_role("heading", name="La consultation est terminée")).to_be_visible()
     await w.assert_accessible("consultation ended")
+
+    # The summary, an encrypted message in the care room: who, when, how long.
+    await page.get_by_role("link", name="Retour à la salle de soins").click()
+    summary = timeline(page).locator("li").filter(has_text="Compte rendu de téléconsultation")
+    await expect(summary).to_be_visible(timeout=15_000)
+    await expect(summary).to_contain_text(f"{PATIENT} (patient)")
+    await expect(summary).to_contain_text("(hôte)")
+    await expect(summary).to_contain_text("Aucun changement de mode d'appel.")
+    db = Path(app_server.database_url.split("///", 1)[1])
+    stored = b"".join(f.read_bytes() for f in db.parent.glob(db.name + "*") if f.is_file())
+    assert "Compte rendu de téléconsultation".encode() not in stored
     await w.assert_clean()
     await p.assert_clean()
 

@@ -5,6 +5,7 @@ import { RelaisClient } from "../net/sdk.js";
 import { Emitter } from "../net/events.js";
 import { ApiError, OFFLINE } from "../net/api.js";
 import { E2EEClient } from "../e2ee/client.js";
+import { summaryText } from "./consult_summary.js";
 import { Outbox } from "./outbox.js";
 import { t } from "../i18n/index.js";
 
@@ -499,6 +500,13 @@ export class AppClient extends Emitter {
 
   async endConsultation(id) {
     return this.sdk.call("consult.end", { consultation_id: id });
+  }
+
+  /** The ended consultation's summary (./consult_summary.js), queued as an encrypted message
+   * into its care room: sent now, or when the connection comes back. */
+  async postConsultationSummary(id, roomId) {
+    const record = await this.sdk.request("GET", `/api/v1/consultations/${encodeURIComponent(id)}/record`);
+    await this.queueText(roomId, summaryText(record));
   }
 
   /** The door a call's media leg (src/call/leg.js) signals through: this tab's socket, and every

@@ -55,6 +55,7 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
   const [focusTo, setFocusTo] = useState(/** @type {string|null} */ (null));
   const [text, setText] = useState(/** @type {ConsultationText|null} */ (null));
   const [unapproved, setUnapproved] = useState(/** @type {string[]} */ ([]));
+  const [summary, setSummary] = useState("");
 
   /** New waiting list: arrivals (ids not seen waiting before) are announced. */
   function showWaiting(list) {
@@ -108,6 +109,7 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
     let gone = false;
     known.current = null;
     setStatus(null);
+    setSummary("");
     setWaiting([]);
     setParticipants([]);
     setAnnounce("");
@@ -172,6 +174,15 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
       setConfirming(false);
       setStatus("ended");
       setWaiting([]);
+      // The summary goes to the care room the consultation came from (an assisted one has none).
+      if (roomId) {
+        try {
+          await app.postConsultationSummary(consultationId, roomId);
+          setSummary(t("consult.summary_posted"));
+        } catch {
+          setSummary(t("consult.summary_failed"));
+        }
+      }
     }, "heading");
 
   const ended = status === "ended";
@@ -189,7 +200,7 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
   return html`<section class="consultation" aria-labelledby="consultation-title">
     <h1 id="consultation-title" tabindex="-1" ref=${heading}>${t("consult.screen_title")}</h1>
     <p><a href=${listHref(roomId)}>${roomId ? t("consult.all_open") : t("consult.assisted_queue")}</a>${roomId && html` · <a href=${`#/rooms/${encodeURIComponent(roomId)}`}>${t("consult.back_room")}</a>`}</p>
-    <p class="status" role="status">${ended ? t("consult.ended") : announce}</p>
+    <p class="status" role="status">${ended ? summary || t("consult.ended") : announce}</p>
     ${error && html`<p class="error" role="alert">${error}</p>`}
     ${status === null && !error && html`<p>${t("app.loading")}</p>`}
     ${status === "open" &&

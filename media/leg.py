@@ -360,7 +360,7 @@ class Leg:
     @property
     def mode(self) -> Mode:
         """The leg's mode: the policy's, under the manual ceiling when there is one."""
-        return self._capped(self.decision.mode if self.decision else self._config.start_mode)
+        return self._capped(self.policy.mode)
 
     @property
     def probing(self) -> Mode | None:

@@ -45,7 +45,7 @@ DISCONNECT_GRACE_S = 45.0
 MAX_PENDING_EVENTS = 1000
 FRESH_LEG = "fresh media leg"
 MODES = ("video-high", "video-low", "audio-only", "text-only")
-ROLE_PRIORITY = {"patient": 3, "host": 2, "assistant": 1, "observer": 0}
+ROLE_PRIORITY = {"patient": 3, "host": 2, "clinician": 2, "assistant": 1, "observer": 0}
 
 
 def ice_servers_from_settings(raw: str, username: str, credential: str) -> list[dict[str, Any]]:

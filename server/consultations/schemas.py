@@ -23,7 +23,7 @@ class CreateConsultation(Body):
 
 class InviteParticipant(Body):
     user_id: Id
-    role: Literal["patient", "assistant", "observer"]
+    role: Literal["patient", "clinician", "assistant", "observer"]
 
 
 class CreateLink(Body):

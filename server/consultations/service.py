@@ -68,7 +68,9 @@ __all__ = [
 
 log = logging.getLogger("relais.consultations")
 
-INVITABLE_ROLES = ("patient", "assistant", "observer")
+# `clinician`: a clinician taking part who is not the host (the remote specialist of a
+# three-way consultation); only an account with the clinician role may be invited as one.
+INVITABLE_ROLES = ("patient", "clinician", "assistant", "observer")
 EVENT_OF_STATE = {"waiting": "join", "admitted": "admit", "left": "leave", "denied": "deny"}
 # States whose departure the listeners hear of: media legs are admitted only, link probes
 # (link_check.py) run in the waiting room too.
@@ -251,6 +253,8 @@ class ConsultationService:
             ).first()
             if target is None or target.disabled or target.role == guests.GUEST_ROLE:
                 raise not_found("user")
+            if role == "clinician" and target.role != "clinician":
+                raise ApiError("validation_failed", "only a clinician joins as a clinician")
             if await participant_of(conn, consultation_id, user_id) is not None:
                 raise ApiError("conflict", "already a participant")
             pid = await insert_participant(

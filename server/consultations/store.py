@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("relais.consultations")
 
-ROLES = ("host", "patient", "assistant", "observer")
+ROLES = ("host", "patient", "clinician", "assistant", "observer")
 # invited: named (or link redeemed) but not yet in the waiting room.
 STATES = ("invited", "waiting", "admitted", "left", "denied")
 MODES = ("video-high", "video-low", "audio-only", "text-only")

@@ -389,6 +389,13 @@ async def e_consult_admitted(w: World, actor: str) -> Any:
     return {"consultation_id": cid}
 
 
+async def e_consult_set_mode(w: World, actor: str) -> Any:
+    """The admitted member's mode: the host may choose it, and so may the member (their own)."""
+    cid, pid = await _consultation(w, member_waiting=True)
+    await w.svc.extras["consultations"].admit(w.actors["owner"].principal, cid, pid)
+    return {"consultation_id": cid, "participant_id": pid, "mode": "audio-only"}
+
+
 async def e_consult_offer(w: World, actor: str) -> Any:
     from aiortc import RTCPeerConnection
 
@@ -666,6 +673,11 @@ REST: dict[tuple[str, str, str], Cell] = {
     ("POST", f"{A}/consultations/{{consultation_id}}/participants", ""): Cell(
         consult_scoped(member=FORBIDDEN), b_consult_invite, audit="consult.invite"
     ),
+    ("POST", f"{A}/consultations/{{consultation_id}}/consent", ""): Cell(
+        consult_scoped(),
+        b_consultation("/consent", {"text_version": "v1"}),
+        audit="consult.consent",
+    ),
     ("POST", f"{A}/consultations/{{consultation_id}}/links", ""): Cell(
         consult_scoped(member=FORBIDDEN),
         b_consultation("/links", {"display_name": "P"}),
@@ -781,6 +793,7 @@ EVENT_TABLE: dict[str, EventCell] = {
         consult_scoped(owner="no_media_leg", member="no_media_leg"), e_consult_ice
     ),
     "consult.hangup": EventCell(consult_scoped(), e_consult_admitted, audit="consult.hangup"),
+    "consult.set_mode": EventCell(consult_scoped(), e_consult_set_mode, audit="consult.set_mode"),
     # the waiting room's link check: waiting participants too
     "consult.link_probe_config": EventCell(consult_scoped(), e_consult),
     "consult.link_probe": EventCell(consult_scoped(), e_consult_probe, audit="consult.link_probe"),

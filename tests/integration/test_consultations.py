@@ -258,6 +258,21 @@ async def test_waiting_room_admit_deny_leave_and_disconnect(world: World) -> Non
         assert inv.status == 201, inv.body
         obs_pid = inv.body["participant_id"]
         await obs.next("consult.invited", consultation_id=cid, participant_id=obs_pid)
+        # a colleague joins as a clinician (the remote specialist); only a clinician account may
+        specialist = await w.rest(
+            "POST",
+            f"{C}/{cid}/participants",
+            token=w.token("owner"),
+            json_body={"user_id": w.actors["clinician"].user_id, "role": "clinician"},
+        )
+        assert specialist.status == 201 and specialist.body["role"] == "clinician", specialist.body
+        not_one = await w.rest(
+            "POST",
+            f"{C}/{cid}/participants",
+            token=w.token("owner"),
+            json_body={"user_id": w.actors["patient"].user_id, "role": "clinician"},
+        )
+        assert not_one.status == 422 and err(not_one) == "validation_failed", not_one.body
         # the patient by link
         ok = await redeem(w, (await link(w, cid))["token"])
         guest_token, guest_pid = ok.body["token"], ok.body["participant_id"]

@@ -494,6 +494,20 @@ export class AppClient extends Emitter {
     return this.sdk.call("consult.admit", { consultation_id: id, participant_id: participantId });
   }
 
+  /** The host invites a colleague (a clinician account) to take part as a clinician. */
+  async inviteColleague(id, userId) {
+    return this.sdk.request("POST", `/api/v1/consultations/${encodeURIComponent(id)}/participants`, {
+      user_id: userId,
+      role: "clinician",
+    });
+  }
+
+  /** Open consultations this user was invited to by another host (newest first). */
+  async invitations() {
+    const { consultations } = await this.sdk.request("GET", "/api/v1/consultations");
+    return consultations.filter((c) => c.role !== "host" && c.status === "open");
+  }
+
   async deny(id, participantId) {
     return this.sdk.call("consult.deny", { consultation_id: id, participant_id: participantId });
   }

@@ -18,7 +18,7 @@ import { TextChannel } from "../../call/text_channel.js";
 
 const quiet = (err) => ["offline", "not_connected"].includes(err?.code);
 
-function ParticipantLine({ p, leg, me }) {
+function ParticipantLine({ p, leg, me, isHost = true }) {
   const mine = p.user_id === me;
   const state = p.state === "admitted" ? (p.present ? t("consult.present") : t("consult.absent")) : t(`consult.state_${p.state}`);
   return html`<li>
@@ -29,6 +29,7 @@ function ParticipantLine({ p, leg, me }) {
     ${p.state === "admitted" &&
     leg &&
     (p.present || mine) &&
+    (isHost || mine) &&
     html`<${ModeSwitch}
       leg=${leg}
       participantId=${p.participant_id}
@@ -56,6 +57,9 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
   const [text, setText] = useState(/** @type {ConsultationText|null} */ (null));
   const [unapproved, setUnapproved] = useState(/** @type {string[]} */ ([]));
   const [summary, setSummary] = useState("");
+  // This user's own participant row ({participant_id, role, state}): the host, or a colleague
+  // the host invited (a clinician taking part, e.g. a remote specialist), who waits to be let in.
+  const [me, setMe] = useState(/** @type {any} */ (null));
 
   /** New waiting list: arrivals (ids not seen waiting before) are announced. */
   function showWaiting(list) {
@@ -110,6 +114,7 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
     known.current = null;
     setStatus(null);
     setSummary("");
+    setMe(null);
     setWaiting([]);
     setParticipants([]);
     setAnnounce("");
@@ -123,6 +128,7 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
         const state = first.status === "open" ? await app.consultation(consultationId) : first;
         if (gone) return;
         setStatus(state.status);
+        setMe(state.me || null);
         setParticipants(state.participants || []);
         showWaiting(state.waiting || []);
         setError("");
@@ -139,6 +145,11 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
         if (data?.consultation_id !== consultationId) return;
         if (event === "consult.waiting") showWaiting(data.waiting || []);
         else if (event === "consult.participants") setParticipants(data.participants || []);
+        else if (event === "consult.state") {
+          // A colleague's own admission, refusal or sending away.
+          setMe((m) => (m ? { ...m, state: data.state } : m));
+          if (data.state === "admitted") load();
+        }
         else if (event === "consult.ended") {
           setStatus("ended");
           setWaiting([]);
@@ -186,17 +197,25 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
     }, "heading");
 
   const ended = status === "ended";
+  const isHost = !me || me.role === "host";
+  const inside = isHost || me?.state === "admitted";
   // The call starts once someone besides the host is admitted, and then lasts as long as the
   // consultation is open here (a patient's dropped connection does not hang up the host).
   const guestIn = participants.some((p) => p.role !== "host" && p.state === "admitted");
   const [callLive, setCallLive] = useState(false);
   useEffect(() => {
-    if (status === "open" && guestIn) setCallLive(true);
-    else if (status !== "open") setCallLive(false);
-  }, [status, guestIn]);
+    if (status === "open" && (isHost ? guestIn : inside)) setCallLive(true);
+    else if (status !== "open" || !inside) setCallLive(false);
+  }, [status, guestIn, isHost, inside]);
   useEffect(() => setCallLive(false), [consultationId]);
   const leg = useCallLeg(app, consultationId, callLive);
-  const patient = participants.find((p) => p.role === "patient") || participants.find((p) => p.role !== "host");
+  const patient =
+    participants.find((p) => p.role === "patient") || participants.find((p) => p.user_id !== app.userId);
+  const leave = () =>
+    act(async () => {
+      await app.leaveConsultation(consultationId);
+      location.hash = listHref(roomId);
+    }, null);
   return html`<section class="consultation" aria-labelledby="consultation-title">
     <h1 id="consultation-title" tabindex="-1" ref=${heading}>${t("consult.screen_title")}</h1>
     <p><a href=${listHref(roomId)}>${roomId ? t("consult.all_open") : t("consult.assisted_queue")}</a>${roomId && html` · <a href=${`#/rooms/${encodeURIComponent(roomId)}`}>${t("consult.back_room")}</a>`}</p>
@@ -204,8 +223,17 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
     ${error && html`<p class="error" role="alert">${error}</p>`}
     ${status === null && !error && html`<p>${t("app.loading")}</p>`}
     ${status === "open" &&
+    !inside &&
+    html`<section aria-labelledby="colleague-waiting-title">
+      <h2 id="colleague-waiting-title">${t("consult.colleague_waiting_title")}</h2>
+      <p role="status">${me?.state === "denied" ? t("consult.colleague_denied") : t("consult.colleague_waiting")}</p>
+      <button type="button" onClick=${leave}>${t("consult.leave")}</button>
+    </section>`}
+    ${status === "open" &&
+    inside &&
     html`
-      <section aria-labelledby="waiting-title">
+      ${isHost &&
+      html`<section aria-labelledby="waiting-title">
         <h2 id="waiting-title" tabindex="-1" ref=${waitingHeading}>${t("consult.waiting_title")}</h2>
         ${waiting.length === 0
           ? html`<p>${t("consult.waiting_empty")}</p>`
@@ -221,7 +249,7 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
                 </li>`,
               )}
             </ul>`}
-      </section>
+      </section>`}
       ${leg && html`<${CallPanel} leg=${leg} patientName=${patient?.display_name} names=${new Map(participants.map((p) => [p.participant_id, p.display_name]))} />`}
       ${unapproved.length > 0 &&
       html`<section aria-labelledby="unapproved-title">
@@ -237,10 +265,13 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
       <section aria-labelledby="participants-title">
         <h2 id="participants-title">${t("consult.participants_title")}</h2>
         <ul class="participants">
-          ${participants.map((p) => html`<${ParticipantLine} key=${p.participant_id} p=${p} leg=${leg} me=${app.userId} />`)}
+          ${participants.map((p) => html`<${ParticipantLine} key=${p.participant_id} p=${p} leg=${leg} me=${app.userId} isHost=${isHost} />`)}
         </ul>
       </section>
-      ${confirming
+      ${isHost && html`<${InviteColleague} app=${app} consultationId=${consultationId} participants=${participants} />`}
+      ${!isHost
+        ? html`<button type="button" onClick=${leave}>${t("consult.leave")}</button>`
+        : confirming
         ? html`<div class="confirm" role="group" aria-labelledby="end-question">
             <p id="end-question">${t("consult.end_confirm")}</p>
             <div class="row">
@@ -260,6 +291,7 @@ function listHref(roomId) {
 
 export function ConsultationList({ app, roomId }) {
   const [list, setList] = useState(/** @type {object[]|null} */ (null));
+  const [invited, setInvited] = useState(/** @type {object[]} */ ([]));
   const [error, setError] = useState("");
   const heading = useRef(null);
   useLayoutEffect(() => heading.current?.focus(), [roomId]);
@@ -269,8 +301,15 @@ export function ConsultationList({ app, roomId }) {
         .openConsultations(roomId)
         .then((l) => (setList(l), setError("")))
         .catch((err) => !quiet(err) && setError(errorText(err.code)));
-    if (app.connected) load();
-    return app.on("connection", (up) => up && load());
+    // Without a room: also the consultations other hosts invited this user to.
+    const loadInvited = () =>
+      roomId ? Promise.resolve() : app.invitations().then(setInvited).catch(() => {});
+    if (app.connected) (load(), loadInvited());
+    const offs = [
+      app.on("connection", (up) => up && (load(), loadInvited())),
+      app.on("consult", (event) => event === "consult.invited" && loadInvited()),
+    ];
+    return () => offs.forEach((off) => off());
   }, [roomId]);
   return html`<section aria-labelledby="consultations-title">
     <h1 id="consultations-title" tabindex="-1" ref=${heading}>${roomId ? t("consult.list_title") : t("consult.assisted_queue")}</h1>
@@ -289,5 +328,74 @@ export function ConsultationList({ app, roomId }) {
               </li>`,
             )}
           </ul>`}
+    ${!roomId &&
+    invited.length > 0 &&
+    html`<section aria-labelledby="invitations-title">
+      <h2 id="invitations-title">${t("consult.invitations_title")}</h2>
+      <ul class="consultations">
+        ${invited.map(
+          (c) => html`<li key=${c.consultation_id}>
+            <a href=${`#/consultations/${encodeURIComponent(c.consultation_id)}`}>
+              ${t("consult.invitation_from", { name: app.nameOf(c.host_user_id), when: formatTime(c.created_at) })}
+            </a>
+          </li>`,
+        )}
+      </ul>
+    </section>`}
+  </section>`;
+}
+
+/** The host invites a colleague (a clinician account) to take part: a remote specialist joining a
+ * local consultation. They are told (`consult.invited`), find it among their invitations, and
+ * wait to be let in like anyone else. */
+function InviteColleague({ app, consultationId, participants }) {
+  const [q, setQ] = useState("");
+  const [found, setFound] = useState(/** @type {object[]} */ ([]));
+  const [said, setSaid] = useState("");
+  const [error, setError] = useState("");
+  useEffect(() => {
+    if (q.trim().length < 2) {
+      setFound([]);
+      return undefined;
+    }
+    let gone = false;
+    const timer = setTimeout(() => {
+      app
+        .findClinicians(q.trim())
+        .then((people) => !gone && setFound(people.filter((u) => u.user_id !== app.userId)))
+        .catch((err) => !gone && setError(errorText(err.code)));
+    }, 250);
+    return () => {
+      gone = true;
+      clearTimeout(timer);
+    };
+  }, [q]);
+  const taking = new Set(participants.map((p) => p.user_id));
+  async function invite(person) {
+    setError("");
+    try {
+      await app.inviteColleague(consultationId, person.user_id);
+      setSaid(t("consult.invited_colleague", { name: person.display_name || person.username }));
+      setQ("");
+    } catch (err) {
+      setError(errorText(err.code));
+    }
+  }
+  return html`<section aria-labelledby="invite-title">
+    <h2 id="invite-title">${t("consult.invite_title")}</h2>
+    <p role="status">${said}</p>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    <label for="invite-q">${t("consult.invite_search")}</label>
+    <input id="invite-q" type="search" autocomplete="off" value=${q} onInput=${(e) => setQ(e.currentTarget.value)} />
+    ${found.length > 0 &&
+    html`<ul class="people">
+      ${found.map(
+        (person) => html`<li key=${person.user_id}>
+          <button type="button" disabled=${taking.has(person.user_id)} onClick=${() => invite(person)}>
+            ${t("consult.invite_who", { name: person.display_name || person.username })}
+          </button>
+        </li>`,
+      )}
+    </ul>`}
   </section>`;
 }

@@ -68,6 +68,7 @@ function NewRoom({ app, onDone }) {
 export function Workspace({ app, onSignOut, onForget, onLanguage }) {
   const [rooms, setRooms] = useState(/** @type {object[]|null} */ (null));
   const [connected, setConnected] = useState(app.connected);
+  const [invitedNotice, setInvitedNotice] = useState(false);
   const [where, setWhere] = useState(route());
   const [creating, setCreating] = useState(false);
   const [error, setError] = useState("");
@@ -95,7 +96,12 @@ export function Workspace({ app, onSignOut, onForget, onLanguage }) {
         }
       }, 150);
     };
-    const offs = [app.on("rooms", refresh), app.on("connection", setConnected)];
+    const offs = [
+      app.on("rooms", refresh),
+      app.on("connection", setConnected),
+      // Another host invited this user: said once, with the way to the invitation.
+      app.on("consult", (event) => event === "consult.invited" && setInvitedNotice(true)),
+    ];
     refresh();
     return () => {
       offs.forEach((off) => off());
@@ -134,6 +140,8 @@ export function Workspace({ app, onSignOut, onForget, onLanguage }) {
         <h2 id="rooms-title">${t("rooms.title")}</h2>
         ${app.canConsult &&
         html`<p><a href="#/consultations" aria-current=${where.view === "consultations" && where.id === null ? "page" : undefined}>${t("consult.assisted_queue")}</a></p>`}
+        ${app.canConsult &&
+        html`<p role="status">${invitedNotice && html`<a href="#/consultations" onClick=${() => setInvitedNotice(false)}>${t("consult.invited_notice")}</a>`}</p>`}
         ${app.canConsult &&
         (creating
           ? html`<${NewRoom} app=${app} onDone=${(id) => (setCreating(false), id && (location.hash = `#/rooms/${id}`))} />`

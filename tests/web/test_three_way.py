@@ -1,0 +1,143 @@
+"""A three-way consultation in the browser (issue 13): the host clinician invites a colleague (the
+remote specialist) from the consultation screen, the colleague finds the invitation in their
+workspace, waits and is let in, the patient comes by link; the three talk. Each Chromium's fake
+microphone plays its own tone (500, 800 and 1,250 Hz), and each page analyses the sound it
+receives (WebAudio FFT of the leg's remote stream): it must hear both other tones and not its own
+(the server mixes minus the receiver), while video reaches all three pages."""
+
+from __future__ import annotations
+
+import math
+import struct
+import wave
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+from tests.security.conftest import Served
+from tests.web.test_call import PATIENT, media_flows
+from tests.web.workspace import first_device, host_with_link, patient_waits, sign_in
+
+TONES = {"host": 500.0, "colleague": 800.0, "patient": 1250.0}
+COLLEAGUE = "dr.vidal"
+
+# Level (dB) of each asked frequency in what the page receives, averaged over 2 s of FFT frames,
+# and the median level of the spectrum below 4 kHz (the floor the tones are judged against).
+SPECTRUM = """async (freqs) => {
+  const ctx = new AudioContext();
+  await ctx.resume();
+  const source = ctx.createMediaStreamSource(window.relaisCall.remote);
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 8192;
+  analyser.smoothingTimeConstant = 0;
+  source.connect(analyser);
+  const bins = analyser.frequencyBinCount;
+  const hz = ctx.sampleRate / analyser.fftSize;
+  const frame = new Float32Array(bins);
+  const sum = new Float64Array(bins);
+  const frames = 20;
+  for (let k = 0; k < frames; k++) {
+    await new Promise((r) => setTimeout(r, 100));
+    analyser.getFloatFrequencyData(frame);
+    for (let i = 0; i < bins; i++) sum[i] += Math.max(frame[i], -160);
+  }
+  const level = (i) => sum[i] / frames;
+  const at = freqs.map((f) => {
+    const c = Math.round(f / hz);
+    let best = -160;
+    for (let i = c - 2; i <= c + 2; i++) best = Math.max(best, level(i));
+    return best;
+  });
+  const low = [];
+  for (let i = Math.round(100 / hz); i < Math.round(4000 / hz); i++) low.push(level(i));
+  low.sort((a, b) => a - b);
+  await ctx.close();
+  return { at, floor: low[Math.floor(low.length / 2)] };
+}"""
+
+
+def tone_wav(path: Path, hz: float, seconds: int = 20) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", int(9000 * math.sin(2 * math.pi * hz * i / 48000)))
+                for i in range(48000 * seconds)
+            )
+        )
+    return path
+
+
+async def heard(page: Page, who: str) -> dict[str, float]:
+    """dB above the floor of each participant's tone in what `who`'s page receives."""
+    names = list(TONES)
+    found = await page.evaluate(SPECTRUM, [TONES[n] for n in names])
+    return {n: round(found["at"][i] - found["floor"], 1) for i, n in enumerate(names)}
+
+
+async def test_two_clinicians_and_the_patient_each_hear_both_others(
+    app_server: Served, browser: Any, tmp_path: Path
+) -> None:
+    def opened(role: str) -> Any:
+        wav = tone_wav(tmp_path / f"{role}.wav", TONES[role])
+        return browser(
+            extra_args=[
+                f"--use-file-for-fake-audio-capture={wav}",
+                "--autoplay-policy=no-user-gesture-required",
+            ]
+        )
+
+    host, colleague, patient = (
+        await opened("host"),
+        await opened("colleague"),
+        await opened("patient"),
+    )
+    link, code = await host_with_link(app_server, host.page, PATIENT)
+    await app_server.add_user(COLLEAGUE)
+    await sign_in(colleague.page, app_server.url, COLLEAGUE)
+    await first_device(colleague.page, backup=False)
+
+    # The host invites the colleague from the consultation screen.
+    await host.page.get_by_role("link", name="Ouvrir la consultation").click()
+    await host.page.get_by_label("Nom ou identifiant du ou de la collègue").fill("dr.v")
+    await host.page.get_by_role("button", name=f"Inviter {COLLEAGUE}").click()
+    await expect(
+        host.page.get_by_role("status").filter(has_text=f"{COLLEAGUE} est invité·e")
+    ).to_be_visible()
+    await host.assert_accessible("consultation with the invitation form")
+
+    # The colleague is told, finds the invitation, and waits to be let in.
+    notice = colleague.page.get_by_role("link", name="Vous êtes invité·e à une consultation")
+    await expect(notice).to_be_visible(timeout=15_000)
+    await notice.click()
+    await colleague.page.get_by_role("link", name="Invitation de").click()
+    await expect(
+        colleague.page.get_by_role("status").filter(has_text="L'hôte de la consultation va")
+    ).to_be_visible(timeout=15_000)
+    await colleague.assert_accessible("a colleague in the waiting room")
+    await host.page.get_by_role("button", name=f"Admettre {COLLEAGUE}").click()
+    await expect(colleague.page.get_by_role("heading", name="Appel", exact=True)).to_be_visible(
+        timeout=15_000
+    )
+
+    await patient_waits(patient.page, link, code)
+    await host.page.get_by_role("button", name=f"Admettre {PATIENT}").click()
+    await expect(
+        patient.page.get_by_role("heading", name="Vous êtes dans la consultation")
+    ).to_be_visible()
+
+    pages = {"host": host.page, "colleague": colleague.page, "patient": patient.page}
+    for who, page in pages.items():
+        await media_flows(page, who)  # audio and decoded video keep arriving on every page
+    for who, page in pages.items():
+        levels = await heard(page, who)
+        others = [n for n in TONES if n != who]
+        # Both others clearly above the floor; one's own tone not sent back (mix-minus).
+        assert all(levels[n] >= 20 for n in others), (who, levels)
+        assert levels[who] < min(levels[n] for n in others) - 15, (who, levels)
+    await colleague.assert_accessible("a colleague in the three-way call")
+    for w in (host, colleague, patient):
+        await w.assert_clean()

@@ -7,6 +7,7 @@ receives (WebAudio FFT of the leg's remote stream): it must hear both other tone
 
 from __future__ import annotations
 
+import asyncio
 import math
 import struct
 import wave
@@ -16,7 +17,7 @@ from typing import Any
 from playwright.async_api import Page, expect
 
 from tests.security.conftest import Served
-from tests.web.test_call import PATIENT, media_flows
+from tests.web.test_call import PATIENT, stats
 from tests.web.workspace import first_device, host_with_link, patient_waits, sign_in
 
 TONES = {"host": 500.0, "colleague": 800.0, "patient": 1250.0}
@@ -69,6 +70,30 @@ def tone_wav(path: Path, hz: float, seconds: int = 20) -> Path:
             )
         )
     return path
+
+
+async def video_and_sound_arrive(page: Page, who: str) -> None:
+    """Sound keeps arriving, and video keeps being decoded. A receiver of three sees the active
+    speaker's video, and with three tones playing at once the speaker changes often; each change
+    waits for a keyframe, so video is judged over 6 s rather than test_call's 2 s."""
+    first = await media_flows_started(page, who)
+    await asyncio.sleep(6)
+    later = await stats(page)
+    assert later["audio"]["packetsReceived"] > first["audio"]["packetsReceived"] + 150, (who, later)
+    assert later["video"]["framesDecoded"] > first["video"]["framesDecoded"] + 10, (who, later)
+
+
+async def media_flows_started(page: Page, who: str, timeout: float = 45) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        found = await stats(page)
+        if (
+            found["audio"].get("packetsReceived", 0) > 20
+            and found["video"].get("framesDecoded", 0) > 5
+        ):
+            return found
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{who}: no media arrived: {await stats(page)}")
 
 
 async def heard(page: Page, who: str) -> dict[str, float]:
@@ -131,13 +156,23 @@ async def test_two_clinicians_and_the_patient_each_hear_both_others(
 
     pages = {"host": host.page, "colleague": colleague.page, "patient": patient.page}
     for who, page in pages.items():
-        await media_flows(page, who)  # audio and decoded video keep arriving on every page
+        await video_and_sound_arrive(page, who)
     for who, page in pages.items():
-        levels = await heard(page, who)
         others = [n for n in TONES if n != who]
-        # Both others clearly above the floor; one's own tone not sent back (mix-minus).
-        assert all(levels[n] >= 20 for n in others), (who, levels)
-        assert levels[who] < min(levels[n] for n in others) - 15, (who, levels)
+        windows = []
+        # Both others clearly above the floor, one's own tone not sent back (mix-minus), in one
+        # 2-second window out of four: a renegotiation (the answer's packet length following a
+        # mode) can drop a source for a moment.
+        for _ in range(4):
+            levels = await heard(page, who)
+            windows.append(levels)
+            if (
+                all(levels[n] >= 20 for n in others)
+                and levels[who] < min(levels[n] for n in others) - 15
+            ):
+                break
+        else:
+            raise AssertionError((who, windows))
     await colleague.assert_accessible("a colleague in the three-way call")
     for w in (host, colleague, patient):
         await w.assert_clean()

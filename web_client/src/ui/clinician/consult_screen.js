@@ -60,6 +60,8 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
   // This user's own participant row ({participant_id, role, state}): the host, or a colleague
   // the host invited (a clinician taking part, e.g. a remote specialist), who waits to be let in.
   const [me, setMe] = useState(/** @type {any} */ (null));
+  const meRef = useRef(/** @type {any} */ (null));
+  meRef.current = me;
 
   /** New waiting list: arrivals (ids not seen waiting before) are announced. */
   function showWaiting(list) {
@@ -146,9 +148,11 @@ export function ConsultationScreen({ app, roomId, consultationId }) {
         if (event === "consult.waiting") showWaiting(data.waiting || []);
         else if (event === "consult.participants") setParticipants(data.participants || []);
         else if (event === "consult.state") {
-          // A colleague's own admission, refusal or sending away.
+          // A colleague's own admission, refusal or sending away. Only a change reloads: every
+          // consult.join (this screen's own, at each load) is answered with the state again.
+          const was = meRef.current?.state;
           setMe((m) => (m ? { ...m, state: data.state } : m));
-          if (data.state === "admitted") load();
+          if (data.state === "admitted" && was && was !== "admitted") load();
         }
         else if (event === "consult.ended") {
           setStatus("ended");

@@ -304,18 +304,21 @@ async def test_a_mode_chosen_by_hand_caps_the_adaptation(media_world: World) -> 
         assert own["mode"] == "audio-only"
         assert await settle(lambda: call.legs[pid].cap is not None, timeout=5)
         host_pid = host_media.participant_id
-        refused = await c.patient.sio.call(
+        # Over the raw socket (the SDK's `call` would raise): the refusal as the wire carries it.
+        patient_sio, host_sio = c.patient.sio, c.host.sio
+        assert patient_sio is not None and host_sio is not None
+        refused = await patient_sio.call(
             "consult.set_mode",
             {"consultation_id": c.cid, "participant_id": host_pid, "mode": "text-only"},
         )
         assert refused["error"]["code"] == "forbidden", refused
         assert call.legs[host_pid].cap is None
         for bad in ({"mode": "video-high"}, {"mode": "AUDIO"}, {"mode": None}, {}):
-            res = await c.host.sio.call(
+            res = await host_sio.call(
                 "consult.set_mode", {"consultation_id": c.cid, "participant_id": pid, **bad}
             )
             assert res["error"]["code"] == "validation_failed", (bad, res)
-        gone = await c.host.sio.call(
+        gone = await host_sio.call(
             "consult.set_mode",
             {"consultation_id": c.cid, "participant_id": "p_nobody0000", "mode": "text-only"},
         )

@@ -18,9 +18,12 @@ Why these choices:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
+import struct
 import tempfile
+import wave
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,3 +122,19 @@ async def chromium_browser() -> AsyncIterator[BrowserContext]:
     """One headless Chromium (fake camera/microphone, fresh profile) as a BrowserContext."""
     async with launch_chromium() as context:
         yield context
+
+
+def tone_wav(path: Path, hz: float, *, seconds: int = 30, amplitude: int = 8000) -> Path:
+    """A continuous sine for Chromium's fake microphone (`--use-file-for-fake-audio-capture`):
+    the default fake device plays short beeps, mostly silence to DTX and to a spectrum."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", int(amplitude * math.sin(2 * math.pi * hz * i / 48000)))
+                for i in range(48000 * seconds)
+            )
+        )
+    return path

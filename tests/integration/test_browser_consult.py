@@ -191,26 +191,6 @@ async def test_missing_folder_answers_unavailable(aiohttp_client: Any, tmp_path:
     assert body["error"]["code"] == "unavailable" and "absent" in body["error"]["message"]
 
 
-def _tone_wav(path: Path, seconds: int = 30, hz: float = 440.0) -> Path:
-    """A continuous tone for Chromium's fake microphone: with DTX asked for, the default fake
-    device (short beeps) would send mostly comfort noise and hide the packet length."""
-    import math
-    import struct
-    import wave
-
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(48000)
-        out.writeframes(
-            b"".join(
-                struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * i / 48000)))
-                for i in range(48000 * seconds)
-            )
-        )
-    return path
-
-
 async def _packet_ms(leg: Any, seconds: float = 2.5) -> tuple[float, float]:
     """(median RTP timestamp step of the browser's Opus packets in ms, packets per second) as
     the server's leg receives them."""
@@ -243,14 +223,14 @@ async def test_browser_uplink_opus_follows_the_answer(media_world: World, tmp_pa
     from dataclasses import replace
 
     from media.policy import Mode
-    from tests.browser import launch_chromium
+    from tests.browser import launch_chromium, tone_wav
 
     w = media_world
     bridge = w.svc.extras["media_bridge"]
     bridge.config = replace(bridge.config, start_mode=Mode.AUDIO_ONLY)
     c = await open_consultation(w)
     host = ConsultationMedia(c.host, c.cid)
-    wav = _tone_wav(tmp_path / "tone.wav")
+    wav = tone_wav(tmp_path / "tone.wav", 440.0)
     async with launch_chromium(extra_args=[f"--use-file-for-fake-audio-capture={wav}"]) as ctx:
         page = await ctx.new_page()
         try:

@@ -8,15 +8,13 @@ receives (WebAudio FFT of the leg's remote stream): it must hear both other tone
 from __future__ import annotations
 
 import asyncio
-import math
-import struct
-import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.browser import tone_wav
 from tests.security.conftest import Served
 from tests.web.test_call import PATIENT, stats
 from tests.web.workspace import first_device, host_with_link, patient_waits, sign_in
@@ -57,20 +55,6 @@ SPECTRUM = """async (freqs) => {
   await ctx.close();
   return { at, floor: low[Math.floor(low.length / 2)] };
 }"""
-
-
-def tone_wav(path: Path, hz: float, seconds: int = 20) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(48000)
-        out.writeframes(
-            b"".join(
-                struct.pack("<h", int(9000 * math.sin(2 * math.pi * hz * i / 48000)))
-                for i in range(48000 * seconds)
-            )
-        )
-    return path
 
 
 async def video_and_sound_arrive(page: Page, who: str) -> None:
@@ -114,7 +98,7 @@ async def test_two_clinicians_and_the_patient_each_hear_both_others(
     app_server: Served, browser: Any, tmp_path: Path
 ) -> None:
     def opened(role: str) -> Any:
-        wav = tone_wav(tmp_path / f"{role}.wav", TONES[role])
+        wav = tone_wav(tmp_path / f"{role}.wav", TONES[role], seconds=20, amplitude=9000)
         return browser(
             extra_args=[
                 f"--use-file-for-fake-audio-capture={wav}",

@@ -6,7 +6,8 @@
 // The guest is a device like any other (docs/crypto.md): its identity key is made in the waiting
 // room, so it is published before the clinician admits the patient and the host's client can sign
 // it into the chat room at once. Its state lives in sessionStorage beside the guest session
-// (./guest.js): a reload keeps its keys, closing the tab or the end of the consultation wipes them.
+// (./guest.js): a reload keeps its keys; closing the tab or the end of the consultation wipes them
+// (`forget()`, which clears every `relais.join.*` entry).
 import { ConsultationText } from "../e2ee/consult_text.js";
 import { E2EEClient } from "../e2ee/client.js";
 import { RelaisClient } from "../net/sdk.js";
@@ -15,26 +16,16 @@ export { TextChannel } from "../call/text_channel.js";
 
 const STATE_KEY = "relais.join.e2ee";
 
-// sessionStorage holds strings; the device state is a plain object with byte arrays, maps and
-// sets in it, tagged here so they come back as what they were.
+// sessionStorage holds strings; the device state is a plain object whose only non-JSON values
+// are byte arrays (e2ee/client.js, "Persistence"), tagged here so they come back as bytes.
 function encode(value) {
-  return JSON.stringify(value, (_key, v) => {
-    if (v instanceof Uint8Array) return { $b: btoa(String.fromCharCode(...v)) };
-    if (v instanceof Map) return { $m: [...v] };
-    if (v instanceof Set) return { $s: [...v] };
-    return v;
-  });
+  return JSON.stringify(value, (_key, v) => (v instanceof Uint8Array ? { $b: btoa(String.fromCharCode(...v)) } : v));
 }
 
 function decode(text) {
-  return JSON.parse(text, (_key, v) => {
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      if (typeof v.$b === "string") return Uint8Array.from(atob(v.$b), (c) => c.charCodeAt(0));
-      if (Array.isArray(v.$m)) return new Map(v.$m);
-      if (Array.isArray(v.$s)) return new Set(v.$s);
-    }
-    return v;
-  });
+  return JSON.parse(text, (_key, v) =>
+    v && typeof v === "object" && typeof v.$b === "string" ? Uint8Array.from(atob(v.$b), (c) => c.charCodeAt(0)) : v,
+  );
 }
 
 /** The E2EE storage interface over sessionStorage, one entry per record name. Once `wiped`, it
@@ -68,15 +59,6 @@ function tabStorage() {
   };
 }
 
-/** Nothing of the guest's keys stays once the consultation is over for this tab. */
-export function forgetKeys() {
-  try {
-    for (const key of Object.keys(sessionStorage)) if (key.startsWith(STATE_KEY)) sessionStorage.removeItem(key);
-  } catch {
-    // storage blocked: nothing was kept
-  }
-}
-
 /**
  * The guest's device over the page's socket: keys made (first time) or reloaded, connected, synced.
  * @param {import("../net/socket.js").Socket} socket
@@ -102,13 +84,13 @@ export async function prepareText(socket, guest) {
       if (!channel.chatRoomId) await channel.open();
       return channel;
     },
-    /** Leave (the socket is closing); `wipe` when the consultation is over for this tab. */
+    /** Leave (the socket is closing); `wipe` when the consultation is over for this tab: the
+     * page's `forget()` (./guest.js) clears the stored keys, and nothing is written back. */
     async close(wipe = false) {
       off();
       channel.close();
       if (wipe) storage.wiped = true;
       await e2ee.close();
-      if (wipe) forgetKeys();
     },
   };
 }

@@ -7,8 +7,16 @@ model of `media.link_model` (what a leg can measure depends on what it sends). T
 traces are the 3G commute traces in tests/data/link-traces, as they are (scale 1.0) and scaled
 by 0.1 (a stand-in for rural 2G/weak 3G); the synthetic ones are the issue's cases. All figures
 are in trace seconds, so they are exact and do not depend on the machine: the issue's targets
-are <= 2 s from a loss or rate collapse to the mode change, <= 3 s for a dead link, and <= 15 s
-from a restored link back to video-high.
+are <= 2 s from a loss or rate collapse to the mode change, <= 3 s for a dead link, and <= 10 s
+from a restored link back to video-high (issue 14; 15 s before).
+
+Issue 14 ("Adaptation that holds on real rural links") adds replays through the model's rural
+features: every trace again driving both directions of the leg (the uplink is the same trace
+shifted by half its length), with 2% per-packet loss, an 80 +- 20 ms RTT and receiver reports
+every second for video and every ~5 s for audio alone, and no estimate in a direction that
+carries no video (as on a real leg, media/measure.py); a synthetic matrix of capacity x steady
+loss x RTT; Gilbert-Elliott bursts, a thin uplink and the issue's 2G link. The section opens with
+the issue's goals table, measured over all of them.
 
 It prints the tables and rewrites the section "## 5. Adaptation policy on recorded traces" of
 docs/performance.md (only that section; it is added at the end when absent).
@@ -17,6 +25,7 @@ docs/performance.md (only that section; it is added at the end when absent).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import statistics
@@ -24,22 +33,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import doc_sections
 from media.link_model import (
+    GilbertElliott,
     LinkModel,
     Step,
     bursty_loss,
-    collapse_latencies,
+    collapse_events,
     load_trace,
     modes_seconds,
-    recovery_times,
+    recovery_events,
     simulate,
     trace_files,
 )
-from media.policy import LADDER, AdaptationPolicy, Mode, PolicyConfig
+from media.policy import LADDER, AdaptationPolicy, Mode, PolicyConfig, min_wire_kbps
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
@@ -58,20 +68,30 @@ class Row:
     collapses: list[float | None]
     recoveries: list[float]
     interrupted: int
+    # What the goals table needs beyond the per-replay figures.
+    steps: list[Step] = field(default_factory=list, repr=False, compare=False)
+    link: LinkModel | None = field(default=None, repr=False, compare=False)
+    collapse_at: list[int] = field(default_factory=list, repr=False, compare=False)
+    recovery_at: list[int] = field(default_factory=list, repr=False, compare=False)
 
 
 def replay(name: str, link: LinkModel, config: PolicyConfig) -> Row:
     policy = AdaptationPolicy(config, start=START)
     steps: list[Step] = simulate(policy, link)
-    times, interrupted = recovery_times(steps, link, policy, START)
+    restorations, interrupted = recovery_events(steps, link, policy, START)
+    collapses = collapse_events(steps, link, policy, START)
     return Row(
         name=name,
         seconds=len(steps),
         in_mode=modes_seconds(steps),
         switches=policy.switches,
-        collapses=collapse_latencies(steps, link, policy, START),
-        recoveries=times,
+        collapses=[took for _, took in collapses],
+        recoveries=[took for _, took in restorations],
         interrupted=interrupted,
+        steps=steps,
+        link=link,
+        collapse_at=[at for at, _ in collapses],
+        recovery_at=[at for at, _ in restorations],
     )
 
 
@@ -79,6 +99,7 @@ def synthetic() -> list[tuple[str, LinkModel]]:
     flap_cap = ([2000.0] * 2 + [60.0] * 2) * 15
     flap_loss = ([0.0] * 2 + [0.2] * 2) * 15
     ramp = [15.0] * 10 + [15.0 + 10.0 * i for i in range(60)] + [700.0] * 30
+    dip = [1000.0] * 30 + [40.0] * 10 + [1000.0] * 110
     return [
         ("step 2000 -> 60 kbit/s", LinkModel([2000.0] * 20 + [60.0] * 40)),
         ("step 2000 -> 15 kbit/s", LinkModel([2000.0] * 20 + [15.0] * 40)),
@@ -91,6 +112,107 @@ def synthetic() -> list[tuple[str, LinkModel]]:
         ("flapping 2000/60 kbit/s every 2 s, 60 s", LinkModel(flap_cap)),
         ("flapping 0/20% loss every 2 s, 60 s", LinkModel([2000.0] * 60, flap_loss)),
         ("slow ramp 15 -> 605 kbit/s over 60 s", LinkModel(ramp)),
+        # Steady background loss drawn packet by packet (issue 14): a rural link at 1 Mbit/s
+        # losing 2-8% at any rate, with one 10 s dip to 40 kbit/s.
+        *(
+            (
+                f"steady {p:.0%} loss, 1000 kbit/s, 10 s dip (seed 3)",
+                LinkModel(dip, p, seed=3, packet_loss=True),
+            )
+            for p in (0.02, 0.05, 0.08)
+        ),
+        (
+            "steady 20% loss, 100 kbit/s, 300 s (seed 3)",
+            LinkModel([100.0] * 300, 0.2, seed=3, packet_loss=True),
+        ),
+    ]
+
+
+# Issue 14's rural link: what every two-way replay and matrix case shares.
+RURAL_RTT_MS, RURAL_JITTER_MS, RURAL_LOSS = 80.0, 20.0, 0.02
+VIDEO_REPORT_S, AUDIO_REPORT_S = 1, 5
+MATRIX_KBPS = (60.0, 150.0, 300.0, 1000.0)
+MATRIX_LOSS = (0.0, 0.05, 0.10, 0.20)
+MATRIX_RTT_MS = (30.0, 300.0, 800.0)
+CASE_S = 300
+NAME_2G = "2G: 150 kbit/s both ways, 500 ms RTT, 10% loss, 300 s"
+
+
+def rural(
+    down: list[float],
+    up: list[float] | None = None,
+    *,
+    loss: float = RURAL_LOSS,
+    rtt_ms: float = RURAL_RTT_MS,
+    jitter_ms: float | None = None,
+    seed: int = 0,
+    burst: GilbertElliott | None = None,
+    report_loss: float = 0.0,
+) -> LinkModel:
+    """Both directions, per-packet loss, browser report timing: how a leg sees a rural link."""
+    return LinkModel(
+        down,
+        loss,
+        seed=seed,
+        packet_loss=True,
+        base_rtt_ms=rtt_ms,
+        rtt_jitter_ms=rtt_ms / 4 if jitter_ms is None else jitter_ms,
+        burst=burst,
+        up_capacity_kbps=list(down) if up is None else up,
+        report_interval_s=VIDEO_REPORT_S,
+        audio_report_interval_s=AUDIO_REPORT_S,
+        report_loss=report_loss,
+        estimate_without_video=False,
+    )
+
+
+def two_way(trace: list[float], seed: int) -> LinkModel:
+    """The trace down; up, the same trace half its length later, so the directions differ."""
+    half = len(trace) // 2
+    return rural(trace, trace[half:] + trace[:half], jitter_ms=RURAL_JITTER_MS, seed=seed)
+
+
+def matrix() -> list[tuple[str, LinkModel]]:
+    out: list[tuple[str, LinkModel]] = []
+    for seed, (cap, rtt, loss) in enumerate(
+        itertools.product(MATRIX_KBPS, MATRIX_RTT_MS, MATRIX_LOSS)
+    ):
+        out.append(
+            (_matrix_name(cap, rtt, loss), rural([cap] * CASE_S, loss=loss, rtt_ms=rtt, seed=seed))
+        )
+    return out
+
+
+def _matrix_name(cap: float, rtt: float, loss: float) -> str:
+    return f"{cap:g} kbit/s, {rtt:g} ms, {loss:.0%}"
+
+
+def rural_cases() -> list[tuple[str, LinkModel]]:
+    full = [1000.0] * CASE_S
+    return [
+        (
+            "GE bursts 0.2 s every ~10 s (50% lost in them), 1000 kbit/s (seed 1)",
+            rural(full, seed=1, burst=GilbertElliott(0.002, 0.1, 0.0, 0.5)),
+        ),
+        (
+            "GE bursts 1 s every ~20 s (80% lost in them), 1000 kbit/s (seed 2)",
+            rural(full, seed=2, burst=GilbertElliott(0.001, 0.02, 0.0, 0.8)),
+        ),
+        (
+            "GE bursts 0.4 s every ~5 s (50% lost in them), 400 kbit/s, 300 ms (seed 3)",
+            rural(
+                [400.0] * CASE_S, rtt_ms=300.0, seed=3, burst=GilbertElliott(0.004, 0.05, 0.0, 0.5)
+            ),
+        ),
+        (
+            "thin uplink: 64 kbit/s up under 1000 kbit/s down (seed 4)",
+            rural(full, [64.0] * CASE_S, seed=4),
+        ),
+        (
+            "30% of receiver reports lost, 1000 kbit/s (seed 5)",
+            rural(full, seed=5, report_loss=0.3),
+        ),
+        (NAME_2G, rural([150.0] * CASE_S, loss=0.10, rtt_ms=500.0, seed=6)),
     ]
 
 
@@ -100,6 +222,267 @@ def run(config: PolicyConfig = PolicyConfig()) -> dict[str, list[Row]]:  # noqa:
         out[f"x{scale:g}"] = [
             replay(p.stem, LinkModel(load_trace(p, scale)), config) for p in trace_files(TRACES)
         ]
+    for scale in SCALES:
+        out[f"two-way x{scale:g}"] = [
+            replay(p.stem, two_way(load_trace(p, scale), seed), config)
+            for seed, p in enumerate(trace_files(TRACES))
+        ]
+    out["matrix"] = [replay(n, m, config) for n, m in matrix()]
+    out["rural"] = [replay(n, m, config) for n, m in rural_cases()]
+    return out
+
+
+# -- the issue's goals -------------------------------------------------------------------------
+
+VIDEO = {Mode.VIDEO_HIGH, Mode.VIDEO_LOW}
+# A second right after the link fell short is the climb back, which "restore" measures.
+SETTLE_S = 10
+
+
+@dataclass(frozen=True)
+class Goal:
+    measure: str
+    goal: str
+    figure: str
+    met: bool
+
+
+def _where(group: str, row: Row, second: int | None = None) -> str:
+    at = "" if second is None else f" at {second} s"
+    return f"{group} {row.name}{at}"
+
+
+def _switch_windows(row: Row) -> tuple[int, int]:
+    """The most committed mode changes in any [t, t + 60) window, and where that window starts."""
+    changes = [k for k, st in enumerate(row.steps) if st.decision.changed]
+    best, at = 0, 0
+    for k in changes:
+        count = sum(1 for j in changes if k <= j < k + 60)
+        if count > best:
+            best, at = count, k
+    return best, at
+
+
+def _settled(row: Row, good: list[bool]) -> list[bool]:
+    """`good` seconds that follow `SETTLE_S` good seconds or more (or the call's start)."""
+    out, bad_at = [], -(10**9)
+    for k, ok in enumerate(good):
+        if not ok:
+            bad_at = k
+        out.append(ok and k - bad_at > SETTLE_S)
+    return out
+
+
+def _conditions(row: Row, kbps: float, loss: float) -> list[bool]:
+    link = row.link
+    assert link is not None
+    return [
+        link.capacity_at(k) >= kbps and link.loss_in(k) <= loss + 1e-9
+        for k in range(len(row.steps))
+    ]
+
+
+def goals(res: dict[str, list[Row]]) -> list[Goal]:
+    everything = [(g, r) for g, rows in res.items() for r in rows]
+    x1 = [(g, r) for g, r in everything if g in ("x1", "two-way x1")]
+    out: list[Goal] = []
+
+    worst = max(((_switch_windows(r), g, r) for g, r in x1), key=lambda w: w[0][0])
+    (count, at), g, r = worst
+    out.append(
+        Goal(
+            "switches per 60 s, any 60 s window, x1",
+            "<= 1",
+            f"{count} (worst: {_where(g, r, at)})",
+            count <= 1,
+        )
+    )
+
+    video_s = counted = 0
+    worst_share, worst_at = 2.0, ""
+    for g, r in everything:
+        keep = _settled(r, _conditions(r, 300.0, 0.08))
+        inside = [k for k, ok in enumerate(keep) if ok]
+        if not inside:
+            continue
+        in_video = [k for k in inside if r.steps[k].decision.mode in VIDEO]
+        video_s += len(in_video)
+        counted += len(inside)
+        share = len(in_video) / len(inside)
+        if share < worst_share:
+            first = next((k for k in inside if r.steps[k].decision.mode not in VIDEO), None)
+            worst_share, worst_at = share, _where(g, r, first)
+    share = video_s / max(1, counted)
+    out.append(
+        Goal(
+            "video share while the link carries >= 300 kbit/s at <= 8% steady loss",
+            ">= 95%",
+            f"{share:.1%} of {counted} s (worst: {worst_share:.0%}, {worst_at})",
+            share >= 0.95,
+        )
+    )
+
+    text_s = text_all = 0
+    worst_text, text_at = 0, ""
+    for g, r in everything:
+        ok = _conditions(r, 24.0, 0.20)
+        keep = _settled(r, ok)
+        text = [
+            k for k, kept in enumerate(keep) if kept and r.steps[k].decision.mode is Mode.TEXT_ONLY
+        ]
+        text_all += sum(
+            1 for k, o in enumerate(ok) if o and r.steps[k].decision.mode is Mode.TEXT_ONLY
+        )
+        text_s += len(text)
+        if len(text) > worst_text:
+            worst_text, text_at = len(text), _where(g, r, text[0])
+    out.append(
+        Goal(
+            "text-only while the link carries >= 24 kbit/s at <= 20% loss",
+            "0 s",
+            f"{text_s} s{f' (worst: {worst_text} s, {text_at})' if text_s else ''}; "
+            f"{text_all} s counting the climbs back from a thinner or dead link",
+            text_s == 0,
+        )
+    )
+
+    rate: list[tuple[float | None, str]] = []
+    dead: list[tuple[float | None, str]] = []
+    steady: list[tuple[float | None, str]] = []
+    for g, r in everything:
+        link = r.link
+        assert link is not None
+        levels = {link.steady_loss(k) for k in range(len(r.steps))}
+        for at, took in zip(r.collapse_at, r.collapses, strict=True):
+            if link.dead_at(at):
+                dead.append((took, _where(g, r, at)))
+            elif len(levels) == 1 and not _rate_short(r, at):
+                # The helper counts loss at a mode's limit as a collapse; a loss the link has
+                # from start to end is its background, which the policy judges against its
+                # baseline up to the mode's ceiling on purpose (issue 14's first item).
+                steady.append((took, _where(g, r, at)))
+            else:
+                rate.append((took, _where(g, r, at)))
+    goal = _latency_goal("collapse -> mode change", rate, dead)
+    took_steady = [t for t, _ in steady if t is not None]
+    figure = (
+        f"{goal.figure}; not judged: {len(steady)} at a constant scheduled loss >= the mode's "
+        f"loss limit (max {max(took_steady, default=0):g} s"
+        f"{f', {len(steady) - len(took_steady)} missed' if len(took_steady) < len(steady) else ''})"
+    )
+    out.append(Goal(goal.measure, goal.goal, figure, goal.met))
+
+    restores = [
+        (took, _where(g, r, at))
+        for g, r in everything
+        for at, took in zip(r.recovery_at, r.recoveries, strict=True)
+    ]
+    cut = sum(r.interrupted for _, r in everything)
+    slowest = max(restores, default=(0.0, ""), key=lambda x: x[0])
+    out.append(
+        Goal(
+            "restore -> full video (video-high)",
+            "<= 10 s",
+            f"max {slowest[0]:g} s over {len(restores)} restorations, "
+            f"{sum(1 for t, _ in restores if t > 10)} over 10 s "
+            f"(slowest: {slowest[1]}); {cut} cut short",
+            all(t <= 10 for t, _ in restores),
+        )
+    )
+
+    probe_bad = caused = total = 0
+    worst_probe, probe_at = 0.0, ""
+    for g, r in everything:
+        assert r.link is not None
+        # A second carries a probe when the decision before it started or continued one.
+        bad = [
+            k
+            for k in range(1, len(r.steps))
+            if r.steps[k - 1].decision.probing is not None and r.steps[k].sample.loss > 0.10
+        ]
+        # ... and the probe caused that loss when it is 10 points over what the link lost
+        # that second whatever was sent (a link that always loses 10 % reads > 10 % in about
+        # half its seconds, probe or not).
+        caused += sum(1 for k in bad if r.steps[k].sample.loss > r.link.loss_in(k) + 0.10)
+        probe_bad += len(bad)
+        total += len(r.steps)
+        if bad and len(bad) / len(r.steps) > worst_probe:
+            worst_probe, probe_at = len(bad) / len(r.steps), _where(g, r, bad[0])
+    probe_share = probe_bad / max(1, total)
+    out.append(
+        Goal(
+            "probe seconds with loss > 10%",
+            "<= 1% of call time",
+            f"{probe_share:.2%} ({probe_bad} of {total} s; worst {worst_probe:.1%}, {probe_at}); "
+            f"{caused / max(1, total):.2%} with loss 10 points over the link's own that second",
+            probe_share <= 0.01,
+        )
+    )
+
+    out.append(_goal_2g(next(r for r in res["rural"] if r.name == NAME_2G)))
+    return out
+
+
+def _rate_short(row: Row, at: int) -> bool:
+    """Whether the collapse starting at `at` is (also) the link refusing the mode's rate."""
+    cfg = PolicyConfig()
+    step = row.steps[at]
+    before = row.steps[at - 1].decision.mode if at else START
+    refused = step.capacity_kbps < step.sample.sent_kbps * cfg.congested_share
+    return step.capacity_kbps < min_wire_kbps(before) and refused
+
+
+def _latency_goal(
+    what: str, rate: list[tuple[float | None, str]], dead: list[tuple[float | None, str]]
+) -> Goal:
+    parts, met = [], True
+    for kind, events, limit in (("rate", rate, 2.0), ("dead link", dead, 3.0)):
+        missed = [w for t, w in events if t is None]
+        took = [(t, w) for t, w in events if t is not None]
+        worst = max(took, default=(0.0, ""), key=lambda x: x[0])
+        late = [w for t, w in took if t > limit]
+        met = met and not missed and not late
+        text = f"{kind}: max {worst[0]:g} s over {len(events)}"
+        if late:
+            text += f", {len(late)} over {limit:g} s (worst: {worst[1]})"
+        if missed:
+            text += f", {len(missed)} missed (first: {missed[0]})"
+        parts.append(text)
+    return Goal(what, "<= 2 s (rate), <= 3 s (dead link)", "; ".join(parts), met)
+
+
+def _goal_2g(row: Row) -> Goal:
+    modes = [st.decision.mode for st in row.steps]
+    reached = next((k for k, m in enumerate(modes) if m is Mode.AUDIO_ONLY), None)
+    text = sum(1 for m in modes if m is Mode.TEXT_ONLY)
+    changes = [k for k, st in enumerate(row.steps) if st.decision.changed]
+    # The first descent from the start mode is the call finding the link, not a switch it makes
+    # on it.
+    after = [k for k in changes if reached is not None and k > reached]
+    if reached is None:
+        return Goal("2G: 150 kbit/s, 500 ms RTT, 10% loss", _GOAL_2G, "never in audio-only", False)
+    held = sum(1 for m in modes[reached:] if m is Mode.AUDIO_ONLY) / len(modes[reached:])
+    per_5min = len(after) * 300 / max(1, len(modes) - reached)
+    figure = (
+        f"audio-only {held:.0%} of the call from {reached + 1} s on, {text} s text-only, "
+        f"{row.switches} switches ({len(after)} after reaching audio-only"
+        f"{f', first at {after[0]} s' if after else ''})"
+    )
+    return Goal(
+        "2G: 150 kbit/s, 500 ms RTT, 10% loss",
+        _GOAL_2G,
+        figure,
+        held >= 0.95 and text == 0 and per_5min <= 1,
+    )
+
+
+_GOAL_2G = "audio-only held, no text-only, <= 1 switch per 5 min"
+
+
+def goals_table(res: dict[str, list[Row]]) -> list[str]:
+    out = ["| measure | goal | measured | |", "|---|---|---|---|"]
+    for g in goals(res):
+        out.append(f"| {g.measure} | {g.goal} | {g.figure} | {'met' if g.met else '**not met**'} |")
     return out
 
 
@@ -153,24 +536,60 @@ def _summary(rows: list[Row]) -> str:
     )
 
 
+def matrix_table(rows: list[Row]) -> list[str]:
+    """One row per capacity and RTT, one column per steady loss: the mode held most, its share
+    of the call and the switches."""
+    by_name = {r.name: r for r in rows}
+    out = [
+        "| capacity, RTT | " + " | ".join(f"{p:.0%} loss" for p in MATRIX_LOSS) + " |",
+        "|---|" + "---|" * len(MATRIX_LOSS),
+    ]
+    for cap, rtt in itertools.product(MATRIX_KBPS, MATRIX_RTT_MS):
+        cells = []
+        for loss in MATRIX_LOSS:
+            r = by_name[_matrix_name(cap, rtt, loss)]
+            mode, secs = max(r.in_mode.items(), key=lambda kv: kv[1])
+            text = r.in_mode.get(Mode.TEXT_ONLY.value, 0)
+            cells.append(
+                f"{mode} {secs / r.seconds:.0%}, {r.switches} sw"
+                + (f", {text} s text" if text and mode != Mode.TEXT_ONLY.value else "")
+            )
+        out.append(f"| {cap:g} kbit/s, {rtt:g} ms | " + " | ".join(cells) + " |")
+    return out
+
+
 def render(res: dict[str, list[Row]], header: str) -> list[str]:
     out = [
         HEADING,
         "",
         header,
         "",
+        "**Issue 14's goals**, over every replay below (the worst case is named, with the "
+        "second where it fails). *Switches*: committed mode changes in any window [t, t + 60) "
+        "of the x1 traces, plain and two-way. *Video share*: seconds in video-low or video-high "
+        "where both directions carry >= 300 kbit/s at <= 8% scheduled loss, leaving out the "
+        f"{SETTLE_S} s after any second that did not (the climb back is *restore*). *Text-only*: "
+        f"seconds in text-only where both directions carry >= 24 kbit/s at <= 20% loss, "
+        f"likewise leaving out the {SETTLE_S} s after a second that did not. *Collapse* and "
+        "*restore* as below, a collapse counting as a dead link when nothing reaches the "
+        "server. *Probe seconds*: seconds sent under a probe's targets whose sample reads "
+        "more than 10% loss, as a share of all seconds. *2G*: the 2G case below (the leg "
+        "starts in video-high; the descent to audio-only is not counted as a switch).",
+        "",
+        *goals_table(res),
+        "",
         "Figures are trace seconds, not wall time: the policy (`media/policy.py`, default "
         "`PolicyConfig`) runs in closed loop with the deterministic link model "
         "(`media/link_model.py`: loss = overflow + scheduled loss; the estimate sees at most "
         "1.5 x what is sent + 10 kbit/s, so climbing needs probes; a dead link stops all "
         "packets). The leg starts in video-high. *Collapse*: the link stops carrying the mode "
-        "in force (capacity under its floor and under 90 % of what is sent, or loss at its "
-        "limit) for at least the 2 s hold; "
+        "in force (capacity under its least wire rate and under 90 % of what is sent, or loss "
+        "at its limit) for at least the 2 s hold; "
         "timed from the start of the first bad second to the sample that changes mode "
         "(targets: <= 2 s, <= 3 s for a dead link). *Restoration*: capacity back to >= 500 "
         "kbit/s while below video-high, timed to the sample that commits video-high (target "
-        "<= 15 s); *cut short* when capacity fell under the video-high floor first. Cells read "
-        "`count: median / max`.",
+        "<= 10 s); *cut short* when capacity fell under the video-high floor "
+        "first. Cells read `count: median / max`.",
         "",
         "**Synthetic cases** (the unit tests' scenarios, tests/unit/test_media_policy.py)",
         "",
@@ -190,6 +609,37 @@ def render(res: dict[str, list[Row]], header: str) -> list[str]:
             *table(rows),
             "",
         ]
+    rural_link = (
+        f"{RURAL_LOSS:.0%} loss drawn packet by packet in each direction, RTT "
+        f"{RURAL_RTT_MS:g} +- {RURAL_JITTER_MS:g} ms, receiver reports every {VIDEO_REPORT_S} s "
+        f"while video flows down and every ~{AUDIO_REPORT_S} s for audio alone (lost with the "
+        "uplink's packets; a second without one reads no downlink loss)"
+    )
+    for scale in SCALES:
+        rows = res[f"two-way x{scale:g}"]
+        out += [
+            f"**The same traces x{scale:g}, both directions** (issue 14): the downlink is the "
+            "trace, the uplink the same trace half its length later; the sample takes the "
+            f"worse loss and the lower estimate of the two; {rural_link}. Capacity in the "
+            f"figures is the thinner direction. Over all: {_summary(rows)}.",
+            "",
+            *table(rows),
+            "",
+        ]
+    out += [
+        f"**Synthetic matrix** ({CASE_S} s each, both directions at the capacity, loss drawn "
+        "packet by packet at the rate shown, RTT +- a quarter of it, report timing as above; "
+        "seeded): the mode held longest, its share of the call, switches.",
+        "",
+        *matrix_table(res["matrix"]),
+        "",
+        f"**Rural cases** ({CASE_S} s each, {rural_link}, unless the name says otherwise; GE = "
+        "Gilbert-Elliott bursts, on top of the steady loss). Over all: "
+        f"{_summary(res['rural'])}.",
+        "",
+        *table(res["rural"]),
+        "",
+    ]
     return out
 
 

@@ -245,27 +245,10 @@ class BrowserCall:
     async def start(self) -> None:
         import contextlib
 
-        from aiohttp.test_utils import TestServer
-
         from client.consult import ConsultationMedia
-        from server.app import create_app
         from tests.browser import launch_chromium
-        from tests.conftest import Running
-        from tests.conftest import test_settings as make_settings
-        from tests.integration.security_world import build_world
-        from tests.integration.test_consultation_media import admit, open_consultation
 
-        url = f"sqlite+aiosqlite:///{self.workdir / 'relais.db'}"
-        settings = make_settings(self.workdir, url, rate_user_per_s=1e6, rate_user_burst=10**6)
-        app = create_app(settings)
-        port = media_link._free_port()
-        server = TestServer(app, host="0.0.0.0", port=port)
-        await server.start_server()
-        self._stack.append(server.close)
-        self.world = await build_world(Running(app, server, f"http://127.0.0.1:{port}"))
-        self._stack.append(self.world.close)
-        c = await open_consultation(self.world)
-        await admit(c)
+        self.world, c, port = await media_link.admitted_consultation(self.workdir, self._stack)
         self.cid, self.patient_id = c.cid, c.patient_participant
         token = c.patient.token
         await c.patient.close()
@@ -372,13 +355,10 @@ async def measure(
 async def run(
     plan: Plan, parts: set[str], ptime: int | None, opus: int | None, direction: Direction = "both"
 ) -> dict[str, Any]:
-    from tests.browser import chromium_available
-    from tests.netlab import NetLab, netlab_available
+    from tests.netlab import NetLab
 
-    ok, why = await asyncio.to_thread(netlab_available)
-    if ok:
-        ok, why = chromium_available()
-    if not ok:
+    why = await media_link.browser_lab_missing()
+    if why is not None:
         log(f"skipped: {why}")
         return {"skipped": why}
     with tempfile.TemporaryDirectory(prefix="relais-audio-cont-") as tmp:

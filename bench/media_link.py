@@ -99,6 +99,45 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def admitted_consultation(
+    workdir: Path, stack: list[Callable[[], Any]]
+) -> tuple[Any, Any, int]:
+    """The real server in this process on every address (a lab namespace reaches it through the
+    veth) with an opened consultation whose patient is admitted: (world, consult, port). What it
+    started is pushed on `stack` for the caller's close, in order."""
+    from aiohttp.test_utils import TestServer
+
+    from server.app import create_app
+    from tests.conftest import Running
+    from tests.conftest import test_settings as make_settings
+    from tests.integration.security_world import build_world
+    from tests.integration.test_consultation_media import admit, open_consultation
+
+    url = f"sqlite+aiosqlite:///{workdir / 'relais.db'}"
+    settings = make_settings(workdir, url, rate_user_per_s=1e6, rate_user_burst=10**6)
+    app = create_app(settings)
+    port = _free_port()
+    server = TestServer(app, host="0.0.0.0", port=port)
+    await server.start_server()
+    stack.append(server.close)
+    world = await build_world(Running(app, server, f"http://127.0.0.1:{port}"))
+    stack.append(world.close)
+    c = await open_consultation(world)
+    await admit(c)
+    return world, c, port
+
+
+async def browser_lab_missing() -> str | None:
+    """Why a bench with a Chromium in the network lab cannot run here (None: it can)."""
+    from tests.browser import chromium_available
+    from tests.netlab import netlab_available
+
+    ok, why = await asyncio.to_thread(netlab_available)
+    if ok:
+        ok, why = chromium_available()
+    return None if ok else str(why)
+
+
 class ShapedCall:
     """Server, consultation, patient bot in the lab's namespace, clinician in process; every
     `consult.mode` the clinician receives is kept with its arrival time."""
@@ -110,26 +149,10 @@ class ShapedCall:
         self._stack: list[Callable[[], Any]] = []
 
     async def start(self) -> None:
-        from aiohttp.test_utils import TestServer
 
         from client.consult import ConsultationMedia
-        from server.app import create_app
-        from tests.conftest import Running
-        from tests.conftest import test_settings as make_settings
-        from tests.integration.security_world import build_world
-        from tests.integration.test_consultation_media import admit, open_consultation
 
-        url = f"sqlite+aiosqlite:///{self.workdir / 'relais.db'}"
-        settings = make_settings(self.workdir, url, rate_user_per_s=1e6, rate_user_burst=10**6)
-        app = create_app(settings)
-        port = _free_port()
-        server = TestServer(app, host="0.0.0.0", port=port)
-        await server.start_server()
-        self._stack.append(server.close)
-        self.world = await build_world(Running(app, server, f"http://127.0.0.1:{port}"))
-        self._stack.append(self.world.close)
-        c = await open_consultation(self.world)
-        await admit(c)
+        self.world, c, port = await admitted_consultation(self.workdir, self._stack)
         self.cid = c.cid
         self.patient_id = c.patient_participant
         token, user = c.patient.token, c.patient.user_id

@@ -62,6 +62,12 @@ class PinnedPolicy(AdaptationPolicy):
         super().__init__(config or PolicyConfig(), start=mode)
         self.pinned = mode
 
+    @property
+    def mode(self) -> Mode:
+        # `Leg.mode` reads the policy's live mode (not only the decision) since the leg follows
+        # it for the answer's shaping and mode announcements: it must stay pinned too.
+        return self.pinned
+
     def update(self, sample: LinkSample) -> Decision:
         super().update(sample)
         return Decision(self.pinned, None, targets_for(self.pinned, None), False, None)

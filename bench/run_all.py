@@ -1,7 +1,8 @@
 """Run every benchmark of issue 3 and rewrite the results section of docs/performance.md.
 
     python -m bench.run_all [--quick]
-                            [--only crypto,webcrypto,send,fanout,memory,profile,web,media,audio,mix]
+                            [--only crypto,webcrypto,send,fanout,memory,profile,web,media,audio,
+                                    mix,uplink]
                             [--repeats N]
                             [--no-postgres] [--no-node] [--no-doc]
 
@@ -16,7 +17,10 @@ bench/join_load.py (the patient's link to the waiting room) "## 10. Patient join
 (bench/media_link.py: a shaped link in a network namespace, the relay's cost per leg) writes its
 own section "## 6. Consultation media"; `audio` (bench/audio_continuity.py: a browser receiver
 on a shaped link) writes "## 7. Audio continuity (browser receiver)"; `mix` (bench/mix_cost.py:
-the CPU of mix-minus per participant) writes "## 11. Mix-minus audio cost". Only the text
+the CPU of mix-minus per participant) writes "## 11. Mix-minus audio cost"; `uplink`
+(bench/uplink_audio.py and bench/mode_times.py: the patient's Chromium in the network lab)
+writes "## 12. Patient uplink audio (browser sender)" and "## 13. Patient mode times on a cut
+link". Only the text
 between the `bench:results` markers of docs/performance.md is replaced; the hand-written analysis
 around it is kept.
 """
@@ -559,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat")
     parser.add_argument(
-        "--only", default="crypto,webcrypto,send,fanout,memory,profile,web,media,audio,mix"
+        "--only", default="crypto,webcrypto,send,fanout,memory,profile,web,media,audio,mix,uplink"
     )
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--duration", type=float)
@@ -640,6 +644,17 @@ def main(argv: list[str] | None = None) -> int:
             from . import audio_continuity
 
             audio_continuity.main(
+                (["--quick"] if args.quick else []) + (["--no-doc"] if args.no_doc else [])
+            )
+        if "uplink" in only:
+            # Their own sections ("## 12. Patient uplink audio (browser sender)", "## 13. Patient
+            # mode times on a cut link"): the patient's Chromium in the network lab.
+            from . import mode_times, uplink_audio
+
+            uplink_audio.main(
+                (["--quick"] if args.quick else []) + (["--no-doc"] if args.no_doc else [])
+            )
+            mode_times.main(
                 (["--quick"] if args.quick else []) + (["--no-doc"] if args.no_doc else [])
             )
         if "mix" in only:

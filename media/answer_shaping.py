@@ -35,9 +35,16 @@ def opus_wishes(mode: Mode) -> tuple[int, int]:
     return bps, AdaptiveOpusEncoder.ptime_for(bps)
 
 
-def shape_answer(sdp: str, mode: Mode) -> str:
-    """`sdp` (our answer) with its audio section's Opus parameters and `a=ptime` for `mode`."""
-    bps, ptime = opus_wishes(mode)
+def opus_wishes_for(audio_kbps: int) -> tuple[int, int]:
+    """(bit/s, packet length in ms) for a sender asked for `audio_kbps` of Opus."""
+    bps = audio_kbps * 1000
+    return bps, AdaptiveOpusEncoder.ptime_for(bps)
+
+
+def shape_answer(sdp: str, mode: Mode, audio_kbps: int | None = None) -> str:
+    """`sdp` (our answer) with its audio section's Opus parameters and `a=ptime` for `mode`, or
+    for `audio_kbps` when the call asks the sender for less than its mode (media/call.py)."""
+    bps, ptime = opus_wishes(mode) if not audio_kbps else opus_wishes_for(audio_kbps)
     lines = sdp.split("\r\n")
     starts = [i for i, line in enumerate(lines) if line.startswith("m=")]
     out = lines[: starts[0]] if starts else list(lines)

@@ -30,12 +30,12 @@ from typing import Any
 from av.packet import Packet
 
 from media import aiortc_adapt
-from media.answer_shaping import opus_wishes
+from media.aiortc_adapt import AdaptiveOpusEncoder
 from media.errors import MediaError
 from media.events import LegState, MediaEvent, SendPlan
 from media.leg import VIDEO_MODES, Leg, MediaConfig
 from media.mixminus import MIX_SOURCE, MixOutput, MixWorker
-from media.policy import Mode, targets_for
+from media.policy import Mode, min_total_kbps, targets_for
 from media.speaker import ActiveSpeaker
 
 log = logging.getLogger("relais.media.call")
@@ -49,6 +49,10 @@ PLAN_REPEAT_TICKS = 5
 SILENCE_WATCH_S = 0.1
 # From this many legs, audio is mixed (below it, relayed as it is).
 MIX_FROM_LEGS = 3
+
+
+def min_audio_kbps() -> int:
+    return min_total_kbps(Mode.AUDIO_ONLY)
 
 
 def ice_ufrag(sdp: str) -> str | None:
@@ -127,8 +131,8 @@ class Call:
             return None
         if kind == "audio":
             # 1 bit/s: "send nothing" (text-only); REMB cannot carry a zero.
-            mode = source.receiving_mode
-            return source.targets.audio_kbps * 1000 if mode != Mode.TEXT_ONLY else 1
+            audio = self.audio_send_kbps(leg_id)
+            return audio * 1000 if audio else 1
         wanted = [
             leg.targets.video_kbps * 1000
             for leg in self._video_viewers(leg_id)
@@ -138,6 +142,43 @@ class Call:
         if not wanted or own <= 0:
             return IDLE_VIDEO_CAP_BPS
         return max(30_000, min(max(wanted), own))
+
+    def audio_send_kbps(self, leg_id: str) -> int | None:
+        """The Opus rate a participant should send (None: no leg or no decision yet; 0: none).
+
+        Its own mode bounds it. With one other participant, whose audio is relayed as it is
+        (no transcoding below three), it is also no more than that receiver's mode takes: a
+        patient in sound only on a 60 kbit/s downlink was sent the clinician's 32 kbit/s Opus in
+        20 ms packets, ~52 kbit/s on the wire, and the loss it caused dropped them to text
+        (found by tests/web/test_call.py). Never below the least audio-only rate, even for a
+        receiver in text-only: a source that stopped sending would read as a dead link."""
+        source = self.legs.get(leg_id)
+        if source is None or source.decision is None:
+            return None
+        if source.receiving_mode is Mode.TEXT_ONLY:
+            return 0
+        own = source.targets.audio_kbps
+        if self.mixer is not None:
+            return own
+        listeners = [
+            leg.targets.audio_kbps if leg.receiving_mode is not Mode.TEXT_ONLY else 0
+            for other, leg in self.legs.items()
+            if other != leg_id and leg.decision is not None and leg.out["audio"].source == leg_id
+        ]
+        if not listeners:
+            return own
+        return min(own, max(min_audio_kbps(), *listeners))
+
+    def audio_packet_kbps(self, leg_id: str) -> int | None:
+        """The rate the answer's Opus parameters and packet length are shaped for: the audio
+        send rate, but by the committed mode rather than a probe's, so that a probe does not
+        make a browser offer again for a packet length it would leave two seconds later."""
+        audio = self.audio_send_kbps(leg_id)
+        leg = self.legs.get(leg_id)
+        if audio is None or leg is None:
+            return None
+        committed = targets_for(leg.mode).audio_kbps or targets_for(Mode.AUDIO_ONLY).audio_kbps
+        return min(audio, committed) if audio else committed
 
     # -- signalling entry points --------------------------------------------------------------
 
@@ -352,7 +393,7 @@ class Call:
         if leg.decision is None:
             return
         mode = leg.receiving_mode
-        targets = leg.targets
+        audio_kbps = self.audio_send_kbps(leg_id) or 0
         receivers_want_video = any(
             other.receiving_mode in VIDEO_MODES for other in self._video_viewers(leg_id)
         )
@@ -362,11 +403,13 @@ class Call:
             "video": mode in VIDEO_MODES and receivers_want_video,
             "video_kbps": cap // 1000 if mode in VIDEO_MODES and receivers_want_video else 0,
             "audio": mode != Mode.TEXT_ONLY,
-            "audio_kbps": targets.audio_kbps,
-            "audio_fec": targets.audio_fec,
-            # The packet length the server's answer asks for in the committed mode: a browser
-            # whose last answer said otherwise offers again (media/answer_shaping.py).
-            "audio_ptime_ms": opus_wishes(leg.mode)[1],
+            "audio_kbps": audio_kbps,
+            "audio_fec": leg.targets.audio_fec,
+            # The packet length the server's answer asks for at that rate: a browser whose last
+            # answer said otherwise offers again (media/answer_shaping.py).
+            "audio_ptime_ms": AdaptiveOpusEncoder.ptime_for(
+                (self.audio_packet_kbps(leg_id) or 0) * 1000
+            ),
         }
         self._plan_age[leg_id] = self._plan_age.get(leg_id, 0) + 1
         # Sent on change, and again every few seconds: a participant whose socket dropped on a

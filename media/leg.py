@@ -45,6 +45,7 @@ from media.policy import (
     targets_for,
 )
 from media.relay import RelayTrack
+from media.retransmits import RETRANSMIT_SHARE, RetransmitBudget
 
 log = logging.getLogger("relais.media.leg")
 
@@ -55,10 +56,16 @@ MANUAL_CAPS = (Mode.AUDIO_ONLY, Mode.TEXT_ONLY)
 # are measurements: "loss ...", "rate ...", "no packets ...", "probe ok ...").
 MANUAL = "manual"
 AUTOMATIC = "automatic again"
-# Uplink loss from which aiortc's estimate is passed on to the source as its ceiling.
+# Uplink loss above the link's background from which aiortc's estimate is passed on to the
+# source as its ceiling.
 CONGESTED_LOSS = 0.05
 CAP_REPEAT_TICKS = 2
 KEYFRAME_INTERVAL_S = 1.0
+# Video packets arriving without a complete frame for this long, and this many of them: the
+# assembly is stuck. Both, so that a keyframe crawling over a thin link (10 KB at 60 kbit/s is
+# 1.3 s, ~9 packets) is never mistaken for a stall, nor a burst at a high rate.
+FRAME_STALL_S = 2.0
+FRAME_STALL_PACKETS = 30
 
 
 def _check_sections(sdp: str) -> None:
@@ -100,6 +107,7 @@ class Router(Protocol):
     def on_frame(self, leg_id: str, kind: str, packet: Packet[Any], keyframe: bool) -> None: ...
     def keyframe_wanted(self, leg_id: str) -> None: ...
     def uplink_cap_bps(self, leg_id: str, kind: str = "video") -> int | None: ...
+    def audio_packet_kbps(self, leg_id: str) -> int | None: ...
     def emit(self, event: Any) -> None: ...
 
 
@@ -143,6 +151,9 @@ class Leg:
         self.cap: Mode | None = None
         self._cap_moved = False
         self._ticked_mode: Mode | None = None  # `mode` as of the last tick: what was reported
+        self._ticked_receiving: Mode | None = None  # `receiving_mode` as of the last tick
+        # Per kind: which NACKed packets are resent, and the counts (resent / refused).
+        self.retransmits: dict[str, RetransmitBudget] = {}
         self.out: dict[str, RelayTrack] = {
             kind: RelayTrack(kind, lambda: router.keyframe_wanted(leg_id), clock)
             for kind in ("audio", "video")
@@ -160,6 +171,12 @@ class Leg:
         self.closed = False
         self._candidates = 0
         self._last_key_request = -1e9
+        # Video frame assembly: when the last frame came out of the receiver, and when it was
+        # last restarted (aiortc_adapt.restart_video_frames).
+        self._video_frame_at = clock()
+        self._frames_restarted_at = -1e9
+        self.frame_restarts = 0
+        self._video_packets_since_frame = 0
         self.up_estimate_bps: int | None = None
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -187,8 +204,10 @@ class Leg:
         self._attach_transceivers()
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
-        # What the participant's Opus sender should do in this leg's mode (answer_shaping.py).
-        return shape_answer(str(self.pc.localDescription.sdp), self.mode)
+        # What the participant's Opus sender should do in this leg's mode, or for the thinner
+        # link of the one it is relayed to (answer_shaping.py, media/call.py).
+        sdp = str(self.pc.localDescription.sdp)
+        return shape_answer(sdp, self.mode, self._router.audio_packet_kbps(self.id))
 
     async def add_ice_candidate(self, candidate: dict[str, Any] | None) -> None:
         if self.closed:
@@ -218,6 +237,12 @@ class Leg:
                 sender,
                 on_rtcp=partial(self._on_rtcp_about_us, kind),
                 on_keyframe_request=partial(self._keyframe_requested, kind),
+                retransmits=self.retransmits.setdefault(
+                    kind,
+                    RetransmitBudget(
+                        partial(self._retransmit_kbps, kind), self._rtt_s, self._clock
+                    ),
+                ),
             )
             if kind == "video":
                 aiortc_adapt.cap_remb(receiver, self._uplink_ceiling, self._on_up_estimate)
@@ -232,10 +257,46 @@ class Leg:
             )
 
     def _on_frame(self, kind: str, codec_name: str, packet: Packet[Any], keyframe: bool) -> None:
+        if kind == "video":
+            self._video_frame_at = self._clock()
+            self._video_packets_since_frame = 0
         self._router.on_frame(self.id, kind, packet, keyframe)
+
+    def _unstall_video(self) -> None:
+        """Packets of the participant's video arrive but no frame has come out for a while:
+        a packet lost for good blocks aiortc's frame assembly. Restart it and ask for a
+        keyframe, at most once per `FRAME_STALL_S`."""
+        now = self._clock()
+        self._video_packets_since_frame += 1
+        if (
+            now - self._video_frame_at < FRAME_STALL_S
+            or self._video_packets_since_frame < FRAME_STALL_PACKETS
+            or now - self._frames_restarted_at < FRAME_STALL_S
+        ):
+            return
+        receiver = self._receivers.get("video")
+        if receiver is None or self.closed:
+            return
+        self._frames_restarted_at = now
+        self._video_packets_since_frame = 0
+        self.frame_restarts += 1
+        aiortc_adapt.restart_video_frames(receiver)
+        self.request_keyframe()
 
     def _on_rtcp_about_us(self, kind: str, packet: AnyRtcpPacket) -> None:
         self.meter.on_rtcp_in(packet, kind)
+
+    def _retransmit_kbps(self, kind: str) -> float:
+        """What resends of `kind` may take (media/retransmits.py): a share of what the leg
+        sends of it now, nothing for a stream it is not sending."""
+        if not self.out[kind].enabled:
+            return 0.0
+        targets = self.targets
+        rate = targets.video_kbps if kind == "video" else targets.audio_kbps
+        return rate * RETRANSMIT_SHARE
+
+    def _rtt_s(self) -> float | None:
+        return None if self.meter.rtt_ms is None else self.meter.rtt_ms / 1000.0
 
     def _keyframe_requested(self, kind: str) -> None:
         if kind == "video":
@@ -268,7 +329,10 @@ class Leg:
         if cap is None:
             return None
         last = self.meter.last
-        if last.loss_up >= CONGESTED_LOSS:
+        # Above the link's own background loss (the policy's baseline): at a steady 5 % random
+        # loss every second "congested" forwarded aiortc's falling estimate, and the source's
+        # video spiralled 530 -> 34 kbit/s on a 1 Mbit/s link (the steady-loss shaped test).
+        if last.loss_up >= self.policy.background_loss + CONGESTED_LOSS:
             return min(cap, estimate)
         if estimate < last.video_in_kbps * 900:
             mode_least = targets_for(self.receiving_mode, 0.0).video_kbps * 1000
@@ -281,6 +345,8 @@ class Leg:
         # before the "stop" were retransmissions), so its video never came back.
         if packet.payload_type not in self._rtx_pts:
             self._remote_ssrc[kind] = packet.ssrc
+            if kind == "video":
+                self._unstall_video()
         self.meter.on_rtp_in(packet, arrival_ms, kind)
 
     def _count_out(self, kind: str, size: int) -> None:
@@ -398,9 +464,27 @@ class Leg:
         decision = self.policy.update(sample)
         self.decision = decision
         mode = self.receiving_mode
+        if self._ticked_receiving is not None and LADDER.index(mode) < LADDER.index(
+            self._ticked_receiving
+        ):
+            # Less goes down to the participant from now on: the reports that still cover the
+            # heavier load must not judge the lighter one (media/measure.py `lowered`).
+            self.meter.lowered()
+        self._ticked_receiving = mode
+        self.meter.expect_video(mode in VIDEO_MODES)
         self.out["video"].set_enabled(mode in VIDEO_MODES)
         self.out["audio"].set_enabled(mode != Mode.TEXT_ONLY)
         measured = self.meter.last.as_dict()
+        # Figures only (rates, loss, RTT): the per-second trail that explains a mode change.
+        log.debug(
+            "leg %s second: mode=%s probing=%s reason=%s measured=%s resent=%s",
+            self.id,
+            decision.mode.value,
+            decision.probing.value if decision.probing else None,
+            decision.reason,
+            measured,
+            {k: (r.resent, r.refused) for k, r in self.retransmits.items()},
+        )
         now = self.mode
         if now != previous:
             if self._cap_moved:

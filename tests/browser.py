@@ -17,11 +17,12 @@ Why these choices:
 
 from __future__ import annotations
 
+import array
 import contextlib
 import math
 import os
 import shutil
-import struct
+import sys
 import tempfile
 import wave
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -124,17 +125,31 @@ async def chromium_browser() -> AsyncIterator[BrowserContext]:
         yield context
 
 
+# The fake microphone's tone: 48 kHz samples, shaped at the rate of syllables (tone_wav).
+RATE_HZ = 48000
+SYLLABLE_HZ = 4.0
+
+
 def tone_wav(path: Path, hz: float, *, seconds: int = 30, amplitude: int = 8000) -> Path:
-    """A continuous sine for Chromium's fake microphone (`--use-file-for-fake-audio-capture`):
-    the default fake device plays short beeps, mostly silence to DTX and to a spectrum."""
+    """A tone for Chromium's fake microphone (`--use-file-for-fake-audio-capture`) that the
+    sender's Opus treats as speech. The default fake device plays short beeps, mostly silence
+    to DTX and to a spectrum; a steady sine is no better: with `usedtx=1` (the server's answer
+    asks for it) Chromium's Opus judged a constant tone inactive after ~10 s in about one run
+    in three and sent only comfort-noise packets (~5 a second instead of 50), which looked like
+    a source missing from the mix. Speech rises and falls a few times a second, so the tone is
+    shaped by a 4 Hz syllable-like envelope (never below a tenth of full level) that keeps the
+    encoder's activity detector awake; a spectrum still finds the carrier at `hz` (the
+    envelope's side bands are 4 Hz away)."""
+    samples = array.array("h")
+    for i in range(RATE_HZ * seconds):
+        t = i / RATE_HZ
+        envelope = 0.55 + 0.45 * math.sin(2 * math.pi * SYLLABLE_HZ * t)
+        samples.append(int(amplitude * envelope * math.sin(2 * math.pi * hz * t)))
+    if sys.byteorder != "little":
+        samples.byteswap()
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(48000)
-        out.writeframes(
-            b"".join(
-                struct.pack("<h", int(amplitude * math.sin(2 * math.pi * hz * i / 48000)))
-                for i in range(48000 * seconds)
-            )
-        )
+        out.setframerate(RATE_HZ)
+        out.writeframes(samples.tobytes())
     return path

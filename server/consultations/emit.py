@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db.models import ConsultationParticipant
+from server.db.models import Consultation, ConsultationParticipant
 from server.realtime.connections import user_room
 
-from .store import all_participants, public_participant
+from .store import OPEN, all_participants, public_participant
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -97,9 +97,10 @@ async def announce_roster(svc: Services, consultation_id: str) -> None:
     change of who is waiting, admitted or present."""
     async with svc.db.read() as conn:
         rows = await all_participants(conn, consultation_id)
+        hosts = [r.user_id for r in rows if r.role == "host" and r.user_id]
+        queue = await _waiting_for(conn, hosts[0]) if hosts else {}
     admitted = [r for r in rows if r.state == "admitted"]
     waiting = [r for r in rows if r.state == "waiting"]
-    hosts = [r.user_id for r in rows if r.role == "host" and r.user_id]
     await _emit(
         svc,
         "consult.participants",
@@ -115,6 +116,30 @@ async def announce_roster(svc: Services, consultation_id: str) -> None:
         {"consultation_id": consultation_id, "waiting": [public_participant(r) for r in waiting]},
         hosts,
     )
+    # The wait of everyone in the host's queue may have changed (the host arrived, took someone
+    # in, let someone go): a content-free nudge, their page asks `consult.wait` again.
+    for other, users in queue.items():
+        await _emit(svc, "consult.wait_changed", {"consultation_id": other}, users)
+
+
+async def _waiting_for(conn: AsyncConnection, host_user_id: str) -> dict[str, list[str]]:
+    """The users waiting in the host's open consultations, per consultation."""
+    P = ConsultationParticipant
+    rows = await conn.execute(
+        select(P.consultation_id, P.user_id)
+        .join(Consultation, Consultation.id == P.consultation_id)
+        .where(
+            Consultation.host_user_id == host_user_id,
+            Consultation.status == OPEN,
+            P.state == "waiting",
+            P.user_id.is_not(None),
+        )
+    )
+    out: dict[str, list[str]] = {}
+    for consultation_id, user_id in rows:
+        if user_id is not None:
+            out.setdefault(consultation_id, []).append(user_id)
+    return out
 
 
 async def tell_participant_state(

@@ -12,6 +12,7 @@ from server.realtime.registry import EventHandler, on
 from .schemas import ConsultationRef, ParticipantRef
 from .service import service
 from .store import record_denial
+from .waiting import wait_info
 
 if TYPE_CHECKING:
     from server.realtime.connections import Connection
@@ -63,3 +64,13 @@ async def leave(svc: Services, conn: Connection, p: ConsultationRef) -> dict[str
 @audited("consult.end")
 async def end(svc: Services, conn: Connection, p: ConsultationRef) -> dict[str, Any]:
     return await service(svc).end(conn.principal, p.consultation_id)
+
+
+@on(
+    "consult.wait",
+    ConsultationRef,
+    summary="The waiting room's news: host there, people before, estimate.",
+)
+@audited("consult.wait")
+async def wait(svc: Services, conn: Connection, p: ConsultationRef) -> dict[str, Any]:
+    return await wait_info(svc, conn.principal, p.consultation_id)

@@ -784,6 +784,7 @@ EVENT_TABLE: dict[str, EventCell] = {
         consult_scoped(member=FORBIDDEN), e_consult_member, audit="consult.deny"
     ),
     "consult.leave": EventCell(consult_scoped(), e_consult, audit="consult.leave"),
+    "consult.wait": EventCell(consult_scoped(), e_consult, audit="consult.wait_read"),
     "consult.end": EventCell(consult_scoped(member=FORBIDDEN), e_consult, audit="consult.end"),
     # media signalling: admitted participants only (the builders admit the member)
     "consult.media_config": EventCell(consult_scoped(), e_consult_admitted),

@@ -219,10 +219,11 @@ async def _packet_ms(leg: Any, seconds: float = 2.5) -> tuple[float, float]:
 async def test_browser_uplink_opus_follows_the_answer(media_world: World, tmp_path: Path) -> None:
     """The server's answer sets the browser's Opus packet length by the leg's mode (answer
     shaping): 60 ms in audio-only (a third of the header overhead on a thin uplink), 20 ms in
-    video-high, switched by the browser's next offer."""
+    video-high, switched by the browser's next offer. (With two participants, also by the mode
+    of the one receiving it: both are moved to video-high.)"""
     from dataclasses import replace
 
-    from media.policy import Mode
+    from media.policy import Mode, targets_for
     from tests.browser import launch_chromium, tone_wav
 
     w = media_world
@@ -244,7 +245,19 @@ async def test_browser_uplink_opus_follows_the_answer(media_world: World, tmp_pa
             step, rate = await _packet_ms(leg)
             assert step == 60 and rate < 20, (step, rate)
 
-            leg.policy._s.mode = Mode.VIDEO_HIGH  # as if the link had climbed back
+            # As if the link had climbed back, for both: with two participants the patient's
+            # audio is relayed to the host as it is, so it is asked for no more than the host's
+            # mode takes.
+            for climbed in bridge.calls[c.cid].legs.values():
+                climbed.policy._s.mode = Mode.VIDEO_HIGH
+                climbed.policy._s.probe = None
+                if climbed.decision is not None:
+                    climbed.decision = replace(
+                        climbed.decision,
+                        mode=Mode.VIDEO_HIGH,
+                        probing=None,
+                        targets=targets_for(Mode.VIDEO_HIGH),
+                    )
             await page.evaluate("window.relais.renegotiate()")
             await asyncio.sleep(0.5)
             step, rate = await _packet_ms(leg)

@@ -270,6 +270,18 @@ async def test_a_mode_chosen_by_hand_caps_the_adaptation(media_world: World) -> 
             timeout=10,
         ), patient_media.plans[-3:]
         assert call.legs[pid].receiving_mode.value == "audio-only"
+        # With two participants the host's audio reaches the patient as it is (no transcoding):
+        # the host is asked for no more than the patient's sound-only mode takes, in 60 ms
+        # packets, in the plan and in the audio REMB.
+        assert await settle(
+            lambda: (
+                bool(host_media.plans)
+                and host_media.plans[-1]["audio_kbps"] <= 24
+                and host_media.plans[-1]["audio_ptime_ms"] == 60
+            ),
+            timeout=10,
+        ), host_media.plans[-3:]
+        assert (call.uplink_cap_bps(host_media.participant_id or "", "audio") or 0) <= 24_000
 
         await c.host.call(
             "consult.set_mode",

@@ -8,6 +8,7 @@ beforehand through the database, as an operator would with the CLI.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -76,7 +77,8 @@ async def serve(tmp_path: Path, database_url: str, **env: str) -> ServerProcess:
         tmp_path / "data",
         database_url,
         node_id=f"sec{secrets.token_hex(2)}",
-        extra_env={"RELAIS_LOG_LEVEL": "INFO", **env},
+        # A developer chasing a media trail runs with RELAIS_LOG_LEVEL=DEBUG.
+        extra_env={"RELAIS_LOG_LEVEL": os.environ.get("RELAIS_LOG_LEVEL", "INFO"), **env},
     )
     await proc.start()
     return proc

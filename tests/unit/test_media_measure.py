@@ -30,11 +30,13 @@ def rtp(seq: int) -> RtpPacket:
     )
 
 
-def report(highest: int, fraction_lost: int) -> RtcpRrPacket:
+def report(highest: int, lost: int) -> RtcpRrPacket:
+    """A receiver report on our stream: extended highest sequence number and cumulative lost
+    count (what the meter reads; the fraction field is set from nothing it uses)."""
     block = RtcpReceiverInfo(
         ssrc=OUR_SSRC,
-        fraction_lost=fraction_lost,
-        packets_lost=0,
+        fraction_lost=0,
+        packets_lost=lost,
         highest_sequence=highest,
         jitter=0,
         lsr=0,
@@ -94,10 +96,10 @@ def test_first_report_after_resuming_a_paused_stream_is_not_loss() -> None:
     meter.sample()
     clock.now += 5.0  # cut, then text-only: nothing sent, no report heard
     send(meter, clock, 0.5, "audio")  # the probe resumes the stream
-    meter.on_rtcp_in(report(5400, 230))  # 90 % "lost": the packets sent into the cut
+    meter.on_rtcp_in(report(5400, 270))  # 90 % "lost": the packets sent into the cut
     assert meter.sample().loss == 0.0
     send(meter, clock, 1.0, "audio")
-    meter.on_rtcp_in(report(5450, 26))  # 10 % lost now: real
+    meter.on_rtcp_in(report(5450, 275))  # 10 % lost now: real
     assert 0.09 <= meter.sample().loss <= 0.11
 
 
@@ -112,9 +114,69 @@ def test_report_after_a_stall_of_ours_is_skipped_but_a_collapse_keeps_its_loss()
         meter.on_rtcp_in(report(100, 0))
     meter.sample()
     send(meter, clock, 0.5, "video")
-    meter.on_rtcp_in(report(300, 200))
+    meter.on_rtcp_in(report(300, 156))
     assert meter.sample().loss == 0.0
     # A collapse while we keep sending: reports are lost for 3 s, the next one shows loss.
     send(meter, clock, 3.0, "video")
-    meter.on_rtcp_in(report(400, 128))
+    meter.on_rtcp_in(report(400, 206))
     assert meter.sample().loss == 0.5
+
+
+def test_the_report_that_still_covers_a_heavier_load_does_not_judge_the_lighter_one() -> None:
+    """A flood made the leg step down; the participant's next report on a stream covers the
+    packets since its previous one, flood included (audio is reported only every few seconds).
+    That report is left out; the one after it speaks for the new load, loss and all."""
+    clock = Clock()
+    meter = LinkMeter(clock)
+    send(meter, clock, 1.0, "audio")
+    meter.on_rtcp_in(report(5000, 0))
+    send(meter, clock, 1.0, "audio")
+    meter.on_rtcp_in(report(5050, 45))  # the flood: 90 % lost
+    assert meter.sample().loss >= 0.89
+    meter.lowered()  # the leg steps down (sound only)
+    send(meter, clock, 1.0, "audio")
+    meter.on_rtcp_in(report(5100, 90))  # its interval began before the step: the flood's
+    assert meter.sample().loss == 0.0
+    send(meter, clock, 1.0, "audio")
+    meter.on_rtcp_in(report(5150, 102))  # the lighter load still loses 24 %: that counts
+    assert 0.23 <= meter.sample().loss <= 0.25
+    # A later step down with no report on the stream since: its first report is left out too.
+    meter.lowered()
+    send(meter, clock, 1.0, "audio")
+    meter.on_rtcp_in(report(5200, 127))
+    assert meter.sample().loss == 0.0
+
+
+def test_downlink_loss_is_counted_over_the_second_not_the_worst_report() -> None:
+    """Under loss a browser reports with every NACK, tens of times a second, each over the few
+    packets since its previous report: their fractions read 0 % or 50 %. The second's loss is
+    the lost packets of its reports over the packets they cover."""
+    clock = Clock()
+    meter = LinkMeter(clock)
+    meter.on_rtcp_in(report(1000, 0))
+    meter.sample()
+    highest, lost = 1000, 0
+    for i in range(25):  # a report every 40 ms over 4 packets, one of them lost in 1 of 5
+        highest += 4
+        lost += 1 if i % 5 == 0 else 0
+        meter.on_rtcp_in(report(highest, lost))
+        send(meter, clock, 0.04, "video")
+    assert 0.04 <= meter.sample().loss <= 0.06
+
+
+def test_a_report_on_a_stream_we_stopped_is_the_past() -> None:
+    """The last packets of a flood sit in the bottleneck's queue when the leg stops sending
+    video; the report a second later says half of them were lost. The leg sends no video any
+    more: that is the past load, not the sound-only leg's loss."""
+    clock = Clock()
+    meter = LinkMeter(clock)
+    send(meter, clock, 1.0, "video")
+    meter.on_rtcp_in(report(100, 0), "video")
+    meter.sample()
+    send(meter, clock, 0.5, "audio")  # video stopped; sound goes on
+    clock.now += 0.5
+    meter.on_rtcp_in(report(108, 4), "video")
+    assert meter.sample().loss == 0.0
+    send(meter, clock, 0.2, "video")  # video again: its reports count
+    meter.on_rtcp_in(report(118, 6), "video")
+    assert 0.15 <= meter.sample().loss <= 0.25

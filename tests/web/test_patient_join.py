@@ -14,6 +14,18 @@ from playwright.async_api import expect
 from tests.security.conftest import Served
 from tests.web.workspace import patient_waits
 
+# Counts getUserMedia calls: each is a permission prompt on a browser that has not remembered one.
+COUNT_DEVICE_ASKS = """() => {
+  const md = navigator.mediaDevices;
+  const ask = md.getUserMedia.bind(md);
+  window.deviceAsks = 0;
+  md.getUserMedia = (c) => { window.deviceAsks += 1; return ask(c); };
+}"""
+PREVIEW_PLAYING = """() => {
+  const v = document.querySelector('video.preview');
+  return !!v && v.videoWidth > 0 && !v.paused && v.currentTime > 0;
+}"""
+
 
 async def consultation_with_code(served: Served, http: aiohttp.ClientSession) -> dict[str, Any]:
     """dr.roche opens a consultation and a link with a code: {token (clinician's), id, link}."""
@@ -56,6 +68,7 @@ async def test_patient_enters_code_consents_waits_and_is_admitted(
 
         w = await browser()
         page = w.page
+        await page.add_init_script(script=f"({COUNT_DEVICE_ASKS})()")
         await page.goto(app_server.url + c["link"]["url"])
         await expect(page.get_by_role("heading", name="Entrez votre code")).to_be_visible()
         assert page.url == app_server.url + "/consult/"  # the token left the address bar
@@ -76,7 +89,19 @@ async def test_patient_enters_code_consents_waits_and_is_admitted(
         await page.get_by_role("button", name="Rejoindre la consultation").click()
 
         await expect(page.get_by_role("heading", name="Salle d'attente")).to_be_focused()
-        await expect(page.get_by_role("status")).to_contain_text("salle d'attente")
+        # The host has not opened the consultation yet: said, and no figure given.
+        await expect(page.get_by_role("status")).to_have_text(
+            "Vous êtes dans la salle d'attente. Le soignant n'est pas encore connecté. "
+            "Il verra que vous êtes là dès son arrivée."
+        )
+        assert await page.locator(".estimate").count() == 0
+        # The camera and microphone check: the patient sees themselves, the fake microphone's
+        # beeps move the level bar, and the page says both work.
+        devices = page.get_by_role("region", name="Votre caméra et votre micro")
+        await expect(devices.get_by_text("Votre caméra marche")).to_be_visible()
+        await page.wait_for_function(PREVIEW_PLAYING)
+        heard = devices.get_by_text("Votre micro marche : nous vous entendons.")
+        await expect(heard).to_be_visible(timeout=10_000)
         await w.assert_accessible("waiting room")
 
         host = socketio.AsyncClient(reconnection=False)
@@ -86,6 +111,11 @@ async def test_patient_enters_code_consents_waits_and_is_admitted(
         try:
             joined = await host.call("consult.join", {"consultation_id": c["id"]}, timeout=10)
             assert joined["state"] == "admitted", joined
+            # The host came: the server nudges the page, which asks for the news of its wait.
+            await expect(page.get_by_role("status")).to_have_text(
+                "Vous êtes dans la salle d'attente. Le soignant sait que vous êtes là. "
+                "Il va vous faire entrer."
+            )
             pid = await waiting_participant(app_server, http, c)
             admitted = await host.call(
                 "consult.admit", {"consultation_id": c["id"], "participant_id": pid}, timeout=10
@@ -99,6 +129,9 @@ async def test_patient_enters_code_consents_waits_and_is_admitted(
                 "L'appel a commencé. Vous êtes en ligne avec le soignant."
             )
             await w.assert_accessible("admitted")
+            # The call started on the stream the waiting room opened: one ask, one prompt.
+            await page.wait_for_function("() => !!(window.relaisCall && window.relaisCall.pc)")
+            assert await page.evaluate("() => window.deviceAsks") == 1
 
             # A reload: the guest session of this tab joins again, still admitted, no new admit.
             await page.reload()
@@ -198,3 +231,41 @@ async def test_a_patient_sent_away_is_told_and_the_tab_keeps_nothing(
     await w.assert_accessible("denied")
     assert await page.evaluate("() => sessionStorage.length") == 0
     await w.assert_clean()
+
+
+async def test_a_refused_camera_says_what_to_do_in_this_browser(
+    app_server: Served, browser: Any
+) -> None:
+    """The permission refused in the waiting room: what it means, where this browser's switch is
+    (Chromium: the lock left of the address), that the consultation works anyway, and a button
+    that asks again (here the browser allows it the second time)."""
+    async with aiohttp.ClientSession() as http:
+        c = await consultation_with_code(app_server, http)
+        w = await browser()
+        page = w.page
+        await page.add_init_script(script=f"({REFUSE_ONCE})()")
+        await patient_waits(page, app_server.url + c["link"]["url"], c["link"]["code"])
+        devices = page.get_by_role("region", name="Votre caméra et votre micro")
+        await expect(devices).to_contain_text(
+            "Le navigateur n'a pas le droit d'utiliser la caméra et le micro."
+        )
+        await expect(devices).to_contain_text("touchez le cadenas")
+        await expect(devices).to_contain_text("vous pourrez quand même voir et entendre")
+        await w.assert_accessible("waiting room, devices refused")
+        await devices.get_by_role("button", name="Réessayer").click()
+        await expect(devices.get_by_text("Votre caméra marche")).to_be_visible()
+        await expect(devices.get_by_role("button", name="Réessayer")).to_have_count(0)
+        await w.assert_clean()
+
+
+# The first ask is refused as a user's "Block" would be; the next ones go through.
+REFUSE_ONCE = """() => {
+  const md = navigator.mediaDevices;
+  const ask = md.getUserMedia.bind(md);
+  let refused = false;
+  md.getUserMedia = (c) => {
+    if (refused) return ask(c);
+    refused = true;
+    return Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+  };
+}"""

@@ -11,7 +11,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser import tone_wav
@@ -88,12 +87,6 @@ async def heard(page: Page, who: str) -> dict[str, float]:
     return {n: round(found["at"][i] - found["floor"], 1) for i, n in enumerate(names)}
 
 
-# Known defect, found by this test and not fixed yet: in about one run in three, one receiver's
-# mix carries one of the two other sources 50 dB below the other (e.g. the colleague hears the
-# host at +72 dB and the patient at +15 dB, own tone +13 dB) for the whole measurement, while the
-# other receivers hear that source well. docs/media.md, "Known limits". Not strict: a passing
-# run shows as XPASS, a failing one keeps the levels in the report.
-@pytest.mark.xfail(strict=False, reason="intermittent: one source missing from one receiver's mix")
 async def test_two_clinicians_and_the_patient_each_hear_both_others(
     app_server: Served, browser: Any, tmp_path: Path
 ) -> None:

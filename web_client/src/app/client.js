@@ -565,16 +565,21 @@ export class AppClient extends Emitter {
   /** Takes this user out of a room the server still has them in: a consultation's text channel
    * after the consultation ended (the server removes nobody then) or when the host's client
    * signed them into its chain (then the removal must be signed: this device signs it). Without
-   * it the room would come back with the next sync. */
+   * it the room would come back with the next sync. The E2EE client picks the form from the
+   * verified chain (signed when the chain names this user, a plain removal otherwise), so no
+   * unsigned attempt is refused first: one round trip on a 2G link instead of two. */
   async leaveRoomIfMember(roomId) {
     if (!roomId) return;
     const { rooms } = await this.sdk.call("room.list");
     if (!rooms.some((r) => r.room_id === roomId)) return;
     try {
-      await this.sdk.request("DELETE", `/api/v1/rooms/${encodeURIComponent(roomId)}/members/${encodeURIComponent(this.userId)}`, {});
-    } catch (err) {
-      if (err?.code !== "conflict") throw err;
       await this.e2ee.removeMember(roomId, this.userId);
+    } catch (err) {
+      // Removed meanwhile, between the list and the removal (the leave's own server-side
+      // removal, or the host's client signing this device out): the chain fetch or the
+      // removal then fails, and what matters is that this user is out. Seen in CI.
+      const after = await this.sdk.call("room.list");
+      if (after.rooms.some((r) => r.room_id === roomId)) throw err;
     }
   }
 

@@ -9,7 +9,7 @@ const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { idea
 
 /**
  * @typedef {{stream: MediaStream|null, audio: boolean, video: boolean,
- *            problem: null|"denied"|"missing"|"unsupported"|"no_camera"|"no_microphone"}} Devices
+ *            problem: null|"denied"|"busy"|"missing"|"unsupported"|"no_camera"|"no_microphone"}} Devices
  */
 
 /** @returns {Promise<Devices>} */
@@ -31,6 +31,10 @@ export async function openDevices() {
     }
   }
   const name = firstError?.name;
-  const problem = name === "NotAllowedError" || name === "SecurityError" ? "denied" : "missing";
+  // NotReadableError/AbortError: the device exists but another program holds it (a second
+  // video call, on Windows especially) or it failed to start.
+  let problem = "missing";
+  if (name === "NotAllowedError" || name === "SecurityError") problem = "denied";
+  else if (name === "NotReadableError" || name === "AbortError") problem = "busy";
   return { stream: null, audio: false, video: false, problem };
 }

@@ -322,7 +322,8 @@ export class CallLeg extends Emitter {
 
   /** @param {boolean} on */
   setMicrophone(on) {
-    if (!this.devices?.audio) return false;
+    // Before the devices are open the wish is kept; `_negotiate` applies it once they are.
+    if (this.devices && !this.devices.audio) return false;
     this.micOn = on;
     this._applyLocal();
     return true;
@@ -330,7 +331,7 @@ export class CallLeg extends Emitter {
 
   /** @param {boolean} on */
   setCamera(on) {
-    if (!this.devices?.video) return false;
+    if (this.devices && !this.devices.video) return false;
     this.cameraOn = on;
     this._applyLocal();
     this._applyPlan();

@@ -23,6 +23,7 @@ function modeWords(change) {
 
 const DEVICE_PROBLEMS = {
   denied: "call.devices_denied",
+  busy: "call.devices_busy",
   missing: "call.devices_missing",
   unsupported: "call.devices_unsupported",
   no_camera: "call.devices_no_camera",
@@ -32,15 +33,18 @@ const DEVICE_PROBLEMS = {
 /**
  * @param {{socket: import("../net/socket.js").Socket, guest: {consultation_id: string,
  *   participant_id: string}, online: boolean, onLeave: () => void, onRefused: () => void,
- *   text: {TextChannel: any, channel: any, nameOf: (id: string) => string}|null}} props
- *   `text`: the encrypted messages once ready (./text.js), null meanwhile
+ *   text: {TextChannel: any, channel: any, nameOf: (id: string) => string}|null,
+ *   openDevices?: () => Promise<import("../call/devices.js").Devices>}} props
+ *   `text`: the encrypted messages once ready (./text.js), null meanwhile; `openDevices`: the
+ *   waiting room's already opened camera and microphone (./device_check.js)
  */
-export function CallScreen({ socket, guest, online, onLeave, onRefused, text }) {
+export function CallScreen({ socket, guest, online, onLeave, onRefused, text, openDevices }) {
   const [leg] = useState(
     () =>
       new CallLeg(
         { call: (event, payload, ms) => socket.call(event, payload, ms), subscribe: (fn) => socket.onAny(fn) },
         guest.consultation_id,
+        { openDevices },
       ),
   );
   const [state, setState] = useState(leg.state);

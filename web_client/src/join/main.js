@@ -12,6 +12,7 @@ import { Socket } from "../net/socket.js";
 import { forget, loadGuest, saveGuest, takeLink } from "./guest.js";
 import { CallScreen } from "./call.js";
 import { LinkCheck } from "./link_check.js";
+import { DeviceCheck, deviceHolder } from "./device_check.js";
 
 /** The version of the consent text this page shows (join.consent_*): recorded with the consent.
  * A change of those words is a new version. */
@@ -255,6 +256,9 @@ function WaitingRoom({ guest, phase, setPhase, over }) {
   const [joined, setJoined] = useState(false);
   const [checked, setChecked] = useState(false);
   const text = useText(socket, guest, joined && (checked || phase === "admitted"), phase === "admitted");
+  // The camera and microphone opened by the waiting room's check, handed to the call.
+  const [held] = useState(deviceHolder);
+  const wait = useWait(socket, guest.consultation_id, joined && phase === "waiting" && online);
 
   useEffect(() => {
     const socket = new Socket(guest.token);
@@ -265,6 +269,7 @@ function WaitingRoom({ guest, phase, setPhase, over }) {
       if (done) return;
       done = true;
       text.closeAll(true);
+      held.release();
       socket.close();
       over(final);
     };
@@ -293,26 +298,78 @@ function WaitingRoom({ guest, phase, setPhase, over }) {
     return () => {
       done = true;
       text.closeAll(false);
+      held.release();
       socket.close();
     };
   }, [guest.token]);
 
   const admitted = phase === "admitted";
   if (admitted && socket)
-    return html`<${CallScreen} socket=${socket} guest=${guest} online=${online} text=${text.ready} onLeave=${() => setPhase("left")} onRefused=${() => setPhase("waiting")} />`;
-  let status = admitted ? t("join.admitted_status") : t("join.waiting_status");
+    return html`<${CallScreen} socket=${socket} guest=${guest} online=${online} text=${text.ready} openDevices=${() => held.take()} onLeave=${() => setPhase("left")} onRefused=${() => setPhase("waiting")} />`;
+  let status = admitted ? t("join.admitted_status") : waitWords(wait);
   if (!online) status = t("join.reconnecting");
+  const estimate = !admitted && online ? estimateWords(wait) : "";
   return html`
     <main id="main" class="join">
       <h1 tabindex="-1">${admitted ? t("join.admitted_title") : t("join.waiting_title")}</h1>
       <p class=${admitted ? "status ok" : "status"} role="status">${status}</p>
+      ${estimate && html`<p class="estimate">${estimate}</p>`}
       <p>${admitted ? t("join.admitted_next") : t("join.waiting_keep_open")}</p>
+      ${!admitted && joined && html`<${DeviceCheck} held=${held} />`}
       ${!admitted && joined && socket && html`<${LinkCheck} socket=${socket} consultationId=${guest.consultation_id} onDone=${() => setChecked(true)} />`}
     </main>
   `;
 }
 
 const TEXT_RETRY_MS = 5000;
+// How often the waiting room asks for news of the wait (consult.wait).
+const WAIT_POLL_MS = 30_000;
+
+/** The server's news of the wait (`consult.wait`), asked now, on each nudge and every 30 s
+ * while `on`. */
+function useWait(socket, consultationId, on) {
+  const [wait, setWait] = useState(/** @type {any} */ (null));
+  useEffect(() => {
+    if (!socket || !on) return undefined;
+    let gone = false;
+    const ask = async () => {
+      try {
+        const found = await socket.call("consult.wait", { consultation_id: consultationId });
+        if (!gone) setWait(found);
+      } catch {
+        // Offline or refused: the status keeps its last words; the next round tries again.
+      }
+    };
+    ask();
+    const timer = setInterval(ask, WAIT_POLL_MS);
+    // The server nudges when the host's queue changed (the host arrived, took someone in).
+    const off = socket.on("consult.wait_changed", (data) => data?.consultation_id === consultationId && ask());
+    return () => {
+      gone = true;
+      clearInterval(timer);
+      off();
+    };
+  }, [socket, on]);
+  return wait;
+}
+
+/** What is happening, for the live status: said once per change, not at every poll. */
+function waitWords(wait) {
+  if (!wait) return t("join.waiting_not_yet");
+  if (wait.host_busy) return t("join.waiting_busy");
+  if (wait.host_present) return t("join.waiting_soon");
+  return t("join.waiting_not_yet");
+}
+
+/** How long, outside the live region (a figure that moves every minute must not be read out
+ * every minute): people ahead, then minutes rounded up. Nothing when there is no figure. */
+function estimateWords(wait) {
+  if (!wait || !wait.estimate_s) return "";
+  const ahead = wait.ahead === 1 ? t("join.waiting_ahead_one") : wait.ahead > 1 ? t("join.waiting_ahead", { n: wait.ahead }) : "";
+  const minutes = Math.max(1, Math.ceil(wait.estimate_s / 60));
+  const how = minutes === 1 ? t("join.waiting_estimate_one") : t("join.waiting_estimate", { m: minutes });
+  return [ahead, how].filter(Boolean).join(" ");
+}
 
 /**
  * The encrypted text (./text.js, its own chunk): loaded once `start` (in the waiting room, after
@@ -325,6 +382,7 @@ function useText(socket, guest, start, admitted) {
   const [prepared, setPrepared] = useState(/** @type {any} */ (null));
   const [ready, setReady] = useState(/** @type {any} */ (null));
   const closed = useRef(false);
+  const wipe = useRef(false);
 
   useEffect(() => {
     if (!socket || !start || kit.current || !guest.user_id) return undefined;
@@ -334,7 +392,10 @@ function useText(socket, guest, start, admitted) {
         const mod = await import("./text.js");
         const made = await mod.prepareText(socket, guest);
         if (closed.current) {
-          made.close(false);
+          // The consultation ended while the keys were being made: what they stored meanwhile
+          // (after the page's forget()) goes too.
+          await made.close(wipe.current);
+          if (wipe.current) forget();
           return;
         }
         kit.current = made;
@@ -374,11 +435,12 @@ function useText(socket, guest, start, admitted) {
 
   return {
     ready,
-    closeAll(wipe) {
+    closeAll(wiping) {
       closed.current = true;
+      wipe.current = wiping;
       const made = kit.current;
       kit.current = null;
-      if (made && made !== "loading") made.close(wipe);
+      if (made && made !== "loading") made.close(wiping);
     },
   };
 }

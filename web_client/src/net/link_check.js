@@ -30,7 +30,7 @@ const HEADER = 12; // u32 sequence number + f64 send time
 
 // media/policy.py: floors x climb_margin (1.25), and the loss that degrades each mode.
 export const VIDEO_KBPS = 130 * 1.25;
-export const AUDIO_KBPS = 32 * 1.25;
+export const AUDIO_KBPS = 24 * 1.25;
 export const VIDEO_MAX_LOSS = 0.1;
 export const AUDIO_MAX_LOSS = 0.3;
 

@@ -118,11 +118,17 @@ export function ParticipantMedia({ leg, participantId }) {
 const CHOICES = ["auto", "audio-only", "text-only"];
 
 /** Sound only / text only by hand, or automatic: a participant's (the host) or one's own. The
- * choice shown is the server's last word (`consult.mode_choice`), so two screens agree. */
+ * choice shown is the server's last word (`consult.mode_choice`), so two screens agree.
+ * The select stays enabled while a choice is on its way (only `aria-busy`): a disabled control
+ * drops the keyboard focus to the page, and the arrows that change a closed select would then
+ * leave the keyboard user nowhere. Choices made meanwhile are sent one after the other; the last
+ * one stands. */
 export function ModeSwitch({ leg, participantId, label }) {
   const [choice, setChoice] = useState(() => leg?.choices.get(participantId) || "auto");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
+  const queue = useRef(/** @type {Promise<unknown>} */ (Promise.resolve()));
+  const pending = useRef(0);
   useEffect(() => {
     if (!leg) return undefined;
     setChoice(leg.choices.get(participantId) || "auto");
@@ -130,24 +136,28 @@ export function ModeSwitch({ leg, participantId, label }) {
   }, [leg, participantId]);
   if (!leg) return null;
   async function change(event) {
-    const select = event.currentTarget;
-    const mode = select.value;
+    const mode = event.currentTarget.value;
+    setChoice(mode);
     setBusy(true);
     setError("");
+    pending.current += 1;
+    const sent = queue.current.then(() => leg.chooseMode(participantId, mode));
+    queue.current = sent.catch(() => {});
     try {
-      await leg.chooseMode(participantId, mode);
-      setChoice(mode);
+      await sent;
     } catch (err) {
-      select.value = choice;
+      // The server's last word stands.
+      setChoice(leg.choices.get(participantId) || "auto");
       setError(errorText(err.code));
     } finally {
-      setBusy(false);
+      pending.current -= 1;
+      if (!pending.current) setBusy(false);
     }
   }
   const id = `mode-${participantId}`;
   return html`<span class="mode-switch">
     <label for=${id}>${label}</label>
-    <select id=${id} value=${choice} disabled=${busy} onChange=${change}>
+    <select id=${id} value=${choice} aria-busy=${busy ? "true" : "false"} onChange=${change}>
       ${CHOICES.map((c) => html`<option value=${c}>${t(`consult.choice_${c.replace("-", "_")}`)}</option>`)}
     </select>
     ${error && html`<span class="error" role="alert">${error}</span>`}

@@ -772,11 +772,19 @@ class AdaptationPolicy:
         cfg, s = self._cfg, self._s
         probe = s.probe
         assert probe is not None
-        # Against the baseline when there is one: the second before the probe is one noisy draw.
         # Against the baseline when there is one (the second before the probe is one noisy
         # draw), and on the probe's mean loss: one second over the line is noise, a flood shows
-        # at once (twice the rise) and a real rise shows in the mean.
-        reference = s.baseline.level if s.baseline.trusted else probe.base_loss
+        # at once (twice the rise) and a real rise shows in the mean. Without a baseline, the
+        # second before, but never above headroom: a probe from a media mode starts only at
+        # headroom anyway, and in text-only the loss before the probe is that of a stream the
+        # participant was told to stop and has not yet (its plan is late on the starved socket),
+        # not the link's. Taking it as the reference let a probe commit sound at 32 % loss on a
+        # 20 kbit/s link, whose overflow then starved the text channel for good (CI, stop 20).
+        reference = (
+            s.baseline.level
+            if s.baseline.trusted
+            else min(probe.base_loss, self._headroom_loss())
+        )
         probe.loss_sum += loss
         probe.seconds += 1
         rise = self._probe_rise()

@@ -498,3 +498,17 @@ def test_a_probe_from_a_flooded_link_fails_on_loss() -> None:
     for t in range(1, 12):
         d = policy.update(_s(float(t), None, loss=0.6))
     assert d.mode is Mode.TEXT_ONLY
+
+
+def test_a_probe_from_text_only_is_not_judged_against_a_stray_stream() -> None:
+    """Text-only entered while the participant, whose plan is late on a starved socket, still
+    sends the sound of the mode it left (68 % loss): that loss is no reference for the audio
+    probe. A probe losing a third of its packets is the link refusing sound, and must fail,
+    or sound's overflow keeps the starved socket starved (seen in CI on a 20 kbit/s link)."""
+    policy = AdaptationPolicy(start=Mode.TEXT_ONLY)
+    losses = iter([0.68, 0.68, 0.68] + [0.35, 0.29] * 20)
+    committed = []
+    for t in range(1, 40):
+        d = policy.update(_s(float(t), None, loss=next(losses)))
+        committed.append(d.mode)
+    assert set(committed) == {Mode.TEXT_ONLY}, committed

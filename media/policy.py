@@ -781,9 +781,7 @@ class AdaptationPolicy:
         # not the link's. Taking it as the reference let a probe commit sound at 32 % loss on a
         # 20 kbit/s link, whose overflow then starved the text channel for good (CI, stop 20).
         reference = (
-            s.baseline.level
-            if s.baseline.trusted
-            else min(probe.base_loss, self._headroom_loss())
+            s.baseline.level if s.baseline.trusted else min(probe.base_loss, self._headroom_loss())
         )
         probe.loss_sum += loss
         probe.seconds += 1

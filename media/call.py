@@ -35,7 +35,7 @@ from media.errors import MediaError
 from media.events import LegState, MediaEvent, SendPlan
 from media.leg import VIDEO_MODES, Leg, MediaConfig
 from media.mixminus import MIX_SOURCE, MixOutput, MixWorker
-from media.policy import Mode, min_total_kbps, targets_for
+from media.policy import LADDER, Mode, min_total_kbps, targets_for
 from media.speaker import ActiveSpeaker
 
 log = logging.getLogger("relais.media.call")
@@ -49,6 +49,8 @@ PLAN_REPEAT_TICKS = 5
 SILENCE_WATCH_S = 0.1
 # From this many legs, audio is mixed (below it, relayed as it is).
 MIX_FROM_LEGS = 3
+# How long a participant's last leg's mode says where their next leg starts (`Call._start_mode`).
+RESTART_MEMORY_S = 60.0
 
 
 def min_audio_kbps() -> int:
@@ -88,6 +90,9 @@ class Call:
         # Modes chosen by hand per participant (sound only, text only): kept across their legs,
         # so a fresh leg after a lost one keeps the choice.
         self.caps: dict[str, Mode] = {}
+        # The policy's mode of each participant's last leg when it ended, and when (see
+        # `_start_mode`).
+        self._left: dict[str, tuple[Mode, float]] = {}
         aiortc_adapt.install_codec_parameters()
 
     def set_cap(self, leg_id: str, cap: Mode | None) -> None:
@@ -203,7 +208,7 @@ class Call:
             if fresh:
                 if leg is not None:
                     await self._drop(leg_id, "replaced")
-                leg = Leg(self.id, leg_id, self, self.config, self._clock)
+                leg = Leg(self.id, leg_id, self, self.config, self._clock, self._start_mode(leg_id))
                 leg.set_cap(self.caps.get(leg_id))
                 self.legs[leg_id] = leg
                 self._ufrag[leg_id] = ufrag
@@ -264,10 +269,27 @@ class Call:
                 if track.source == leg_id:
                     track.set_source(None)
         if leg is not None:
+            self._left[leg_id] = (leg.policy.mode, self._clock())
             # Shielded: a close interrupted by `Call.close()` cancelling the ticker would leave
             # the peer connection (sockets, tasks) behind.
             await asyncio.shield(leg.close())
             self.emit(LegState(self.id, leg_id, state))
+
+    def _start_mode(self, leg_id: str) -> Mode:
+        """Where a participant's fresh leg starts: video-high (the configured start), unless
+        their previous leg ended lower less than `RESTART_MEMORY_S` ago. A leg lost on a
+        starved link (ICE consent fails once the queue outlasts its checks) is most often
+        replaced on the same link, and a fresh leg in video-high pushed ~500 kbit/s into a
+        20 kbit/s link again, starving the socket that carries the consultation's text (the
+        shaped-link test, under load). It starts no lower than sound: in text-only nothing flows
+        to show signs of life with, and the policy finds text within its hold if sound does
+        not fit. A participant back on a good link climbs from there by probes."""
+        start = self.config.start_mode
+        left = self._left.get(leg_id)
+        if left is None or self._clock() - left[1] > RESTART_MEMORY_S:
+            return start
+        floor = max(left[0], Mode.AUDIO_ONLY, key=LADDER.index)
+        return min(floor, start, key=LADDER.index)
 
     # -- routing and the per-second loop ------------------------------------------------------
 

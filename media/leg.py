@@ -132,6 +132,7 @@ class Leg:
         router: Router,
         config: MediaConfig,
         clock: Callable[[], float] = time.monotonic,
+        start_mode: Mode | None = None,
     ) -> None:
         self.call_id = call_id
         self.id = leg_id
@@ -142,7 +143,7 @@ class Leg:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers_of(config)))
         track_peer(self.pc)
         self.meter = LinkMeter(clock)
-        self.policy = AdaptationPolicy(config.policy, start=config.start_mode)
+        self.policy = AdaptationPolicy(config.policy, start=start_mode or config.start_mode)
         self.decision: Decision | None = None
         self.last_sample: LinkSample | None = None  # what the policy was given (benches log it)
         # A mode chosen by hand (the host's or the participant's own switch): a ceiling on what

@@ -220,6 +220,7 @@ class LinkModel:
     _pending: list[tuple[float, int]] = field(init=False, default_factory=list)
     _in_flight: list[_Report] = field(init=False, default_factory=list)
     _shown: _Report | None = field(init=False, default=None)
+    _reported: bool = field(init=False, default=False)  # a report with a loss arrived
     _burst_loss: list[float] = field(init=False, default_factory=list)  # per measured second
 
     def __post_init__(self) -> None:
@@ -312,6 +313,7 @@ class LinkModel:
                 jitter_ms=None,
                 silence_s=t - self._last_packet,
                 sent_kbps=float(targets.wire_kbps),
+                reported=False,
             )
         self._last_packet = t
         sent = float(targets.wire_kbps)
@@ -353,6 +355,7 @@ class LinkModel:
             jitter_ms=5.0 + abs(self._wander - prev_wander) / 2 + queueing / 10,
             silence_s=0.0,
             sent_kbps=pushed,
+            reported=self._reported,
         )
 
     def _figure(
@@ -454,6 +457,7 @@ class LinkModel:
             self._due = self._next_due(second, interval)
         arrived = [r for r in self._in_flight if r.arrives <= second]
         self._in_flight = [r for r in self._in_flight if r.arrives > second]
+        self._reported = any(r.loss is not None for r in arrived)
         for r in arrived:
             if self._shown is None or r.made > self._shown.made:
                 self._shown = r

@@ -121,6 +121,7 @@ class LinkMeter:
         self._out_at: dict[str, float] = {}  # when each kind last went out
         self._resumed_at = float("-inf")  # when a kind last went out again after a pause
         self._lowered_at = float("-inf")  # when the load sent down last went down
+        self._down_reported = False  # a report covered packets we sent, last second
         self._video_expected = True  # whether the participant's mode has it send video
         self._jitter_down_ms: list[float] = []
         self._up_estimate: tuple[float, float] | None = None  # (bps, at)
@@ -289,6 +290,7 @@ class LinkMeter:
                 expected += e
                 lost += max(0, min(e, state.last_lost - state.base_lost))
             state.base_highest, state.base_lost = state.last_highest, state.last_lost
+        self._down_reported = expected > 0
         return lost / expected if expected else 0.0
 
     def _fresh(self, estimate: tuple[float, float] | None, now: float) -> float | None:
@@ -371,6 +373,7 @@ class LinkMeter:
             stray_kbps=0.0
             if self._video_expected or snap.video_in_kbps <= NO_VIDEO_KBPS
             else snap.video_in_kbps,
+            reported=self._down_reported,
         )
 
 

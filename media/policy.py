@@ -73,6 +73,10 @@ class LinkSample:
     # Video still arriving from the participant although its mode carries none (kbit/s): its
     # sender has not yet obeyed the plan that followed a step down.
     stray_kbps: float = 0.0
+    # A receiver report covering packets we sent reached us this second. Without one the
+    # downlink's loss is unknown and `loss` holds the uplink's only: browsers report audio
+    # every ~5 s, and a starved uplink loses the reports.
+    reported: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +371,7 @@ class _Probe:
     best_est: float = 0.0  # highest estimate seen during the probe (is it still ramping?)
     clean: bool = True  # every second of it had headroom (low loss, no congestion)
     loss_sum: float = 0.0
-    seconds: int = 0
+    seconds: int = 0  # seconds whose downlink loss a receiver report told
 
 
 class _Baseline:
@@ -783,10 +787,14 @@ class AdaptationPolicy:
         reference = (
             s.baseline.level if s.baseline.trusted else min(probe.base_loss, self._headroom_loss())
         )
-        probe.loss_sum += loss
-        probe.seconds += 1
+        # The probe pushes the downlink; only a receiver report tells what that cost. Seconds
+        # without one read no downlink loss, and judging a probe on them committed sound into
+        # a 20 kbit/s link whose starved uplink lost every report (CI, stop 21).
+        if sample.reported:
+            probe.loss_sum += loss
+            probe.seconds += 1
         rise = self._probe_rise()
-        mean = probe.loss_sum / probe.seconds
+        mean = probe.loss_sum / probe.seconds if probe.seconds else 0.0
         limit = self.loss_limit(probe.mode)  # the base may be a flooded link's
         flood = max(reference + 2 * rise, limit + 3 * s.baseline.noise(self._packets))
         if (
@@ -803,6 +811,17 @@ class AdaptationPolicy:
         ):
             probe.clean = False
         if sample.t - probe.started < probe.length - 1e-6:
+            return None
+        if probe.seconds == 0:
+            # Nothing has told what the probe's load cost yet: wait for a report, as long as a
+            # ramping estimate may be waited for; a link that loses every report fails it.
+            if sample.t - probe.started >= cfg.probe_ramp_max_s - 1e-6:
+                self._fail(probe.mode, sample.t)
+            return None
+        if probe.seconds < 2 and (mean > reference + rise or mean >= limit):
+            # One report told it (audio is reported every ~5 s): it covers all the packets
+            # since the last one, not a second's noisy few, so its mean judges the probe.
+            self._fail(probe.mode, sample.t)
             return None
         need = cfg.floor(probe.mode) * cfg.climb_margin
         # Receive-side estimators ramp up (aiortc's AIMD: ~8 %/s) and cannot run far ahead of

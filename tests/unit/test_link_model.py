@@ -237,8 +237,16 @@ class OldModel:
         scheduled = self.loss if isinstance(self.loss, float | int) else self.loss[second]
         noise = self.rng.uniform(0.0, self.loss_noise) if self.loss_noise > 0 else 0.0
         if cap < 1.0:
+            # (`reported` came later: no report crosses a dead link.)
             return LinkSample(
-                t, None, 0.0, None, None, t - self.last_packet, float(targets.wire_kbps)
+                t,
+                None,
+                0.0,
+                None,
+                None,
+                t - self.last_packet,
+                float(targets.wire_kbps),
+                reported=False,
             )
         self.last_packet = t
         sent = float(targets.wire_kbps)

@@ -180,3 +180,20 @@ def test_a_report_on_a_stream_we_stopped_is_the_past() -> None:
     send(meter, clock, 0.2, "video")  # video again: its reports count
     meter.on_rtcp_in(report(118, 6), "video")
     assert 0.15 <= meter.sample().loss <= 0.25
+
+
+def test_a_second_says_whether_a_report_told_its_downlink_loss() -> None:
+    """A second without a receiver report reads no downlink loss, which is not the same as a
+    clean downlink: the sample says which it is (the policy judges probes on reported seconds
+    only)."""
+    clock = Clock()
+    meter = LinkMeter(clock)
+    meter.on_rtcp_in(report(1000, 0), "audio")
+    meter.sample()
+    send(meter, clock, 1.0, "audio")
+    unreported = meter.sample()
+    assert (unreported.loss, unreported.reported) == (0.0, False)
+    send(meter, clock, 1.0, "audio")
+    meter.on_rtcp_in(report(1100, 30), "audio")
+    told = meter.sample()
+    assert told.reported and 0.25 <= told.loss <= 0.35

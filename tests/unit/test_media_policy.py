@@ -512,3 +512,24 @@ def test_a_probe_from_text_only_is_not_judged_against_a_stray_stream() -> None:
         d = policy.update(_s(float(t), None, loss=next(losses)))
         committed.append(d.mode)
     assert set(committed) == {Mode.TEXT_ONLY}, committed
+
+
+def test_a_probe_is_judged_on_what_receiver_reports_told() -> None:
+    """An audio probe from text-only into a link whose uplink loses every receiver report reads
+    no loss at all: that is no evidence the link carries sound. Without a report the probe runs
+    on and fails when none came; with one, its loss judges the probe."""
+    silent = AdaptationPolicy(start=Mode.TEXT_ONLY)
+    for t in range(1, 40):
+        d = silent.update(LinkSample(float(t), None, 0.0, 50.0, 3.0, 0.05, 20.0, reported=False))
+        assert d.mode is Mode.TEXT_ONLY, t
+    told = AdaptationPolicy(start=Mode.TEXT_ONLY)
+    for t in range(1, 40):
+        reported = t % 5 == 0  # browsers report audio every ~5 s
+        loss = 0.3 if reported else 0.0
+        d = told.update(LinkSample(float(t), None, loss, 50.0, 3.0, 0.05, 20.0, reported=reported))
+        assert d.mode is Mode.TEXT_ONLY, t
+    clean = AdaptationPolicy(start=Mode.TEXT_ONLY)
+    for t in range(1, 20):
+        reported = t % 5 == 0
+        d = clean.update(LinkSample(float(t), None, 0.0, 50.0, 3.0, 0.05, 20.0, reported=reported))
+    assert d.mode is Mode.AUDIO_ONLY

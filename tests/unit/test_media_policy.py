@@ -533,3 +533,23 @@ def test_a_probe_is_judged_on_what_receiver_reports_told() -> None:
         reported = t % 5 == 0
         d = clean.update(LinkSample(float(t), None, 0.0, 50.0, 3.0, 0.05, 20.0, reported=reported))
     assert d.mode is Mode.AUDIO_ONLY
+
+
+def test_a_probe_the_uplink_alone_fails_ends_without_waiting_for_a_report() -> None:
+    """A second no report told still tells the uplink's loss, which the probe loads too: an
+    audio probe from text-only whose uplink loses 22 % (a 20 kbit/s link) fails on that within
+    its length, instead of flooding the link for the 10 s it may wait for a report."""
+    policy = AdaptationPolicy(start=Mode.TEXT_ONLY)
+    started: float | None = None
+    ended: float | None = None
+    for t in range(1, 30):
+        probing = started is not None and ended is None
+        loss = 0.22 if probing else 0.0
+        d = policy.update(LinkSample(float(t), None, loss, 50.0, 3.0, 0.05, 20.0, reported=False))
+        assert d.mode is Mode.TEXT_ONLY, t
+        if d.probing is Mode.AUDIO_ONLY and started is None:
+            started = float(t)
+        elif started is not None and ended is None and d.probing is None:
+            ended = float(t)
+    assert started is not None and ended is not None
+    assert ended - started <= 3, (started, ended)

@@ -291,7 +291,7 @@ class BrowserCall:
 
     @property
     def call(self) -> Any:
-        return self.world.svc.extras["media_bridge"].calls[self.cid]
+        return self.world.svc.parts.media_bridge.calls[self.cid]
 
     async def close(self) -> None:
         for undo in reversed(self._stack):

@@ -44,6 +44,8 @@ from crypto import backup, group, membership, pairwise
 from crypto.encoding import b64d, b64e, loads_object, lp
 from crypto.keys import DhKey, SigningKey
 
+from . import doc_sections, results_doc
+
 ROOM = "r_bench"
 ROOM_SIZES = (2, 20, 200)
 ROTATE_AFTER_MESSAGES = 100  # docs/crypto.md §6.1: a session is replaced after 100 messages
@@ -685,177 +687,9 @@ def run(*, quick: bool = False, command: str = "python -m bench.crypto_costs") -
     return res
 
 
-# -- the doc's section -----------------------------------------------------------------------
-
-
-def _ms_text(ms: float) -> str:
-    return f"{ms:,.3f}" if ms < 10 else f"{ms:,.1f}"
-
-
-def _us(st: dict[str, Any]) -> str:
-    return f"{st['us']:,.1f}"
-
-
-def _ms(st: dict[str, Any], factor: float = 1.0) -> str:
-    return _ms_text(st["us"] * factor / 1000)
-
-
-def _spread(st: dict[str, Any], unit: str = "µs") -> str:
-    if unit == "ms":
-        return f"[{_ms_text(st['min_us'] / 1000)} - {_ms_text(st['max_us'] / 1000)}]"
-    return f"[{st['min_us']:,.1f} - {st['max_us']:,.1f}]"
-
-
-def render(res: dict[str, Any]) -> list[str]:
-    """Markdown lines of the generated E2EE section (called by bench.run_all.render)."""
-    m, plan = res["machine"], res["plan"]
-    rot_n = res["rotate_after_messages"]
-    out = [
-        "### 4. E2EE costs on one client (crypto/ only, in process)",
-        "",
-        f"_`{res['command']}` on {res['date']}: {m['cpu']}, {m['cores']} cores, Python "
-        f"{m['python']}, PyNaCl {m['pynacl']} (its bundled libsodium); load average at start "
-        f"{' '.join(m['loadavg'])}; others' CPU during the {res['wall_s']:.0f} s run "
-        f"{res['others_cpu_pct']:.0f}% of one core. Per-message figures: median of "
-        f"{plan['repeats']} repeats of {plan['number']} operations, [fastest - slowest repeat]; "
-        "collector off while timing._",
-        "",
-        f"**Per message** ({res['content_bytes']}-byte text content, padded to 256 bytes). One "
-        "sender, N-1 receivers each holding the session from a real pairwise `room_key`; every "
-        "receiver decrypts the first message before timing. Sharing is "
-        "`OutboundSession.new` + one `pairwise.encrypt` per other device, paid once per session "
-        f"and amortised over the {rot_n} messages after which a session is replaced.",
-        "",
-        "| devices | receivers holding the session | encrypt+sign µs | "
-        "parse+verify+decrypt µs | share to N-1 devices ms | share per message µs | "
-        "sender per message incl. share µs | spread encrypt | spread decrypt |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for r in res["per_message"]:
-        out.append(
-            f"| {r['devices']} | {r['receivers_holding_session']} | {_us(r['encrypt'])} | "
-            f"{_us(r['decrypt'])} | {_ms(r['rotation'])} | {r['share_amortised_us']:,.1f} | "
-            f"{r['encrypt']['us'] + r['share_amortised_us']:,.1f} | {_spread(r['encrypt'])} | "
-            f"{_spread(r['decrypt'])} |"
-        )
-    b = res["breakdown"]
-    prof = b["decrypt"]["profile"]
-    for key, title, rest in (
-        (
-            "encrypt",
-            "encrypt+sign",
-            "checks, `lp` of the signed data, concatenations, the envelope dict",
-        ),
-        (
-            "decrypt",
-            "parse+verify+decrypt",
-            "checks in `verify_envelope`/`decrypt`, `lp(ct)`, concatenations, message-id map",
-        ),
-    ):
-        part = b[key]
-        whole = part["total"]["min_us"]
-        out += [
-            "",
-            f"**Where {title} time goes**: each part timed alone on the same 256-byte message "
-            "with its inputs prebuilt, in turns with the whole path; fastest of "
-            f"{len(part['total']['runs_us'])} repeats of each (the whole path: {whole:,.1f} µs "
-            f"fastest, {_us(part['total'])} µs median).",
-            "",
-            "| part | µs per message | share of the whole |",
-            "|---|---:|---:|",
-        ]
-        for p in part["parts"]:
-            pct = "" if p["kind"] == "reference" else f"{100 * p['min_us'] / whole:.0f}%"
-            out.append(f"| {p['part']} | {p['min_us']:,.1f} | {pct} |")
-        out.append(
-            f"| rest: {rest} | {part['rest_us']:,.1f} | {100 * part['rest_us'] / whole:.0f}% |"
-        )
-    out += [
-        "",
-        f"cProfile of {prof['messages']} verify+decrypts ({prof['profiled_us_per_message']:.0f} "
-        "µs per message under the profiler, which inflates every Python call, so the Python "
-        "shares below are upper bounds): self time by category, and the top functions.",
-        "",
-        "| category | self time % |",
-        "|---|---:|",
-    ]
-    out += [f"| {c['category']} | {c['pct']:.1f} |" for c in prof["categories"]]
-    out += ["", "| function | self time % | calls per message |", "|---|---:|---:|"]
-    out += [
-        f"| `{t['function']}` | {t['pct']:.1f} | {t['calls_per_message']:g} |" for t in prof["top"]
-    ]
-    out += [
-        "",
-        "**Key rotation**: a new session shared to every other device of the room (one "
-        "pairwise message each: ephemeral X25519 key, 2 X25519, BLAKE2b, Ed25519 sign, AEAD), "
-        "and what each receiving device pays for it.",
-        "",
-        "| devices | rotation ms | per receiving device µs | each receiver: open+verify+store "
-        "µs | spread rotation ms |",
-        "|---:|---:|---:|---:|---|",
-    ]
-    for r in res["per_message"]:
-        if r["devices"] < 20:
-            continue
-        rot = r["rotation"]
-        out.append(
-            f"| {r['devices']} | {_ms(rot)} | {rot['us'] / (r['devices'] - 1):,.0f} | "
-            f"{_us(r['share_receive'])} | {_spread(rot, 'ms')} |"
-        )
-    a = res["add_member"]
-    fwd_msgs = a["sessions_forwarded"] * a["new_devices"]
-    others = a["room_devices"] - 1
-    adder = a["sign"]["us"] + a["apply"]["us"] + a["forward"]["us"]
-    out += [
-        "",
-        f"**Adding a member to a {a['room_devices']}-device room** ({a['room_users']} users x "
-        f"{a['room_devices'] // a['room_users']} devices, chain of {a['chain_events']} events; "
-        f"the new user has {a['new_devices']} devices; shared history, so the adder forwards "
-        f"the {a['sessions_forwarded']} inbound sessions it holds for the room):",
-        "",
-        "| step | who | ms |",
-        "|---|---|---:|",
-        f"| sign the add event (`membership.make_event`) | adder | {_ms(a['sign'])} |",
-        f"| verify and apply it to the verified state (`ChainState.apply`) | adder | "
-        f"{_ms(a['apply'])} |",
-        f"| forward {a['sessions_forwarded']} sessions to {a['new_devices']} devices "
-        f"({fwd_msgs} `pairwise.encrypt`) | adder | {_ms(a['forward'])} |",
-        f"| **total** | adder | **{adder / 1000:,.3f}** |",
-        f"| verify the extended chain (`verify_chain` from the known {a['chain_events']}-event "
-        f"state: hash links of the prefix, signature of the new event) | each of the other "
-        f"{others} devices | {_ms(a['other_device_verify'])} |",
-        f"| the same, summed over the {others} devices (each on its own machine) | all others | "
-        f"{_ms(a['other_device_verify'], others)} |",
-        f"| verify the {a['chain_events'] + 1}-event chain from scratch | each new device | "
-        f"{_ms(a['new_device_chain'])} |",
-        f"| open+verify+store the {a['sessions_forwarded']} forwarded sessions | each new device "
-        f"| {_ms(a['new_device_receive_share'], a['sessions_forwarded'])} |",
-        "",
-    ]
-    k = res["backup"]
-    d, lo = k["default"], k["minimum"]
-    out += [
-        "**Key backup**:",
-        "",
-        "| operation | cost | spread |",
-        "|---|---:|---|",
-        f"| `unlock_backup` at the defaults (argon2id ops {d['ops']}, mem "
-        f"{d['mem'] // 2**20} MiB) | {_ms(d)} ms | {_spread(d, 'ms')} ms |",
-        f"| `unlock_backup` at the minimum (ops {lo['ops']}, mem {lo['mem'] // 1024} KiB) | "
-        f"{_ms(lo)} ms | {_spread(lo, 'ms')} ms |",
-        f"| `seal_entry`, per session | {_us(k['seal_entry'])} µs | "
-        f"{_spread(k['seal_entry'])} µs |",
-        f"| `entry_id` + `seal_entry`, per session (what the client does) | "
-        f"{_us(k['entry_id_and_seal'])} µs | {_spread(k['entry_id_and_seal'])} µs |",
-    ]
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     """Replaces only the E2EE figures in bench/results.json and the doc: the server benches'
     header (their command, machine and load) stays theirs, since this section carries its own."""
-    from . import run_all
-
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
         prog="python -m bench.crypto_costs", description=(__doc__ or "").split("\n\n")[0]
@@ -865,19 +699,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     section = run(quick=args.quick, command=" ".join(["python -m bench.crypto_costs", *argv]))
     if args.no_doc:
-        print("\n".join(render(section)))
+        print("\n".join(results_doc.crypto_lines(section)))
         return 0
     res: dict[str, Any] = {}
-    if run_all.RESULTS.exists():
-        res = json.loads(run_all.RESULTS.read_text())
+    if results_doc.RESULTS.exists():
+        res = json.loads(results_doc.RESULTS.read_text())
     res["crypto"] = section
     res.setdefault("dates", {})["crypto"] = section["date"]
-    run_all.RESULTS.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    results_doc.RESULTS.write_text(json.dumps(res, indent=1, default=str) + "\n")
     if "machine" in res and "config" in res:
-        run_all.write_doc(run_all.render(res, res.get("argv", [])))
+        results_doc.write_doc(results_doc.render(res, res.get("argv", [])))
     else:
-        run_all.write_doc("\n".join(render(section)) + "\n")
-    print(f"rewrote the E2EE figures of {run_all.DOC} and {run_all.RESULTS}", file=sys.stderr)
+        results_doc.write_doc("\n".join(results_doc.crypto_lines(section)) + "\n")
+    print(
+        f"rewrote the E2EE figures of {doc_sections.DOC} and {results_doc.RESULTS}", file=sys.stderr
+    )
     return 0
 
 

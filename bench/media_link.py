@@ -192,7 +192,7 @@ class ShapedCall:
 
     @property
     def call(self) -> Any:
-        return self.world.svc.extras["media_bridge"].calls[self.cid]
+        return self.world.svc.parts.media_bridge.calls[self.cid]
 
     def patient_mode(self) -> str | None:
         return self.host.mode_of(self.patient_id)

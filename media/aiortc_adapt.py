@@ -5,7 +5,7 @@ fail, so this module changes them, without editing the installed package:
 
 1. **VP8 rate floor.** aiortc clamps the VP8 target to >= 250 kbit/s (`codecs/vpx.py`
    `MIN_BITRATE`), so a 100 kbit/s link is flooded. `AdaptiveVp8Encoder` goes down to 30 kbit/s and
-   picks resolution and frame rate from the rate (a ladder), as browsers do.
+   picks resolution and frame rate from the rate (media/video_ladder.py), as browsers do.
 2. **Encoder rebuild on every >10 % change.** aiortc rebuilds the libvpx context (a keyframe) each
    time REMB moves by 10 %; FFmpeg's libvpx wrapper cannot change the rate of an open encoder
    (checked: setting `bit_rate` after opening changes nothing). We rebuild only on a real step:
@@ -41,7 +41,6 @@ import logging
 import queue
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -71,6 +70,7 @@ from av.frame import Frame
 from av.packet import Packet
 
 from media.retransmits import RetransmitBudget
+from media.video_ladder import Picture, rung_at
 
 log = logging.getLogger("relais.media.aiortc")
 
@@ -108,35 +108,12 @@ INTERNALS = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Video: the rate ladder and the encoder.
+# Video: the encoder, on the rate ladder of media/video_ladder.py.
 
 
-@dataclass(frozen=True, slots=True)
-class Rung:
-    """One step of the ladder: from `min_bps` up, encode at this size and frame rate."""
-
-    min_bps: int
-    width: int
-    height: int
-    fps: int
-
-
-# Sizes keep 4:3 (the synthetic and fake-camera sources); a 16:9 source is scaled to the same
-# box. 100-150 kbit/s (video-low) lands on 320x240 at 15 fps.
-LADDER: tuple[Rung, ...] = (
-    Rung(700_000, 640, 480, 30),
-    Rung(350_000, 480, 360, 25),
-    Rung(160_000, 320, 240, 20),
-    Rung(90_000, 320, 240, 15),
-    Rung(0, 160, 120, 10),
-)
-
-
-def rung_for(bps: int) -> Rung:
-    for rung in LADDER:
-        if bps >= rung.min_bps:
-            return rung
-    return LADDER[-1]
+def rung_for(bps: int) -> Picture:
+    """The picture the encoder sends at `bps` of video."""
+    return rung_at(bps / 1000).encoder
 
 
 class AdaptiveVp8Encoder(Encoder):

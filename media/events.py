@@ -6,7 +6,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class Cause(StrEnum):
+    """Why a leg's mode changed, as a kind: the metrics' `cause` label. Set where the change is
+    decided (the policy, a manual switch); the human reason text goes alongside, unparsed."""
+
+    RATE = "rate"
+    LOSS = "loss"
+    DEAD_LINK = "dead_link"
+    PROBE = "probe"
+    MANUAL = "manual"
+    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +44,7 @@ class ModeChange:
     reason: str
     measured: dict[str, Any]
     send: dict[str, Any] = field(default_factory=dict)
+    cause: Cause = Cause.OTHER
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from av.packet import Packet
 from media import aiortc_adapt
 from media.answer_shaping import shape_answer
 from media.errors import MediaError
-from media.events import LegState, ModeChange, Quality
+from media.events import Cause, LegState, ModeChange, Quality
 from media.ice import MAX_CANDIDATES, add_remote_candidate
 from media.measure import LinkMeter
 from media.policy import (
@@ -490,10 +490,20 @@ class Leg:
         if now != previous:
             if self._cap_moved:
                 reason = MANUAL if self.cap is not None else AUTOMATIC
+                cause = Cause.MANUAL
             else:
                 reason = decision.reason or ""
+                cause = decision.cause or Cause.OTHER
             self._router.emit(
-                ModeChange(self.call_id, self.id, now.value, previous.value, reason, measured)
+                ModeChange(
+                    self.call_id,
+                    self.id,
+                    now.value,
+                    previous.value,
+                    reason,
+                    measured,
+                    cause=cause,
+                )
             )
         self._cap_moved = False
         self._ticked_mode = now

@@ -32,6 +32,10 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
+
+from media.events import Cause
+from media.video_ladder import rung_at
 
 __all__ = [
     "LADDER",
@@ -110,6 +114,7 @@ class Decision:
     targets: Targets  # what to send now
     changed: bool  # True on the sample where `mode` changed
     reason: str | None  # why, when changed
+    cause: Cause | None = None  # the kind of `reason`, for metrics
 
 
 # -- the mode table ----------------------------------------------------------------------------
@@ -204,17 +209,12 @@ def targets_for(mode: Mode, available_kbps: float | None = None) -> Targets:
     if mode is Mode.VIDEO_LOW:
         lo, hi = _VIDEO_LOW_KBPS
         video = hi if budget is None else _clamp(budget - _VIDEO_LOW_AUDIO, lo, hi)
-        w, h, fps = (320, 240, 15) if video >= 100 else (320, 180, 10)
-        return Targets(video, w, h, fps, _VIDEO_LOW_AUDIO, True, False, 1)
+        pic = rung_at(video).target
+        return Targets(video, pic.width, pic.height, pic.fps, _VIDEO_LOW_AUDIO, True, False, 1)
     lo, hi = _VIDEO_HIGH_KBPS
     video = _VIDEO_HIGH_UNKNOWN if budget is None else _clamp(budget - _VIDEO_HIGH_AUDIO, lo, hi)
-    if video >= 700:
-        w, h, fps = 640, 480, 30
-    elif video >= 400:
-        w, h, fps = 480, 360, 25
-    else:
-        w, h, fps = 320, 240, 25
-    return Targets(video, w, h, fps, _VIDEO_HIGH_AUDIO, True, False, 1)
+    pic = rung_at(video).target
+    return Targets(video, pic.width, pic.height, pic.fps, _VIDEO_HIGH_AUDIO, True, False, 1)
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -222,7 +222,13 @@ def targets_for(mode: Mode, available_kbps: float | None = None) -> Targets:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Thresholds and hold times. Times are trace seconds (sample `t`), never wall time."""
+    """Thresholds and hold times. Times are trace seconds (sample `t`), never wall time.
+
+    The defaults are the product's. The thresholds an operator may have reason to move (the
+    floors and climb margin, the loss limits and ceilings, the degrade hold, the dead-link time,
+    the back-off cap) are server settings (`RELAIS_MEDIA_*`, server/settings.py, listed in
+    docs/configuration.md) passed in through `MediaConfig`; the rest are the code's.
+    """
 
     # Loss baseline: the median loss of the last `baseline_window` uncongested seconds with
     # media, trusted from `baseline_min_samples` of them; a burst above it counts only after
@@ -307,6 +313,16 @@ class PolicyConfig:
             raise ValueError("mode floors must increase up the ladder")
         if self.climb_margin < 1.0:
             raise ValueError("climb_margin must be >= 1")
+        for limit, ceiling in (
+            (self.loss_degrade, self.loss_ceiling_video),
+            (self.loss_degrade_audio, self.loss_ceiling_audio),
+        ):
+            if not 0.0 < limit <= ceiling <= 1.0:
+                raise ValueError("loss limits must be above 0 and at most their ceiling, <= 1")
+        if self.degrade_hold_s <= 0 or self.dead_after_s <= 0:
+            raise ValueError("degrade_hold_s and dead_after_s must be positive")
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("backoff_max_s must be >= backoff_base_s")
 
     def floor(self, mode: Mode) -> float:
         return {
@@ -432,6 +448,7 @@ def packets_per_second(sent_kbps: float) -> float:
 @dataclass
 class _Backoff:
     failures: int = 0
+    cheap: int = 0  # failures that cost little and do not escalate (`_judge_probe`)
     marginal: int = 0  # failures that were not a flood in the first second
     not_before: float = float("-inf")
 
@@ -455,6 +472,14 @@ class _State:
     switches: int = 0
     sound_kbps: float | None = None  # sound-only's loss-based rate, when it has no estimate
     baseline: _Baseline = field(default_factory=lambda: _Baseline(30, 8, 10))
+
+
+class _Change(NamedTuple):
+    """A change of committed mode the policy decided, with its reason and the reason's kind."""
+
+    mode: Mode
+    reason: str
+    cause: Cause
 
 
 def _kbps(x: float) -> str:
@@ -530,10 +555,9 @@ class AdaptationPolicy:
             self._maybe_probe(sample, start, loss, est)
 
         if change is not None:
-            new_mode, reason = change
             probe = s.probe
-            self._commit(new_mode, sample.t)
-            if probe is not None and probe.mode is new_mode and probe.clean:
+            self._commit(change.mode, sample.t)
+            if probe is not None and probe.mode is change.mode and probe.clean:
                 # A clean probe is headroom evidence for the mode it proved: it carried that
                 # mode's load at floor x margin without loss or congestion. Counting its
                 # seconds lets the next step be probed at once instead of after a fresh
@@ -541,8 +565,6 @@ class AdaptationPolicy:
                 s.good.since = probe.started
                 s.good.worst = est if est is not None else 0.0
         else:
-            reason = None
-        if change is None:
             self._learn(sample, loss, est)
         if s.probe is not None:
             # A probe pushes what the mode must prove it gets (floor x margin): receive-side
@@ -559,7 +581,8 @@ class AdaptationPolicy:
             probing=None if s.probe is None else s.probe.mode,
             targets=targets,
             changed=change is not None,
-            reason=reason,
+            reason=None if change is None else change.reason,
+            cause=None if change is None else change.cause,
         )
 
     def _sound_rate(self, sample: LinkSample, loss: float) -> float | None:
@@ -628,7 +651,7 @@ class AdaptationPolicy:
 
     def _degrade(
         self, sample: LinkSample, start: float, loss: float, est: float | None
-    ) -> tuple[Mode, str] | None:
+    ) -> _Change | None:
         cfg, s = self._cfg, self._s
         if sample.silence_s >= cfg.dead_after_s:
             # Only a link that died under media re-arms the fresh start on revival: in
@@ -642,7 +665,9 @@ class AdaptationPolicy:
                 self._fail(s.probe.mode, sample.t)
             if s.mode is Mode.TEXT_ONLY:
                 return None
-            return Mode.TEXT_ONLY, f"no packets for {sample.silence_s:.1f} s"
+            return _Change(
+                Mode.TEXT_ONLY, f"no packets for {sample.silence_s:.1f} s", Cause.DEAD_LINK
+            )
         if s.mode is Mode.TEXT_ONLY:
             return None
 
@@ -709,7 +734,7 @@ class AdaptationPolicy:
             s.rate_bad.clear()  # an unknown estimate neither confirms nor clears a collapse
 
         hold = cfg.degrade_hold_s - 1e-6
-        candidates: list[tuple[Mode, str]] = []
+        candidates: list[_Change] = []
         lasted = s.rate_bad.lasted(sample.t)
         if lasted >= hold:
             # Land where a climb could have brought the leg (floor x margin): a mode the link
@@ -725,9 +750,10 @@ class AdaptationPolicy:
                 default=Mode.TEXT_ONLY,
             )
             candidates.append(
-                (
+                _Change(
                     carried,
                     f"rate {_kbps(s.rate_bad.worst)} kbit/s < {_kbps(need)} for {_secs(lasted)} s",
+                    Cause.RATE,
                 )
             )
         lasted = s.loss_bad.lasted(sample.t)
@@ -753,28 +779,27 @@ class AdaptationPolicy:
             lasted = 0.0
         if lasted >= hold and pooled >= limit + margin:
             candidates.append(
-                (
+                _Change(
                     LADDER[_RANK[s.mode] - 1],
                     f"loss {pooled:.0%} >= {limit:.0%} for {_secs(lasted)} s",
+                    Cause.LOSS,
                 )
             )
         if not candidates:
             return None
-        target, reason = min(candidates, key=lambda c: _RANK[c[0]])
-        if target is Mode.TEXT_ONLY and s.mode in (Mode.VIDEO_HIGH, Mode.VIDEO_LOW):
+        change = min(candidates, key=lambda c: _RANK[c.mode])
+        if change.mode is Mode.TEXT_ONLY and s.mode in (Mode.VIDEO_HIGH, Mode.VIDEO_LOW):
             # Video first, then see: while video floods a collapsed link, its estimate and loss
             # say nothing about what audio alone would get. Audio-only judges that within
             # `degrade_hold_s`; only a dead link skips straight to text.
-            target = Mode.AUDIO_ONLY
+            change = change._replace(mode=Mode.AUDIO_ONLY)
         if s.probe is not None:
             self._fail(s.probe.mode, sample.t)
         if s.climbed_at is not None and sample.t - s.climbed_at < cfg.unstable_s:
             self._fail(s.mode, sample.t)  # we climbed into it too early: treat as a failed probe
-        return target, reason
+        return change
 
-    def _judge_probe(
-        self, sample: LinkSample, loss: float, est: float | None
-    ) -> tuple[Mode, str] | None:
+    def _judge_probe(self, sample: LinkSample, loss: float, est: float | None) -> _Change | None:
         cfg, s = self._cfg, self._s
         probe = s.probe
         assert probe is not None
@@ -815,7 +840,18 @@ class AdaptationPolicy:
         ):
             # A probe flooded in its first second met a link far below the mode: that says
             # nothing about a link good in short bursts, so it does not lengthen the next probe.
-            self._fail(probe.mode, sample.t, marginal=not (probe.seconds == 1 and loss > flood))
+            # From text-only, a probe the uplink failed before any report came cost ~2 s of a
+            # sound stream on a link that carried no sound anyway: it backs the next one off
+            # without escalating past 2 x base, so a link back from a long thin cut is found
+            # within ~8 s instead of the 16-30 s escalated failures wait (the climb back took
+            # 14-22 s on a real 20 kbit/s cut). A permanently thin link pays ~2 s in 10.
+            cheap = probe.seconds == 0 and s.mode is Mode.TEXT_ONLY
+            self._fail(
+                probe.mode,
+                sample.t,
+                marginal=not (probe.seconds == 1 and loss > flood),
+                escalate=not cheap,
+            )
             return None
         if loss > self._headroom_loss() or (
             est is not None and est < sample.sent_kbps * cfg.congested_share
@@ -859,12 +895,18 @@ class AdaptationPolicy:
             light = sample.sent_kbps < SENDER_LIMITED * targets_for(probe.mode, need).wire_kbps
             if clean and light and est >= cfg.floor(probe.mode) * 0.5:
                 carried = f"sender-limited {_kbps(est)} kbit/s, no congestion, "
-                return probe.mode, f"{probe.headroom}, probe ok ({carried}loss {loss:.0%})"
+                return _Change(
+                    probe.mode,
+                    f"{probe.headroom}, probe ok ({carried}loss {loss:.0%})",
+                    Cause.PROBE,
+                )
             if not ramping:
                 self._fail(probe.mode, sample.t)
             return None
         carried = "" if est is None else f"{_kbps(est)} >= {_kbps(need)} kbit/s, "
-        return probe.mode, f"{probe.headroom}, probe ok ({carried}loss {loss:.0%})"
+        return _Change(
+            probe.mode, f"{probe.headroom}, probe ok ({carried}loss {loss:.0%})", Cause.PROBE
+        )
 
     def _maybe_probe(
         self, sample: LinkSample, start: float, loss: float, est: float | None
@@ -912,12 +954,17 @@ class AdaptationPolicy:
         s.probe = _Probe(nxt, sample.t, length, loss, why)
         s.good.clear()
 
-    def _fail(self, mode: Mode, t: float, marginal: bool = True) -> None:
+    def _fail(self, mode: Mode, t: float, marginal: bool = True, escalate: bool = True) -> None:
         cfg, s = self._cfg, self._s
         b = s.backoff[mode]
-        b.failures += 1
+        b.failures += escalate
+        b.cheap += not escalate
         b.marginal += marginal
-        b.not_before = t + min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** max(0, b.failures - 2))
+        wait = cfg.backoff_base_s * 2 ** max(0, b.failures - 2)
+        if not escalate:
+            cheap = cfg.backoff_base_s * 2 ** max(0, b.cheap - 2)
+            wait = max(wait, min(2 * cfg.backoff_base_s, cheap))
+        b.not_before = t + min(cfg.backoff_max_s, wait)
         if s.probe is not None and s.probe.mode is mode:
             s.probe = None
             s.probe_ended = t

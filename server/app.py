@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from aiohttp import web
 
@@ -31,7 +32,8 @@ from server.settings import Settings
 log = logging.getLogger("relais.app")
 
 # Feature modules: importing one registers its REST routes and socket events; a module may also
-# define `setup(services)` (called at start-up, may be async) to add hooks or services.
+# define `setup(services)` (called at start-up in this order, may be async) to add hooks or to
+# build its part (`services.parts`, server/parts.py), and `teardown(services)` to close it.
 FEATURE_MODULES = (
     "server.messaging.events",
     "server.messaging.todevice",
@@ -60,14 +62,19 @@ FEATURE_MODULES = (
 )
 
 
-def _load_features() -> list[object]:
-    mods: list[object] = []
-    for name in FEATURE_MODULES:
+def _load_features(names: Sequence[str] = FEATURE_MODULES) -> list[ModuleType]:
+    """Import the feature modules, in order. A name that resolves to no module stops the start:
+    skipping it would switch a feature off without a word."""
+    mods: list[ModuleType] = []
+    for name in names:
         try:
             mods.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+            if exc.name is not None and (name == exc.name or name.startswith(f"{exc.name}.")):
+                raise ModuleNotFoundError(
+                    f"unknown feature module {name!r} (server/app.py FEATURE_MODULES)", name=name
+                ) from exc
+            raise
     return mods
 
 
@@ -161,7 +168,7 @@ def create_app(settings: Settings) -> web.Application:
         sio=sio,
     )
     app[SERVICES_KEY] = svc
-    features = _load_features()
+    features = _load_features(FEATURE_MODULES)
     sio.attach(app, socketio_path="socket.io")
     bind_handlers(sio, svc)
     add_routes(app)

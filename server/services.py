@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -9,12 +10,16 @@ from server.audit.log import AuditLog
 from server.auth.sessions import SessionService
 from server.db.engine import Database
 from server.messaging.store import MessageStore
+from server.parts import Parts
 from server.ratelimit import RateLimiter
-from server.realtime.connections import ConnectionTable
+from server.realtime.connections import Connection, ConnectionTable
 from server.settings import Settings
 
 if TYPE_CHECKING:
     import socketio
+
+# Called with (services, connection, first_or_last_on_this_node) after connect / disconnect.
+ConnectionHook = Callable[["Services", Connection, bool], Awaitable[None]]
 
 
 @dataclass
@@ -29,7 +34,7 @@ class Services:
     sio: socketio.AsyncServer
     redis: Any = None
     draining: bool = False
-    # Called with (services, connection, first_or_last_on_this_node) after connect / disconnect.
-    connect_hooks: list[Any] = field(default_factory=list)
-    disconnect_hooks: list[Any] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
+    connect_hooks: list[ConnectionHook] = field(default_factory=list)
+    disconnect_hooks: list[ConnectionHook] = field(default_factory=list)
+    # What the feature modules build in their `setup` (server/parts.py).
+    parts: Parts = field(default_factory=Parts)

@@ -14,6 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from media.policy import PolicyConfig
+
+# The adaptation policy's own defaults: a `media_*` threshold setting starts from the code's.
+_POLICY_DEFAULTS = PolicyConfig()
+
+
+def _policy_setting(name: str, doc: str) -> Any:
+    """A setting that tunes the `PolicyConfig` field `name` (media/policy.py, where the why of
+    each default is): its default is the policy's own, so the two cannot drift."""
+    return field(default=getattr(_POLICY_DEFAULTS, name), metadata={"doc": doc, "policy": name})
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -75,6 +86,56 @@ class Settings:
         metadata={
             "doc": "A media leg that has not connected (ICE+DTLS) by then is closed, seconds."
         },
+    )
+    # The adaptation policy's tunable thresholds (docs/media.md, "Adaptation policy").
+    media_floor_audio_kbps: float = _policy_setting(
+        "floor_audio_kbps",
+        "Link estimate a media leg needs for `audio-only`, kbit/s: a climb into the mode needs "
+        "this x `media_climb_margin`; an estimate below it (or below the least the mode's "
+        "targets need, when that is lower) for `media_degrade_hold_s` takes the leg out of it.",
+    )
+    media_floor_video_low_kbps: float = _policy_setting(
+        "floor_video_low_kbps", "The same floor for `video-low`, kbit/s."
+    )
+    media_floor_video_high_kbps: float = _policy_setting(
+        "floor_video_high_kbps",
+        "The same floor for `video-high`, kbit/s. Floors must rise up the modes and carry each "
+        "mode's least targets, or the server refuses to start.",
+    )
+    media_climb_margin: float = _policy_setting(
+        "climb_margin",
+        "A probe commits a climb only when the estimate reaches the mode's floor x this (>= 1).",
+    )
+    media_loss_degrade: float = _policy_setting(
+        "loss_degrade",
+        "Loss (0-1) that steps a video mode down when it lasts `media_degrade_hold_s`; on a "
+        "link that always loses some, raised to its steady loss plus a margin.",
+    )
+    media_loss_degrade_audio: float = _policy_setting(
+        "loss_degrade_audio", "The same loss limit for `audio-only` (to `text-only`), 0-1."
+    )
+    media_loss_ceiling_video: float = _policy_setting(
+        "loss_ceiling_video",
+        "Steady loss (0-1) a video mode never bears, whatever the link's usual loss: the most "
+        "`media_loss_degrade` is raised to.",
+    )
+    media_loss_ceiling_audio: float = _policy_setting(
+        "loss_ceiling_audio", "The same ceiling for `audio-only`, 0-1."
+    )
+    media_degrade_hold_s: float = _policy_setting(
+        "degrade_hold_s",
+        "How long a rate collapse or loss over the limit lasts before a leg steps down, seconds.",
+    )
+    media_dead_after_s: float = _policy_setting(
+        "dead_after_s",
+        "A leg with no packet from its participant for this long goes to `text-only` at once, "
+        "seconds.",
+    )
+    media_backoff_max_s: float = _policy_setting(
+        "backoff_max_s",
+        "Longest wait before probing a mode again after failed probes of it, seconds: the cost "
+        "of probing a starved link (one lost second per wait at most) against the time back "
+        "to video on a restored one.",
     )
     consult_guest_ttl_s: int = field(
         default=4 * 3600,
@@ -270,7 +331,21 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value
-    return Settings(**values)
+    settings = Settings(**values)
+    try:
+        media_policy(settings)
+    except ValueError as exc:
+        raise SystemExit(f"invalid RELAIS_MEDIA_* settings: {exc}") from exc
+    return settings
+
+
+def media_policy(settings: Settings) -> PolicyConfig:
+    """The adaptation policy of this node's media legs: the `media_*` thresholds set here, the
+    code's defaults for the rest. Raises ValueError when they do not hold together."""
+    tuned = {
+        f.metadata["policy"]: getattr(settings, f.name) for f in FIELDS if "policy" in f.metadata
+    }
+    return dataclasses.replace(_POLICY_DEFAULTS, **tuned)
 
 
 def settings_table_markdown() -> str:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from server.addresses import client_address
 from server.auth.principal import Principal
 from server.errors import ApiError
 
@@ -18,7 +19,6 @@ SERVICES_KEY: web.AppKey[Services] = web.AppKey("relais_services")
 __all__ = [
     "SERVICES_KEY",
     "Principal",
-    "address_of",
     "authenticate_request",
     "client_ip",
     "services",
@@ -48,17 +48,5 @@ async def authenticate_request(request: web.Request) -> Principal:
 
 
 def client_ip(request: web.Request, settings: Settings) -> str:
-    return address_of(request, settings.trust_forwarded_for)
-
-
-def address_of(request: web.BaseRequest | None, trust_forwarded_for: bool) -> str:
-    """The one reading of a caller's address, for REST, the socket.io edge and its CONNECT: the
-    TCP peer, or behind our own proxy the first X-Forwarded-For entry (the shipped nginx
-    overwrites the header with the peer it saw, so a client cannot choose it)."""
-    if request is None:
-        return "unknown"
-    if trust_forwarded_for:
-        fwd = request.headers.get("X-Forwarded-For")
-        if fwd:
-            return fwd.split(",")[0].strip()
-    return request.remote or "unknown"
+    """A REST caller's address, as the node's settings say to read it (server/addresses.py)."""
+    return client_address(request, settings.trust_forwarded_for)

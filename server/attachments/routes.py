@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.api.context import services
 from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
 from server.auth.principal import Principal
-from server.db.models import Attachment, Membership, new_id, now_ms
+from server.db.models import Attachment, new_id, now_ms
 from server.errors import ApiError, not_found
+from server.rooms.store import is_member
 
 from .blobstore import ID_PATTERN, BlobStore
 
@@ -36,24 +36,6 @@ log = logging.getLogger("relais.attachments")
 ROOM_ID = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 READ_CHUNK = 64 * 1024
 SEND_CHUNK = 256 * 1024
-
-
-def _blobs(svc: Services) -> BlobStore:
-    store = svc.extras.get("blobs")
-    if not isinstance(store, BlobStore):
-        raise ApiError("unavailable", "attachment storage is not ready")
-    return store
-
-
-async def _is_member(conn: AsyncConnection, room_id: str, user_id: str) -> bool:
-    row = (
-        await conn.execute(
-            select(Membership.user_id).where(
-                Membership.room_id == room_id, Membership.user_id == user_id
-            )
-        )
-    ).first()
-    return row is not None
 
 
 async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
@@ -76,12 +58,12 @@ async def upload(request: web.Request, p: Principal, _b: None) -> web.Response:
     if not ROOM_ID.match(room_id):
         raise not_found()
     async with svc.db.read() as conn:
-        if not await _is_member(conn, room_id, p.user_id):
+        if not await is_member(conn, room_id, p.user_id):
             raise not_found()
     limit = svc.settings.max_attachment_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError("payload_too_large", f"attachment larger than {limit} bytes")
-    blobs = _blobs(svc)
+    blobs = svc.parts.blobs
     staged = await blobs.stage(_chunks(request), limit)
     if staged.size == 0:
         await blobs.discard(staged)
@@ -93,7 +75,7 @@ async def upload(request: web.Request, p: Principal, _b: None) -> web.Response:
     ts = now_ms()
     try:
         async with svc.db.write() as conn:
-            if not await _is_member(conn, room_id, p.user_id):
+            if not await is_member(conn, room_id, p.user_id):
                 raise not_found()
             await conn.execute(
                 insert(Attachment).values(
@@ -153,9 +135,9 @@ async def download(request: web.Request, p: Principal, _b: None) -> web.StreamRe
         row = (
             await conn.execute(select(Attachment.__table__).where(Attachment.id == attachment_id))
         ).first()
-        if row is None or not await _is_member(conn, row.room_id, p.user_id):
+        if row is None or not await is_member(conn, row.room_id, p.user_id):
             raise not_found("attachment")
-    blobs = _blobs(svc)
+    blobs = svc.parts.blobs
     if not await blobs.exists(attachment_id):
         log.error("attachment row without its blob", extra={"attachment_id": attachment_id})
         raise not_found("attachment")
@@ -185,4 +167,4 @@ async def download(request: web.Request, p: Principal, _b: None) -> web.StreamRe
 async def setup(svc: Services) -> None:
     store = BlobStore(svc.settings.attachments_dir)
     await store.prepare()
-    svc.extras["blobs"] = store
+    svc.parts.blobs = store

@@ -19,10 +19,10 @@ from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
 from server.db.models import User
 from server.errors import ApiError
+from server.realtime.disconnect import disconnect_sockets
 
 from . import accounts, lockout
 from .principal import Principal
-from .sessions import disconnect_sockets
 
 ADMIN = ("admin",)
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]

@@ -1,7 +1,9 @@
 """The 6-digit code of a single-use link (patient invitations, consultation links), capped.
 
 A code has only 10^6 values, so besides hashing it (salted with the link id) the number of codes
-tried is capped and the link burns after the cap. Both kinds of link use this module:
+tried is capped and the link burns after the cap. Both kinds of link use this module, each
+naming its own table and columns (`CodedLinks`), so the rule is written once while each table
+stays with the capability that owns it:
 
 - each code is counted *before* it is compared, by one conditional `UPDATE ... SET failed_codes =
   failed_codes + 1 WHERE failed_codes < cap RETURNING`: however many guesses arrive at once, at
@@ -18,13 +20,15 @@ tried is capped and the link burns after the cap. Both kinds of link use this mo
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import InstrumentedAttribute
 
 from server.audit.log import AuditRecord, append
-from server.db.models import ConsultationLink, Invite, now_ms
+from server.db.models import Base, now_ms
 from server.errors import ApiError
 
 from .tokens import same
@@ -35,7 +39,17 @@ if TYPE_CHECKING:
 
 MAX_CODE_ATTEMPTS = 5
 
-Table = type[Invite] | type[ConsultationLink]
+
+@dataclass(frozen=True, slots=True)
+class CodedLinks:
+    """Where one kind of coded link keeps what this module counts, named by the capability that
+    owns the table (invitations, consultation links), so the counting lives here once without
+    this module knowing whose rows it counts in."""
+
+    table: type[Base]
+    id: InstrumentedAttribute[str]
+    used_at: InstrumentedAttribute[int | None]  # set when the link is used or burnt
+    failed_codes: InstrumentedAttribute[int]
 
 
 def code_hash(link_id: str, code: str) -> str:
@@ -43,19 +57,19 @@ def code_hash(link_id: str, code: str) -> str:
     return hashlib.sha256(f"relais-invite-code:{link_id}:{code}".encode()).hexdigest()
 
 
-async def count_code_attempt(conn: AsyncConnection, table: Table, row_id: str) -> int | None:
+async def count_code_attempt(conn: AsyncConnection, links: CodedLinks, row_id: str) -> int | None:
     """Count one code attempt before comparing it: its rank (1..cap), or None when the link is
     used, burned or out of attempts, in which case the code must not be compared at all."""
     rank = (
         await conn.execute(
-            update(table)
+            update(links.table)
             .where(
-                table.id == row_id,
-                table.used_at.is_(None),
-                table.failed_codes < MAX_CODE_ATTEMPTS,
+                links.id == row_id,
+                links.used_at.is_(None),
+                links.failed_codes < MAX_CODE_ATTEMPTS,
             )
-            .values(failed_codes=table.failed_codes + 1)
-            .returning(table.failed_codes)
+            .values({links.failed_codes: links.failed_codes + 1})
+            .returning(links.failed_codes)
         )
     ).scalar_one_or_none()
     return None if rank is None else int(rank)
@@ -63,7 +77,7 @@ async def count_code_attempt(conn: AsyncConnection, table: Table, row_id: str) -
 
 async def check_code(
     svc: Services,
-    table: Table,
+    links: CodedLinks,
     link: Any,
     code: str | None,
     *,
@@ -73,7 +87,7 @@ async def check_code(
     invalid: ApiError,
     detail: dict[str, Any] | None = None,
 ) -> bool:
-    """Let a redemption of `link` (a row of `table`) go on only with its right code: returns
+    """Let a redemption of `link` (a row of `links.table`) go on only with its right code: returns
     whether a code was counted (give it back with `give_back` if the redemption then fails),
     False for a link without a code. Raises `invalid_credentials` for a missing or wrong code
     (burning the link at the cap) and `invalid` when the link can no longer be tried.
@@ -91,7 +105,7 @@ async def check_code(
             },
         )
     async with svc.db.write() as conn:
-        rank = await count_code_attempt(conn, table, link.id)
+        rank = await count_code_attempt(conn, links, link.id)
     if rank is None:  # used, burned or out of attempts meanwhile: nothing is compared
         await svc.audit.record(AuditRecord(action, target=link.id, ip=ip, outcome="invalid"))
         raise invalid
@@ -101,9 +115,9 @@ async def check_code(
     async with svc.db.write() as conn:
         if burned:
             await conn.execute(
-                update(table)
-                .where(table.id == link.id, table.used_at.is_(None))
-                .values(used_at=now_ms())
+                update(links.table)
+                .where(links.id == link.id, links.used_at.is_(None))
+                .values({links.used_at: now_ms()})
             )
         await append(
             conn,
@@ -124,12 +138,12 @@ async def check_code(
     )
 
 
-async def give_back(db: Database, table: Table, row_id: str) -> None:
+async def give_back(db: Database, links: CodedLinks, row_id: str) -> None:
     """The right code was counted but the redemption failed: hand its count back (never below
     zero, and not on a link that is used or burned meanwhile)."""
     async with db.write() as conn:
         await conn.execute(
-            update(table)
-            .where(table.id == row_id, table.used_at.is_(None), table.failed_codes > 0)
-            .values(failed_codes=table.failed_codes - 1)
+            update(links.table)
+            .where(links.id == row_id, links.used_at.is_(None), links.failed_codes > 0)
+            .values({links.failed_codes: links.failed_codes - 1})
         )

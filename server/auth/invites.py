@@ -21,18 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.api.context import client_ip, services
 from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
-from server.db.models import Invite, Membership, Room, User, new_id, now_ms
+from server.db.models import Invite, User, new_id, now_ms
 from server.errors import ApiError, not_found
-from server.realtime.connections import user_room
-from server.rooms import service as rooms
+from server.rooms import changes, store
+from server.rooms.access import is_manager, require_manager
 
 from . import code_attempts
 from .accounts import create_user
-from .code_attempts import MAX_CODE_ATTEMPTS, code_hash
+from .code_attempts import MAX_CODE_ATTEMPTS, CodedLinks, code_hash
 from .principal import Principal
 from .tokens import hash_token, new_token
 
 JOIN_PATH = "/join/"
+_CODED = CodedLinks(Invite, Invite.id, Invite.used_at, Invite.failed_codes)
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
 
@@ -96,9 +97,9 @@ async def create_invite(request: web.Request, p: Principal, body: CreateInvite) 
     async with svc.db.write() as conn:
         if body.room_id is not None:
             # Inviting the room's patient is adding a member: the same managers as add_member.
-            await rooms._require_manager(conn, p, body.room_id)
-            room = await rooms._room(conn, body.room_id)
-            if room.patient_user_id is not None:
+            await require_manager(conn, p, body.room_id)
+            room = await store.room(conn, body.room_id)
+            if room is not None and room.patient_user_id is not None:
                 raise ApiError("conflict", "this room already has a patient")
         await conn.execute(
             insert(Invite).values(
@@ -216,7 +217,7 @@ async def revoke_invite(request: web.Request, p: Principal, _b: None) -> web.Res
 
 async def _join_room(
     conn: AsyncConnection, invite: Any, patient_id: str, now: int
-) -> tuple[int, list[str]]:
+) -> tuple[dict[str, Any], list[str]]:
     """Make the new patient the room's patient and a member, as if the inviter added them.
 
     The inviter must still be allowed to add members now (an owner of the room, or an admin,
@@ -225,42 +226,23 @@ async def _join_room(
     inviter = (
         await conn.execute(select(User.role, User.disabled).where(User.id == invite.created_by))
     ).first()
-    membership = await rooms._membership(conn, invite.room_id, invite.created_by)
-    allowed = (
-        inviter is not None
-        and not inviter.disabled
-        and (
-            inviter.role == "admin"
-            or (
-                membership is not None
-                and membership.room_role == "owner"
-                and inviter.role in rooms.CARE_TEAM_ROLES
-            )
-        )
-    )
+    membership = await store.membership(conn, invite.room_id, invite.created_by)
+    allowed = inviter is not None and not inviter.disabled and is_manager(inviter.role, membership)
     if not allowed:
         raise _invalid()
-    claimed = await conn.execute(
-        update(Room)
-        .where(Room.id == invite.room_id, Room.patient_user_id.is_(None))
-        .values(patient_user_id=patient_id)
-    )
-    if not claimed.rowcount:
+    if not await store.claim_patient(conn, invite.room_id, patient_id):
         raise ApiError("conflict", "the invitation's room already has a patient")
-    await conn.execute(
-        insert(Membership).values(
-            room_id=invite.room_id,
-            user_id=patient_id,
-            room_role="member",
-            added_by=invite.created_by,
-            added_at=now,
-            joined_seq=0,
-        )
+    event_seq = await changes.record_add(
+        conn,
+        invite.room_id,
+        patient_id,
+        "member",
+        actor=invite.created_by,
+        at=now,
+        joined_seq=0,
     )
-    event_seq = await rooms._add_event(
-        conn, invite.room_id, "add", invite.created_by, patient_id, "member", None, None
-    )
-    return event_seq, await rooms._member_ids(conn, invite.room_id)
+    added = changes.added(invite.room_id, patient_id, "member", event_seq, invite.created_by)
+    return added, await store.member_ids(conn, invite.room_id)
 
 
 @route(
@@ -294,7 +276,7 @@ async def redeem_invite(
         raise _invalid()
     counted = await code_attempts.check_code(
         svc,
-        Invite,
+        _CODED,
         invite,
         body.code,
         action="invite.redeem",
@@ -306,7 +288,7 @@ async def redeem_invite(
         return await _redeem(request, invite, body, ip, now)
     except Exception as err:
         if counted:  # the right code: only wrong codes use an invitation up
-            await code_attempts.give_back(svc.db, Invite, invite.id)
+            await code_attempts.give_back(svc.db, _CODED, invite.id)
         if isinstance(err, ApiError):
             # The transaction rolled back; the refusal is recorded in its own.
             outcome = "invalid" if err.code == "invite_invalid" else err.code
@@ -320,7 +302,7 @@ async def _redeem(
     request: web.Request, invite: Any, body: RedeemInvite, ip: str, now: int
 ) -> web.Response:
     svc = services(request)
-    event_seq, members = 0, list[str]()
+    joined: tuple[dict[str, Any], list[str]] | None = None
     async with svc.db.write() as conn:
         # The single-use guard: only one transaction can move used_at from NULL.
         won = await conn.execute(
@@ -369,7 +351,7 @@ async def _redeem(
             ),
         ]
         if invite.room_id is not None:
-            event_seq, members = await _join_room(conn, invite, patient_id, now)
+            joined = await _join_room(conn, invite, patient_id, now)
             audit.append(
                 AuditRecord(
                     "room.member_add",
@@ -382,19 +364,9 @@ async def _redeem(
                 )
             )
         await append(conn, audit)
-    if invite.room_id is not None:
-        await svc.sio.emit(
-            "room.member",
-            {
-                "room_id": invite.room_id,
-                "action": "add",
-                "user_id": patient_id,
-                "room_role": "member",
-                "event_seq": event_seq,
-                "actor_user_id": invite.created_by,
-            },
-            to=[user_room(u) for u in members],
-        )
+    if joined is not None:
+        payload, members = joined
+        await changes.notify(svc, members, payload)
     return json_response(
         Redeemed(
             token=issued.token,

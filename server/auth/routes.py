@@ -6,19 +6,17 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from server.api.context import client_ip, services
 from server.api.routing import json_response, route
-from server.audit.log import AuditRecord, append
+from server.audit.log import AuditRecord
 from server.db.models import User
 from server.errors import ApiError
+from server.realtime.disconnect import disconnect_sockets
 
-from . import lockout, totp_secrets
-from .passwords import verify_password
+from .login import PasswordLogin, password_login
 from .principal import Principal
-from .sessions import disconnect_sockets
-from .totp import consume_step, matching_step
 
 
 class LoginBody(BaseModel):
@@ -39,15 +37,6 @@ class LoginResult(BaseModel):
     expires_at: Annotated[int, Field(description="ms since epoch")]
 
 
-def _denied() -> ApiError:
-    # One answer for an unknown name, a wrong password, and a missing, wrong or replayed TOTP
-    # code: it confirms neither that the account exists nor that the password was right.
-    return ApiError("invalid_credentials", DENIED)
-
-
-DENIED = "wrong username or password, or a missing or wrong TOTP code"
-
-
 @route(
     "POST",
     "/api/v1/auth/login",
@@ -59,87 +48,27 @@ DENIED = "wrong username or password, or a missing or wrong TOTP code"
     errors=("invalid_credentials", "account_locked", "account_disabled", "rate_limited"),
 )
 async def login(request: web.Request, _p: Principal | None, body: LoginBody) -> web.Response:
-    """The attempt is counted (per username, per address) before anything is checked.
-
-    Known and unknown names take the same path: counted, argon2 run (on a dummy hash for unknown
-    names), the same `invalid_credentials` answer. A locked name or address is refused before
-    argon2: that answer cannot depend on the password, and skipping argon2 keeps a flood of
-    refused attempts from costing CPU.
-    """
     svc = services(request)
-    ip = client_ip(request, svc.settings)
-    username = body.username.strip().lower()
-    async with svc.db.read() as conn:
-        user = (await conn.execute(select(User.__table__).where(User.username == username))).first()
-    attempt = await lockout.count_attempt(svc.db, svc.settings, username, ip)
-    if attempt.locked_until:
-        await svc.audit.record(
-            AuditRecord("auth.login", user.id if user else None, ip=ip, outcome="locked")
-        )
-        raise attempt.refusal()
-    ok = await verify_password(user.password_hash if user else None, body.password)
-    totp_step: int | None = None
-    reseal: str | None = None
-    if ok and user is not None and user.totp_secret:
-        totp = await totp_secrets.cipher(svc)
-        secret = totp.open(user.id, user.totp_secret)
-        if not totp.is_current(user.totp_secret):
-            reseal = totp.seal(user.id, secret)  # a clear or old-key secret, sealed anew
-        totp_step = None if body.totp is None else matching_step(secret, body.totp)
-        ok = totp_step is not None
-    if user is None or not ok:
-        await svc.audit.record(
-            AuditRecord("auth.login", user.id if user else None, ip=ip, outcome="denied")
-        )
-        raise _denied()
-    if user.disabled:
-        await svc.audit.record(AuditRecord("auth.login", user.id, ip=ip, outcome="disabled"))
-        raise ApiError("account_disabled", "this account is disabled")
-    async with svc.db.write() as conn:
-        if totp_step is not None and not await consume_step(conn, user.id, totp_step):
-            raise _denied()
-        if reseal is not None:
-            await conn.execute(
-                update(User)
-                .where(User.id == user.id, User.totp_secret == user.totp_secret)
-                .values(totp_secret=reseal)
-            )
-        device_id = None
-        if body.device_id is not None:
-            from server.db.models import Device
-
-            own = (
-                await conn.execute(
-                    select(Device.id).where(
-                        Device.id == body.device_id,
-                        Device.user_id == user.id,
-                        Device.revoked_at.is_(None),
-                    )
-                )
-            ).first()
-            if own is None:
-                raise ApiError("not_found", "device not found")
-            device_id = own.id
-        issued = await svc.sessions.issue(
-            conn,
-            user.id,
-            device_id=device_id,
+    done = await password_login(
+        svc,
+        PasswordLogin(
+            username=body.username,
+            password=body.password,
+            totp=body.totp,
             device_name=body.device_name,
+            device_id=body.device_id,
+            ip=client_ip(request, svc.settings),
             user_agent=request.headers.get("User-Agent"),
-        )
-        await lockout.succeeded(conn, attempt, username)
-        await append(
-            conn,
-            [AuditRecord("auth.login", user.id, issued.device_id, ip=ip, target=issued.session_id)],
-        )
+        ),
+    )
     return json_response(
         LoginResult(
-            token=issued.token,
-            session_id=issued.session_id,
-            user_id=user.id,
-            device_id=issued.device_id,
-            role=user.role,
-            expires_at=issued.expires_at,
+            token=done.session.token,
+            session_id=done.session.session_id,
+            user_id=done.user_id,
+            device_id=done.session.device_id,
+            role=done.role,
+            expires_at=done.session.expires_at,
         ).model_dump()
     )
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.engine import Database
@@ -13,9 +12,6 @@ from server.db.models import Device, Session, User, new_id, now_ms
 
 from .principal import Principal
 from .tokens import hash_token, new_token
-
-if TYPE_CHECKING:
-    from server.services import Services
 
 # last_seen_at is a convenience for "list sessions"; refreshing it on every request would turn
 # each read into a write, so it is refreshed at most this often per session.
@@ -147,18 +143,92 @@ class SessionService:
         return out
 
 
-async def disconnect_sockets(svc: Services, user_id: str, *, session_id: str | None = None) -> int:
-    """Close this node's live sockets of a user (or of one session of theirs).
+async def cap_expiry(conn: AsyncConnection, session_id: str, expires_at: int) -> None:
+    """Make a session just issued end sooner than the account lifetime (a consultation guest's
+    ends with `RELAIS_CONSULT_GUEST_TTL_S`), in the transaction that issued it."""
+    await conn.execute(
+        update(Session).where(Session.id == session_id).values(expires_at=expires_at)
+    )
 
-    Revoking a session in the database stops new requests and connects, but an open socket was
-    authenticated once at connect; without this it would keep sending until it reconnects.
-    Returns how many sockets were closed.
-    """
-    closed = 0
-    for sid in svc.connections.sids_of_user(user_id):
-        conn = svc.connections.by_sid.get(sid)
-        if conn is None or (session_id is not None and conn.principal.session_id != session_id):
-            continue
-        await svc.sio.disconnect(sid)
-        closed += 1
-    return closed
+
+async def revoke_users_sessions(conn: AsyncConnection, user_ids: list[str]) -> None:
+    """End every live session of these users, in the caller's transaction (their sockets are
+    the caller's to close once it commits)."""
+    await conn.execute(
+        update(Session)
+        .where(Session.user_id.in_(user_ids), Session.revoked_at.is_(None))
+        .values(revoked_at=now_ms())
+    )
+
+
+# Built once: the to-device path asks this on every send (docs/performance.md).
+_LIVE_DEVICES = select(Device.id, Device.user_id).where(
+    Device.id.in_(bindparam("device_ids", expanding=True)), Device.revoked_at.is_(None)
+)
+
+
+async def live_device_owners(conn: AsyncConnection, device_ids: list[str]) -> dict[str, str]:
+    """device_id -> user_id for those of `device_ids` that exist and are not revoked."""
+    rows = (await conn.execute(_LIVE_DEVICES, {"device_ids": device_ids})).all()
+    return {r.id: r.user_id for r in rows}
+
+
+async def device_is_live(conn: AsyncConnection, device_id: str) -> bool:
+    """Whether the device exists and is not revoked."""
+    return bool(await live_device_owners(conn, [device_id]))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRevocation:
+    revoked_at: int
+    sessions: int  # how many live sessions of the device it ended
+
+
+async def revoke_device(
+    conn: AsyncConnection, user_id: str, device_id: str
+) -> DeviceRevocation | None:
+    """Revoke one of the user's devices and end its sessions, in the caller's transaction; None
+    if the user has no live device of that id. The vault key goes too, so a copied browser
+    profile stays sealed. Sockets are the caller's to close once this commits: closing them
+    before would let a reconnect race the commit."""
+    now = now_ms()
+    revoked = await conn.execute(
+        update(Device)
+        .where(Device.id == device_id, Device.user_id == user_id, Device.revoked_at.is_(None))
+        .values(revoked_at=now, vault_key=None)
+    )
+    if not revoked.rowcount:
+        return None
+    sessions = await conn.execute(
+        update(Session)
+        .where(
+            Session.device_id == device_id,
+            Session.user_id == user_id,
+            Session.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return DeviceRevocation(now, sessions.rowcount)
+
+
+async def live_session_ids(db: Database, session_ids: list[str]) -> set[str]:
+    """Those of `session_ids` that would still authenticate: not revoked, not expired, the user
+    not disabled, the device not revoked (what `resolve` checks, for many sessions at once)."""
+    live: set[str] = set()
+    now = now_ms()
+    async with db.read() as conn:
+        for i in range(0, len(session_ids), 500):
+            rows = await conn.execute(
+                select(Session.id)
+                .join(User, User.id == Session.user_id)
+                .join(Device, Device.id == Session.device_id)
+                .where(
+                    Session.id.in_(session_ids[i : i + 500]),
+                    Session.revoked_at.is_(None),
+                    Session.expires_at > now,
+                    User.disabled.is_(False),
+                    Device.revoked_at.is_(None),
+                )
+            )
+            live.update(r.id for r in rows)
+    return live

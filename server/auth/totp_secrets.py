@@ -42,6 +42,7 @@ from sqlalchemy import select, update
 
 from server.db.engine import Database
 from server.db.models import User
+from server.parts import Parts
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ VERSION = "v1"
 KEY_FILE = Path("secrets") / "totp.key"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 _CLEAR = re.compile(r"^[A-Z2-7]{16,64}$")
-_EXTRA = "totp_cipher"
 
 
 class TotpKeyError(ValueError):
@@ -166,12 +166,11 @@ def _create_key_file(path: Path) -> None:
 
 async def cipher(svc: Services) -> TotpCipher:
     """This node's cipher, loaded on first use (in a thread: it may create the key file)."""
-    found = svc.extras.get(_EXTRA)
-    if found is None:
-        found = await asyncio.to_thread(load_cipher, svc.settings)
-        svc.extras.setdefault(_EXTRA, found)
-    assert isinstance(found, TotpCipher)
-    return found
+    if Parts.totp_cipher.peek(svc.parts) is None:
+        loaded = await asyncio.to_thread(load_cipher, svc.settings)
+        if Parts.totp_cipher.peek(svc.parts) is None:  # a concurrent first use may have won
+            svc.parts.totp_cipher = loaded
+    return svc.parts.totp_cipher
 
 
 async def rekey(db: Database, totp: TotpCipher) -> tuple[int, int]:

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from server.audit.log import AuditRecord, append
+from server.auth import accounts
 from server.auth.principal import Principal
-from server.db.models import ConsultationConsent, ConsultationIdentity, User, new_id, now_ms
+from server.db.models import ConsultationConsent, ConsultationIdentity, new_id, now_ms
 from server.errors import not_found
 
 from . import chat, emit
 from .schemas import OpenAssisted
-from .service import display_name_of, insert_consultation, insert_participant
+from .service import insert_consultation, insert_participant
 from .store import add_event, audit
 
 if TYPE_CHECKING:
@@ -34,13 +35,7 @@ async def open_assisted(svc: Services, p: Principal, body: OpenAssisted) -> dict
     cid = new_id("c")
     consent_id = new_id("cc")
     async with svc.db.write() as conn:
-        host = (
-            await conn.execute(
-                select(User.role, User.disabled, User.display_name).where(
-                    User.id == body.host_user_id
-                )
-            )
-        ).first()
+        host = await accounts.account(conn, body.host_user_id)
         if host is None or host.disabled or host.role != "clinician":
             raise not_found("clinician")
         chat_room = await chat.create_room(conn, body.host_user_id, now)
@@ -50,7 +45,7 @@ async def open_assisted(svc: Services, p: Principal, body: OpenAssisted) -> dict
         host_pid = await insert_participant(
             conn, cid, body.host_user_id, "host", host.display_name, p.user_id, now
         )
-        assistant_name = await display_name_of(conn, p.user_id)
+        assistant_name = await accounts.display_name(conn, p.user_id)
         assistant_pid = await insert_participant(
             conn, cid, p.user_id, "assistant", assistant_name, p.user_id, now
         )

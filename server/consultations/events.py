@@ -10,7 +10,6 @@ from server.errors import ApiError
 from server.realtime.registry import EventHandler, on
 
 from .schemas import ConsultationRef, ParticipantRef
-from .service import service
 from .store import record_denial
 from .waiting import wait_info
 
@@ -39,31 +38,31 @@ def audited(name: str) -> Callable[[EventHandler], EventHandler]:
 @on("consult.join", ConsultationRef, summary="Enter the waiting room (the host: admitted).")
 @audited("consult.join")
 async def join(svc: Services, conn: Connection, p: ConsultationRef) -> dict[str, Any]:
-    return await service(svc).join(conn.principal, p.consultation_id)
+    return await svc.parts.consultations.join(conn.principal, p.consultation_id)
 
 
 @on("consult.admit", ParticipantRef, summary="The host admits someone waiting.")
 @audited("consult.admit")
 async def admit(svc: Services, conn: Connection, p: ParticipantRef) -> dict[str, Any]:
-    return await service(svc).admit(conn.principal, p.consultation_id, p.participant_id)
+    return await svc.parts.consultations.admit(conn.principal, p.consultation_id, p.participant_id)
 
 
 @on("consult.deny", ParticipantRef, summary="The host refuses (or sends away) a participant.")
 @audited("consult.deny")
 async def deny(svc: Services, conn: Connection, p: ParticipantRef) -> dict[str, Any]:
-    return await service(svc).deny(conn.principal, p.consultation_id, p.participant_id)
+    return await svc.parts.consultations.deny(conn.principal, p.consultation_id, p.participant_id)
 
 
 @on("consult.leave", ConsultationRef, summary="Leave the consultation (or the waiting room).")
 @audited("consult.leave")
 async def leave(svc: Services, conn: Connection, p: ConsultationRef) -> dict[str, Any]:
-    return await service(svc).leave(conn.principal, p.consultation_id)
+    return await svc.parts.consultations.leave(conn.principal, p.consultation_id)
 
 
 @on("consult.end", ConsultationRef, summary="The host ends the consultation for everyone.")
 @audited("consult.end")
 async def end(svc: Services, conn: Connection, p: ConsultationRef) -> dict[str, Any]:
-    return await service(svc).end(conn.principal, p.consultation_id)
+    return await svc.parts.consultations.end(conn.principal, p.consultation_id)
 
 
 @on(

@@ -23,28 +23,24 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.log import AuditRecord, append
-from server.auth import code_attempts
-from server.auth.code_attempts import MAX_CODE_ATTEMPTS, code_hash
+from server.auth import accounts, code_attempts, sessions
+from server.auth.accounts import GUEST_ROLE
+from server.auth.code_attempts import MAX_CODE_ATTEMPTS, CodedLinks, code_hash
 from server.auth.principal import Principal
-from server.auth.sessions import disconnect_sockets
 from server.auth.tokens import hash_token, new_token
-from server.db.models import (
-    ConsultationLink,
-    ConsultationParticipant,
-    Session,
-    User,
-    new_id,
-    now_ms,
-)
+from server.db.models import ConsultationLink, ConsultationParticipant, new_id, now_ms
 from server.errors import ApiError
+from server.realtime.disconnect import disconnect_sockets
 
 from .store import OPEN, add_event, audit, consultation, require_host
 
 if TYPE_CHECKING:
     from server.services import Services
 
-GUEST_ROLE = "guest"
 JOIN_PATH = "/consult/"
+_CODED = CodedLinks(
+    ConsultationLink, ConsultationLink.id, ConsultationLink.used_at, ConsultationLink.failed_codes
+)
 
 
 def _invalid() -> ApiError:
@@ -131,7 +127,7 @@ async def redeem(
         raise _invalid()
     counted = await code_attempts.check_code(
         svc,
-        ConsultationLink,
+        _CODED,
         link,
         code,
         action="consult.redeem",
@@ -144,7 +140,7 @@ async def redeem(
         return await _redeem(svc, link, device_name, ip, user_agent, now)
     except Exception as err:
         if counted:  # the right code: only wrong codes use a link up
-            await code_attempts.give_back(svc.db, ConsultationLink, link.id)
+            await code_attempts.give_back(svc.db, _CODED, link.id)
         if isinstance(err, ApiError):
             await svc.audit.record(
                 AuditRecord("consult.redeem", target=link.id, ip=ip, outcome="invalid")
@@ -173,27 +169,12 @@ async def _redeem(
         c = await consultation(conn, link.consultation_id)
         if c is None or c.status != OPEN:
             raise _invalid()
-        guest_id = new_id("u")
-        await conn.execute(
-            insert(User).values(
-                id=guest_id,
-                username=f"guest-{secrets.token_hex(8)}",
-                display_name=link.display_name,
-                role=GUEST_ROLE,
-                password_hash=None,
-                disabled=False,
-                failed_logins=0,
-                locked_until=0,
-                created_at=now,
-            )
-        )
+        guest_id = await accounts.create_guest(conn, link.display_name, now)
         issued = await svc.sessions.issue(
             conn, guest_id, device_name=device_name, user_agent=user_agent
         )
         expires = min(issued.expires_at, now + svc.settings.consult_guest_ttl_s * 1000)
-        await conn.execute(
-            update(Session).where(Session.id == issued.session_id).values(expires_at=expires)
-        )
+        await sessions.cap_expiry(conn, issued.session_id, expires)
         pid = new_id("cp")
         await conn.execute(
             insert(ConsultationParticipant).values(
@@ -246,15 +227,8 @@ async def revoke_guests(conn: AsyncConnection, user_ids: list[str]) -> None:
     """End guest sessions and disable the guest accounts: a guest exists for one consultation."""
     if not user_ids:
         return
-    now = now_ms()
-    await conn.execute(
-        update(Session)
-        .where(Session.user_id.in_(user_ids), Session.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    await conn.execute(
-        update(User).where(User.id.in_(user_ids), User.role == GUEST_ROLE).values(disabled=True)
-    )
+    await sessions.revoke_users_sessions(conn, user_ids)
+    await accounts.disable_guests(conn, user_ids)
 
 
 async def burn_links(conn: AsyncConnection, consultation_id: str) -> None:

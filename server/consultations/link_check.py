@@ -19,18 +19,17 @@ from media.leg import MediaConfig
 from media.probe import ECHO_RATE_BPS, LIFETIME_S, MAX_DATAGRAM, LinkProbe
 from server.errors import ApiError
 from server.messaging.schemas import Id, Strict
+from server.parts import Parts
 from server.realtime.registry import on
 
-from . import service as lifecycle
 from .events import audited
-from .signalling import MAX_SDP_CHARS, IceCandidate, MediaRef, bridge
+from .signalling import MAX_SDP_CHARS, IceCandidate, MediaRef
 
 if TYPE_CHECKING:
     from server.realtime.connections import Connection
     from server.services import Services
 
 MAX_PROBES = 32
-_KEY = "link_probes"
 
 
 class ProbeOffer(Strict):
@@ -92,13 +91,6 @@ class LinkProbes:
             await self.participant_left(*key)
 
 
-def probes(svc: Services) -> LinkProbes:
-    found = svc.extras.get(_KEY)
-    if not isinstance(found, LinkProbes):
-        raise ApiError("unavailable", "media is not running on this node")
-    return found
-
-
 @on(
     "consult.link_probe_config",
     MediaRef,
@@ -106,9 +98,9 @@ def probes(svc: Services) -> LinkProbes:
 )
 @audited("consult.link_probe_config")
 async def probe_config(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]:
-    await lifecycle.service(svc).require_present(conn.principal, p.consultation_id)
+    await svc.parts.consultations.require_present(conn.principal, p.consultation_id)
     return {
-        "ice_servers": bridge(svc).client_ice_servers,
+        "ice_servers": svc.parts.media_bridge.client_ice_servers,
         "lifetime_s": LIFETIME_S,
         "max_datagram": MAX_DATAGRAM,
         "echo_rate_bps": ECHO_RATE_BPS,
@@ -123,10 +115,10 @@ async def probe_config(svc: Services, conn: Connection, p: MediaRef) -> dict[str
 )
 @audited("consult.link_probe")
 async def link_probe(svc: Services, conn: Connection, p: ProbeOffer) -> dict[str, Any]:
-    consultations = lifecycle.service(svc)
+    consultations = svc.parts.consultations
     me = await consultations.require_present(conn.principal, p.consultation_id)
     try:
-        answer = await probes(svc).start(p.consultation_id, me.id, p.sdp)
+        answer = await svc.parts.link_probes.start(p.consultation_id, me.id, p.sdp)
     except MediaError as exc:
         raise ApiError(exc.code, exc.message) from None
     await consultations.audit_media(conn.principal, me, "consult.link_probe", {})
@@ -136,9 +128,9 @@ async def link_probe(svc: Services, conn: Connection, p: ProbeOffer) -> dict[str
 @on("consult.link_probe_ice", ProbeIce, summary="Trickle one ICE candidate of your link probe.")
 @audited("consult.link_probe_ice")
 async def link_probe_ice(svc: Services, conn: Connection, p: ProbeIce) -> dict[str, Any]:
-    me = await lifecycle.service(svc).require_present(conn.principal, p.consultation_id)
+    me = await svc.parts.consultations.require_present(conn.principal, p.consultation_id)
     try:
-        await probes(svc).candidate(
+        await svc.parts.link_probes.candidate(
             p.consultation_id,
             me.id,
             p.candidate.model_dump() if p.candidate is not None else None,
@@ -149,12 +141,12 @@ async def link_probe_ice(svc: Services, conn: Connection, p: ProbeIce) -> dict[s
 
 
 async def setup(svc: Services) -> None:
-    found = LinkProbes(bridge(svc).config)
-    svc.extras[_KEY] = found
-    lifecycle.service(svc).listeners.append(found)
+    found = LinkProbes(svc.parts.media_bridge.config)
+    svc.parts.link_probes = found
+    svc.parts.consultations.listeners.append(found)
 
 
 async def teardown(svc: Services) -> None:
-    found = svc.extras.pop(_KEY, None)
-    if isinstance(found, LinkProbes):
+    found = Parts.link_probes.detach(svc.parts)
+    if found is not None:
         await found.close()

@@ -18,17 +18,17 @@ import asyncio
 import json
 import logging
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from media.call import Call
-from media.events import LegState, MediaEvent, ModeChange, Quality, SendPlan
+from media.events import Cause, LegState, MediaEvent, ModeChange, Quality, SendPlan
 from media.leg import MediaConfig
 from media.policy import Mode
 from server.errors import ApiError
 from server.ops import metrics
 
 from .service import Participant, emit_to_consultation, emit_to_participant
-from .service import service as consultations
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -44,7 +44,6 @@ DISCONNECT_GRACE_S = 45.0
 # 3-leg call): a stalled database must not grow the node's memory without bound.
 MAX_PENDING_EVENTS = 1000
 FRESH_LEG = "fresh media leg"
-MODES = ("video-high", "video-low", "audio-only", "text-only")
 ROLE_PRIORITY = {"patient": 3, "host": 2, "clinician": 2, "assistant": 1, "observer": 0}
 
 
@@ -75,6 +74,18 @@ def ice_servers_from_settings(raw: str, username: str, credential: str) -> list[
     return servers
 
 
+@dataclass
+class BridgedLeg:
+    """What the bridge keeps about one participant's leg in a consultation. The key outlives a
+    leg: a fresh leg after a lost one is the same participant's, and what was announced about
+    the old one decides what to announce about the new one."""
+
+    quality_samples: int = 0  # Quality events seen: every `QUALITY_SLOW_EVERY`-th goes out
+    mode: str | None = None  # the committed mode its samples last told; None once it ended
+    announced: str | None = None  # the mode last announced (consult.mode), across legs
+    grace: asyncio.TimerHandle | None = None  # closes it if its participant does not rejoin
+
+
 class MediaBridge:
     def __init__(self, svc: Services, config: MediaConfig, client_ice: list[dict[str, Any]]):
         self.svc = svc
@@ -83,11 +94,7 @@ class MediaBridge:
         self.calls: dict[str, Call] = {}
         self._queue: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
-        self._quality_count: dict[tuple[str, str], int] = {}
-        self._leg_modes: dict[tuple[str, str], str] = {}
-        # The mode last announced (consult.mode) per participant, across their legs.
-        self._announced: dict[tuple[str, str], str] = {}
-        self._grace: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._legs: dict[tuple[str, str], BridgedLeg] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self.disconnect_grace_s = DISCONNECT_GRACE_S
 
@@ -110,20 +117,26 @@ class MediaBridge:
         key = (consultation_id, participant_id)
         self._cancel_grace(key)
         loop = asyncio.get_running_loop()
-        self._grace[key] = loop.call_later(
+        self._leg(key).grace = loop.call_later(
             self.disconnect_grace_s, lambda: self._spawn(self._grace_expired(key))
         )
 
     async def participant_rejoined(self, consultation_id: str, participant_id: str) -> None:
         self._cancel_grace((consultation_id, participant_id))
 
+    def _leg(self, key: tuple[str, str]) -> BridgedLeg:
+        return self._legs.setdefault(key, BridgedLeg())
+
     def _cancel_grace(self, key: tuple[str, str]) -> None:
-        handle = self._grace.pop(key, None)
-        if handle is not None:
-            handle.cancel()
+        leg = self._legs.get(key)
+        if leg is not None and leg.grace is not None:
+            leg.grace.cancel()
+            leg.grace = None
 
     async def _grace_expired(self, key: tuple[str, str]) -> None:
-        self._grace.pop(key, None)
+        leg = self._legs.get(key)
+        if leg is not None:
+            leg.grace = None
         await self.participant_left(*key)
 
     def _spawn(self, coro: Any) -> None:
@@ -132,14 +145,9 @@ class MediaBridge:
         task.add_done_callback(self._tasks.discard)
 
     async def _end_call(self, consultation_id: str) -> None:
-        for key in [k for k in self._grace if k[0] == consultation_id]:
+        for key in [k for k in self._legs if k[0] == consultation_id]:
             self._cancel_grace(key)
-        for key in [k for k in self._quality_count if k[0] == consultation_id]:
-            del self._quality_count[key]
-        for key in [k for k in self._leg_modes if k[0] == consultation_id]:
-            del self._leg_modes[key]
-        for key in [k for k in self._announced if k[0] == consultation_id]:
-            del self._announced[key]
+            del self._legs[key]
         self._publish_modes()
         call = self.calls.pop(consultation_id, None)
         if call is not None:
@@ -188,7 +196,7 @@ class MediaBridge:
         await self.participant_left(participant.consultation_id, participant.id)
 
     async def close(self) -> None:
-        for key in list(self._grace):
+        for key in list(self._legs):
             self._cancel_grace(key)
         for consultation_id in list(self.calls):
             await self._end_call(consultation_id)
@@ -207,24 +215,24 @@ class MediaBridge:
         rtt = event.measured.get("rtt_ms")
         if isinstance(rtt, int | float) and rtt >= 0:
             metrics.MEDIA_RTT.observe(rtt / 1000.0)
-        key = (event.call_id, event.leg_id)
-        if self._leg_modes.get(key) != event.mode:
-            self._leg_modes[key] = event.mode
+        leg = self._leg((event.call_id, event.leg_id))
+        if leg.mode != event.mode:
+            leg.mode = event.mode
             self._publish_modes()
 
     def _publish_modes(self) -> None:
-        for mode in MODES:
-            metrics.MEDIA_LEGS.labels(mode).set(
-                sum(1 for m in self._leg_modes.values() if m == mode)
+        for mode in Mode:
+            metrics.MEDIA_LEGS.labels(mode.value).set(
+                sum(1 for leg in self._legs.values() if leg.mode == mode)
             )
 
     def _quality_due(self, event: Quality) -> bool:
         """Once a second per leg, but every 5 s for a leg in audio-only or text-only: the
         signalling shares that participant's starved link (mode changes always go at once)."""
-        key = (event.call_id, event.leg_id)
-        count = self._quality_count.get(key, 0)
-        self._quality_count[key] = count + 1
-        if event.mode in ("audio-only", "text-only") and event.probing is None:
+        leg = self._leg((event.call_id, event.leg_id))
+        count = leg.quality_samples
+        leg.quality_samples += 1
+        if event.mode in (Mode.AUDIO_ONLY, Mode.TEXT_ONLY) and event.probing is None:
             return count % QUALITY_SLOW_EVERY == 0
         return True
 
@@ -257,14 +265,24 @@ class MediaBridge:
         svc, cid = self.svc, event.call_id
         if isinstance(event, Quality):
             self._observe(event)
-            key = (cid, event.leg_id)
-            announced = self._announced.setdefault(key, event.mode)
+            leg = self._leg((cid, event.leg_id))
+            if leg.announced is None:
+                leg.announced = event.mode
+            announced = leg.announced
             if announced != event.mode:
                 # A fresh leg (after a lost one, or a network change) starts in its own mode
                 # with no policy change to report: announce it, or everyone keeps believing
                 # the mode the old leg last had.
                 await self._deliver(
-                    ModeChange(cid, event.leg_id, event.mode, announced, FRESH_LEG, event.measured)
+                    ModeChange(
+                        cid,
+                        event.leg_id,
+                        event.mode,
+                        announced,
+                        FRESH_LEG,
+                        event.measured,
+                        cause=Cause.OTHER,
+                    )
                 )
             if not self._quality_due(event):
                 return
@@ -280,8 +298,8 @@ class MediaBridge:
                 },
             )
         elif isinstance(event, ModeChange):
-            self._announced[(cid, event.leg_id)] = event.mode
-            metrics.MEDIA_MODE_CHANGES.labels(event.mode, _cause(event.reason)).inc()
+            self._leg((cid, event.leg_id)).announced = event.mode
+            metrics.MEDIA_MODE_CHANGES.labels(event.mode, event.cause.value).inc()
             await emit_to_consultation(
                 svc,
                 cid,
@@ -294,7 +312,7 @@ class MediaBridge:
                     "measured": event.measured,
                 },
             )
-            await consultations(svc).record_mode_change(
+            await svc.parts.consultations.record_mode_change(
                 cid,
                 event.leg_id,
                 event.mode,
@@ -307,30 +325,18 @@ class MediaBridge:
         elif isinstance(event, LegState):
             metrics.MEDIA_LEG_EVENTS.labels(event.state).inc()
             if event.state != "connected":
-                self._leg_modes.pop((event.call_id, event.leg_id), None)
+                ended = self._legs.get((cid, event.leg_id))
+                if ended is not None:
+                    ended.mode = None
                 self._publish_modes()
             await emit_to_participant(
                 svc, cid, event.leg_id, "consult.leg", {"state": event.state, **event.detail}
             )
             if event.state != "connected":
-                await consultations(svc).record_leg_event(cid, event.leg_id, event.state, {})
+                await svc.parts.consultations.record_leg_event(cid, event.leg_id, event.state, {})
                 call = self.calls.get(cid)
                 if call is not None and not call.legs:  # nothing left to relay or tick
                     await self._end_call(cid)
-
-
-def _cause(reason: str) -> str:
-    """The kind of cause, for a metric label: rate, loss, no_packets, probe."""
-    for prefix, cause in (
-        ("rate", "rate"),
-        ("loss", "loss"),
-        ("no packets", "dead_link"),
-        ("manual", "manual"),
-        ("automatic again", "manual"),
-    ):
-        if reason.startswith(prefix):
-            return cause
-    return "probe" if "probe ok" in reason else "other"
 
 
 def _numbers(measured: dict[str, Any]) -> dict[str, float]:

@@ -21,7 +21,6 @@ from .schemas import (
     OwnConsent,
     RedeemLink,
 )
-from .service import service
 from .store import record_denial
 
 A = "/api/v1/consultations"
@@ -59,13 +58,13 @@ def _cid(request: web.Request) -> str:
     errors=("forbidden", "not_found"),
 )
 async def create(request: web.Request, p: Principal, body: CreateConsultation) -> web.Response:
-    made = await service(services(request)).create(p, body.room_id)
+    made = await services(request).parts.consultations.create(p, body.room_id)
     return json_response(made, status=201)
 
 
 @route("GET", A, tags=("consultations",), summary="Consultations the caller takes part in.")
 async def list_mine(request: web.Request, p: Principal, _b: None) -> web.Response:
-    return json_response({"consultations": await service(services(request)).list_for(p)})
+    return json_response({"consultations": await services(request).parts.consultations.list_for(p)})
 
 
 @route(
@@ -115,7 +114,7 @@ async def redeem(request: web.Request, _p: Principal | None, body: RedeemLink) -
 )
 @audited
 async def get_state(request: web.Request, p: Principal, _b: None) -> web.Response:
-    return json_response(await service(services(request)).state(p, _cid(request)))
+    return json_response(await services(request).parts.consultations.state(p, _cid(request)))
 
 
 @route(
@@ -128,7 +127,9 @@ async def get_state(request: web.Request, p: Principal, _b: None) -> web.Respons
 )
 @audited
 async def invite(request: web.Request, p: Principal, body: InviteParticipant) -> web.Response:
-    made = await service(services(request)).invite_user(p, _cid(request), body.user_id, body.role)
+    made = await services(request).parts.consultations.invite_user(
+        p, _cid(request), body.user_id, body.role
+    )
     return json_response(made, status=201)
 
 

@@ -22,23 +22,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from media.policy import Mode
 from server.audit.log import AuditRecord, append
+from server.auth import accounts
 from server.auth.principal import Principal
 from server.db.models import (
     Consultation,
     ConsultationParticipant,
-    User,
     new_id,
     now_ms,
 )
 from server.errors import ApiError, not_found
-from server.rooms import service as rooms
+from server.rooms.access import require_member
 
 from . import chat, emit, guests
 from .emit import emit_to_consultation, emit_to_participant
 from .store import (
     ENDED,
-    MODES,
     OPEN,
     Participant,
     add_event,
@@ -62,7 +62,6 @@ __all__ = [
     "Participant",
     "emit_to_consultation",
     "emit_to_participant",
-    "service",
     "setup",
 ]
 
@@ -152,8 +151,9 @@ class ConsultationService:
     ) -> None:
         """`previous`: the mode left (the record's first change of a leg has no earlier entry to
         read it from; the summary says "from video to sound only")."""
-        if mode not in MODES or (previous is not None and previous not in MODES):
-            raise ApiError("validation_failed", f"mode must be one of {', '.join(MODES)}")
+        modes = tuple(Mode)
+        if mode not in modes or (previous is not None and previous not in modes):
+            raise ApiError("validation_failed", f"mode must be one of {', '.join(modes)}")
         if not reason or len(reason) > 80:
             raise ApiError("validation_failed", "reason must have 1 to 80 characters")
         if len(measured) > MAX_MEASURED or not all(
@@ -202,15 +202,18 @@ class ConsultationService:
         now = now_ms()
         cid = new_id("c")
         async with self.svc.db.write() as conn:
-            if room_id is not None and (
-                await rooms._room(conn, room_id) is None
-                or await rooms._membership(conn, room_id, p.user_id) is None
-            ):
-                raise not_found()
+            if room_id is not None:
+                await require_member(conn, p, room_id)
             chat_room = await chat.create_room(conn, p.user_id, now)
             await insert_consultation(conn, cid, p.user_id, p.user_id, room_id, chat_room, now)
             host_pid = await insert_participant(
-                conn, cid, p.user_id, "host", await display_name_of(conn, p.user_id), p.user_id, now
+                conn,
+                cid,
+                p.user_id,
+                "host",
+                await accounts.display_name(conn, p.user_id),
+                p.user_id,
+                now,
             )
             await add_event(
                 conn, cid, "create", actor_user_id=p.user_id, detail={"room_id": room_id}
@@ -246,12 +249,8 @@ class ConsultationService:
         now = now_ms()
         async with self.svc.db.write() as conn:
             c, me = await require_host(conn, p, consultation_id)
-            target = (
-                await conn.execute(
-                    select(User.role, User.disabled, User.display_name).where(User.id == user_id)
-                )
-            ).first()
-            if target is None or target.disabled or target.role == guests.GUEST_ROLE:
+            target = await accounts.account(conn, user_id)
+            if target is None or target.disabled or target.role == accounts.GUEST_ROLE:
                 raise not_found("user")
             if role == "clinician" and target.role != "clinician":
                 raise ApiError("validation_failed", "only a clinician joins as a clinician")
@@ -581,12 +580,6 @@ def _assisted_by(parts: list[Any]) -> dict[str, Any] | None:
     return None
 
 
-async def display_name_of(conn: AsyncConnection, user_id: str) -> str:
-    return str(
-        (await conn.execute(select(User.display_name).where(User.id == user_id))).scalar_one()
-    )
-
-
 async def insert_consultation(
     conn: AsyncConnection,
     cid: str,
@@ -728,16 +721,9 @@ async def _move(
     return moved
 
 
-def service(svc: Services) -> ConsultationService:
-    found = svc.extras.get("consultations")
-    if not isinstance(found, ConsultationService):
-        raise ApiError("unavailable", "consultations are not running")
-    return found
-
-
 def setup(svc: Services) -> None:
     consultations = ConsultationService(svc)
-    svc.extras["consultations"] = consultations
+    svc.parts.consultations = consultations
 
     async def on_disconnect(svc: Services, conn: Connection, last: bool) -> None:
         if last:

@@ -20,9 +20,10 @@ from media.leg import MediaConfig
 from media.policy import Mode
 from server.errors import ApiError, not_found
 from server.messaging.schemas import Id, Strict
+from server.parts import Parts
 from server.realtime.registry import on
+from server.settings import media_policy
 
-from . import service as lifecycle
 from .events import audited
 from .media_bridge import MediaBridge, ice_servers_from_settings
 
@@ -52,19 +53,12 @@ class IceCandidate(Strict):
 class SetMode(Strict):
     consultation_id: Id
     participant_id: Id
-    mode: Literal["audio-only", "text-only", "auto"]
+    mode: Literal[Mode.AUDIO_ONLY, Mode.TEXT_ONLY, "auto"]  # the wire values: manual caps, auto
 
 
 class Ice(Strict):
     consultation_id: Id
     candidate: IceCandidate | None  # None: end of candidates
-
-
-def bridge(svc: Services) -> MediaBridge:
-    found = svc.extras.get("media_bridge")
-    if not isinstance(found, MediaBridge):
-        raise ApiError("unavailable", "media is not running on this node")
-    return found
 
 
 def _media_error(exc: MediaError) -> ApiError:
@@ -78,8 +72,8 @@ def _media_error(exc: MediaError) -> ApiError:
 )
 @audited("consult.media_config")
 async def media_config(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]:
-    await lifecycle.service(svc).require_admitted(conn.principal, p.consultation_id)
-    return {"ice_servers": bridge(svc).client_ice_servers}
+    await svc.parts.consultations.require_admitted(conn.principal, p.consultation_id)
+    return {"ice_servers": svc.parts.media_bridge.client_ice_servers}
 
 
 @on(
@@ -90,17 +84,17 @@ async def media_config(svc: Services, conn: Connection, p: MediaRef) -> dict[str
 )
 @audited("consult.media_offer")
 async def offer(svc: Services, conn: Connection, p: Offer) -> dict[str, Any]:
-    consultations = lifecycle.service(svc)
+    consultations = svc.parts.consultations
     participant = await consultations.require_admitted(conn.principal, p.consultation_id)
     try:
-        answer = await bridge(svc).offer(participant, p.sdp)
+        answer = await svc.parts.media_bridge.offer(participant, p.sdp)
     except MediaError as exc:
         raise _media_error(exc) from None
     try:
         # Sent away or ended while we negotiated: the listener found no leg to close then.
         await consultations.require_admitted(conn.principal, p.consultation_id)
     except ApiError:
-        await bridge(svc).hangup(participant)
+        await svc.parts.media_bridge.hangup(participant)
         raise
     await consultations.audit_media(conn.principal, participant, "consult.media_offer", {})
     return {"type": "answer", "sdp": answer, "participant_id": participant.id}
@@ -109,9 +103,9 @@ async def offer(svc: Services, conn: Connection, p: Offer) -> dict[str, Any]:
 @on("consult.ice", Ice, summary="Trickle one ICE candidate of your media leg (null: end).")
 @audited("consult.ice")
 async def ice(svc: Services, conn: Connection, p: Ice) -> dict[str, Any]:
-    participant = await lifecycle.service(svc).require_admitted(conn.principal, p.consultation_id)
+    participant = await svc.parts.consultations.require_admitted(conn.principal, p.consultation_id)
     try:
-        await bridge(svc).candidate(
+        await svc.parts.media_bridge.candidate(
             participant, p.candidate.model_dump() if p.candidate is not None else None
         )
     except MediaError as exc:
@@ -122,9 +116,9 @@ async def ice(svc: Services, conn: Connection, p: Ice) -> dict[str, Any]:
 @on("consult.hangup", MediaRef, summary="Close your media leg; you stay in the consultation.")
 @audited("consult.hangup")
 async def hangup(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]:
-    consultations = lifecycle.service(svc)
+    consultations = svc.parts.consultations
     participant = await consultations.require_admitted(conn.principal, p.consultation_id)
-    await bridge(svc).hangup(participant)
+    await svc.parts.media_bridge.hangup(participant)
     await consultations.audit_media(conn.principal, participant, "consult.hangup", {})
     return {}
 
@@ -137,7 +131,7 @@ async def hangup(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]
 )
 @audited("consult.set_mode")
 async def set_mode(svc: Services, conn: Connection, p: SetMode) -> dict[str, Any]:
-    consultations = lifecycle.service(svc)
+    consultations = svc.parts.consultations
     me = await consultations.require_admitted(conn.principal, p.consultation_id)
     if p.participant_id != me.id:
         if me.role != "host":
@@ -146,7 +140,7 @@ async def set_mode(svc: Services, conn: Connection, p: SetMode) -> dict[str, Any
         if all(x.id != p.participant_id for x in present):
             raise not_found("participant")
     cap = None if p.mode == "auto" else Mode(p.mode)
-    await bridge(svc).set_mode(p.consultation_id, p.participant_id, cap, me.id)
+    await svc.parts.media_bridge.set_mode(p.consultation_id, p.participant_id, cap, me.id)
     await consultations.audit_media(
         conn.principal, me, "consult.set_mode", {"target": p.participant_id, "mode": p.mode}
     )
@@ -160,13 +154,13 @@ async def setup(svc: Services) -> None:
     )
     # The server's own peer needs no STUN/TURN when it has a reachable address (the deployment
     # guide's case); the configured servers are for the participants behind NATs.
-    config = MediaConfig(ice_timeout_s=settings.media_ice_timeout_s)
+    config = MediaConfig(ice_timeout_s=settings.media_ice_timeout_s, policy=media_policy(settings))
     media = MediaBridge(svc, config, client_ice)
-    svc.extras["media_bridge"] = media
-    lifecycle.service(svc).listeners.append(media)
+    svc.parts.media_bridge = media
+    svc.parts.consultations.listeners.append(media)
 
 
 async def teardown(svc: Services) -> None:
-    found = svc.extras.pop("media_bridge", None)
-    if isinstance(found, MediaBridge):
-        await found.close()
+    media = Parts.media_bridge.detach(svc.parts)
+    if media is not None:
+        await media.close()

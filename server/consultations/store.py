@@ -27,7 +27,6 @@ log = logging.getLogger("relais.consultations")
 ROLES = ("host", "patient", "clinician", "assistant", "observer")
 # invited: named (or link redeemed) but not yet in the waiting room.
 STATES = ("invited", "waiting", "admitted", "left", "denied")
-MODES = ("video-high", "video-low", "audio-only", "text-only")
 OPEN, ENDED = "open", "ended"
 DENIAL_CODES = frozenset({"not_found", "forbidden", "not_admitted", "consultation_ended"})
 

@@ -38,7 +38,7 @@ from server.auth.principal import Principal
 from server.db.models import KeyBackup, KeyBackupEntry, now_ms
 from server.errors import ApiError
 
-from .directory import byte_order
+from .store import byte_order
 
 if TYPE_CHECKING:
     from server.services import Services

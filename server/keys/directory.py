@@ -33,17 +33,19 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import aliased
 
 from server.api.context import services
 from server.api.routing import json_response, route
 from server.audit.log import AuditRecord, append
+from server.auth import sessions
 from server.auth.principal import Principal
-from server.db.models import Device, DeviceListLog, Membership, Session, User, now_ms
 from server.errors import ApiError, not_found
+from server.realtime.disconnect import disconnect_sockets
+from server.rooms import store as rooms_store
 from server.rooms.member_cache import emit_to_users
+
+from . import store
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -104,67 +106,18 @@ async def _append_to_log(conn: AsyncConnection, user_id: str, body: PublishDevic
     """Versions go in order, one at a time; re-sending the head is a harmless retry. Anything
     else conflicts and names the head, so the client re-fetches and builds on it."""
     assert body.version is not None
-    head = (
-        await conn.execute(
-            select(func.max(DeviceListLog.version)).where(DeviceListLog.user_id == user_id)
-        )
-    ).scalar_one_or_none() or 0
+    head = await store.log_head(conn, user_id)
     if body.version == head + 1:
-        await conn.execute(
-            insert(DeviceListLog).values(
-                user_id=user_id,
-                version=body.version,
-                signed_device_list=body.signed_device_list,
-                created_at=now_ms(),
-            )
-        )
+        await store.add_to_log(conn, user_id, body.version, body.signed_device_list)
         return
     if body.version == head:
-        stored = (
-            await conn.execute(
-                select(DeviceListLog.signed_device_list).where(
-                    DeviceListLog.user_id == user_id, DeviceListLog.version == head
-                )
-            )
-        ).scalar_one()
-        if stored == body.signed_device_list:
+        if await store.logged_list(conn, user_id, head) == body.signed_device_list:
             return
     raise ApiError(
         "conflict",
         "the device list log is at another version",
         details={"current_version": head},
     )
-
-
-def byte_order(column: Any, is_sqlite: bool) -> ColumnElement[str]:
-    """Compare and sort client-visible ids by their bytes on both databases.
-
-    SQLite compares text bytewise; PostgreSQL uses the database's collation, which for most
-    locales ignores punctuation and case. Paging cursors and "ordered by id" must mean the same
-    on both, so PostgreSQL is told to use "C".
-    """
-    col: ColumnElement[str] = column
-    return col if is_sqlite else col.collate("C")
-
-
-_MINE = aliased(Membership, name="mine")
-_THEIRS = aliased(Membership, name="theirs")
-
-
-async def sharing_a_room(
-    conn: AsyncConnection, user_id: str, among: list[str] | None = None
-) -> set[str]:
-    """Users sharing at least one room with `user_id` (never `user_id` itself), read on the
-    caller's connection so a write sees the membership it commits with."""
-    stmt = (
-        select(_THEIRS.user_id)
-        .distinct()
-        .join(_MINE, _MINE.room_id == _THEIRS.room_id)
-        .where(_MINE.user_id == user_id, _THEIRS.user_id != user_id)
-    )
-    if among is not None:
-        stmt = stmt.where(_THEIRS.user_id.in_(among))
-    return set((await conn.execute(stmt)).scalars())
 
 
 async def notify_keys_changed(svc: Services, user_id: str, co_members: set[str]) -> None:
@@ -185,13 +138,7 @@ async def publish_device_list(
 ) -> web.Response:
     svc = services(request)
     async with svc.db.write() as conn:
-        current = (
-            await conn.execute(
-                select(User.identity_key, User.signed_device_list)
-                .where(User.id == p.user_id)
-                .with_for_update()
-            )
-        ).one()
+        current = await store.lock_user_keys(conn, p.user_id)
         reset = current.identity_key is not None and current.identity_key != body.identity_key
         changed = (current.identity_key, current.signed_device_list) != (
             body.identity_key,
@@ -199,15 +146,11 @@ async def publish_device_list(
         )
         if reset:
             # A new identity key starts a new log: the old one's lists prove nothing for it.
-            await conn.execute(delete(DeviceListLog).where(DeviceListLog.user_id == p.user_id))
+            await store.clear_log(conn, p.user_id)
         if body.version is not None:
             await _append_to_log(conn, p.user_id, body)
         if changed:
-            await conn.execute(
-                update(User)
-                .where(User.id == p.user_id)
-                .values(identity_key=body.identity_key, signed_device_list=body.signed_device_list)
-            )
+            await store.set_user_keys(conn, p.user_id, body.identity_key, body.signed_device_list)
         await append(
             conn,
             [
@@ -221,7 +164,7 @@ async def publish_device_list(
                 )
             ],
         )
-        co_members = await sharing_a_room(conn, p.user_id) if changed else set()
+        co_members = await rooms_store.co_members(conn, p.user_id) if changed else set()
     if changed:
         await notify_keys_changed(svc, p.user_id, co_members)
     return json_response({"user_id": p.user_id, "changed": changed, "identity_reset": reset})
@@ -240,24 +183,12 @@ async def publish_device_keys(
 ) -> web.Response:
     svc = services(request)
     async with svc.db.write() as conn:
-        current = (
-            await conn.execute(
-                select(Device.public_keys)
-                .where(
-                    Device.id == p.device_id,
-                    Device.user_id == p.user_id,
-                    Device.revoked_at.is_(None),
-                )
-                .with_for_update()
-            )
-        ).first()
+        current = await store.lock_live_device_keys(conn, p.user_id, p.device_id)
         if current is None:  # revoked between authentication and now
             raise not_found("device")
         changed = current.public_keys != body.public_keys
         if changed:
-            await conn.execute(
-                update(Device).where(Device.id == p.device_id).values(public_keys=body.public_keys)
-            )
+            await store.set_device_keys(conn, p.device_id, body.public_keys)
         await append(
             conn,
             [
@@ -271,7 +202,7 @@ async def publish_device_keys(
                 )
             ],
         )
-        co_members = await sharing_a_room(conn, p.user_id) if changed else set()
+        co_members = await rooms_store.co_members(conn, p.user_id) if changed else set()
     if changed:
         await notify_keys_changed(svc, p.user_id, co_members)
     return json_response({"device_id": p.device_id, "changed": changed})
@@ -292,18 +223,13 @@ async def query_keys(request: web.Request, p: Principal, body: QueryKeys) -> web
         if p.role in DIRECTORY_ROLES:
             visible = set(wanted)
         else:
-            visible = await sharing_a_room(conn, p.user_id, wanted)
+            visible = await rooms_store.co_members(conn, p.user_id, wanted)
             if p.user_id in wanted:
                 visible.add(p.user_id)
         if visible:
-            users = await conn.execute(
-                select(User.id, User.identity_key, User.signed_device_list).where(
-                    User.id.in_(sorted(visible))
-                )
-            )
-            for u in users:
-                found[u.id] = {
-                    "user_id": u.id,
+            for u in await store.users_keys(conn, sorted(visible)):
+                found[u.user_id] = {
+                    "user_id": u.user_id,
                     "identity_key": u.identity_key,
                     "signed_device_list": u.signed_device_list,
                     "devices": [],
@@ -311,26 +237,12 @@ async def query_keys(request: web.Request, p: Principal, body: QueryKeys) -> web
         for uid, after in sorted((body.since or {}).items()):
             if uid not in found:
                 continue
-            logged = await conn.execute(
-                select(DeviceListLog.signed_device_list)
-                .where(DeviceListLog.user_id == uid, DeviceListLog.version > after)
-                .order_by(DeviceListLog.version)
-                .limit(LOG_PAGE)
-            )
-            found[uid]["device_list_log"] = list(logged.scalars())
+            found[uid]["device_list_log"] = await store.logged_after(conn, uid, after, LOG_PAGE)
         if found:
-            devices = await conn.execute(
-                select(Device.id, Device.user_id, Device.public_keys)
-                .where(
-                    Device.user_id.in_(sorted(found)),
-                    Device.revoked_at.is_(None),
-                    Device.public_keys.is_not(None),
-                )
-                .order_by(Device.user_id, byte_order(Device.id, svc.db.is_sqlite))
-            )
+            devices = await store.live_device_keys(conn, sorted(found), is_sqlite=svc.db.is_sqlite)
             for d in devices:
                 found[d.user_id]["devices"].append(
-                    {"device_id": d.id, "public_keys": d.public_keys}
+                    {"device_id": d.device_id, "public_keys": d.public_keys}
                 )
     # One record per lookup, counts only: who looked up how many people is what an auditor
     # needs; the ids asked for could themselves reveal who is being cared for by whom.
@@ -346,18 +258,6 @@ async def query_keys(request: web.Request, p: Principal, body: QueryKeys) -> web
     return json_response({"users": found})
 
 
-async def _close_device_sockets(svc: Services, user_id: str, device_id: str) -> int:
-    """This node's sockets of one device; other nodes close theirs in the session sweeper."""
-    closed = 0
-    for sid in svc.connections.sids_of_user(user_id):
-        conn = svc.connections.by_sid.get(sid)
-        if conn is None or conn.principal.device_id != device_id:
-            continue
-        await svc.sio.disconnect(sid)
-        closed += 1
-    return closed
-
-
 @route(
     "DELETE",
     "/api/v1/devices/{device_id}",
@@ -370,30 +270,10 @@ async def revoke_device(request: web.Request, p: Principal, _b: None) -> web.Res
     device_id = request.match_info["device_id"]
     if not DEVICE_ID.match(device_id):
         raise not_found("device")
-    now = now_ms()
     async with svc.db.write() as conn:
-        revoked = await conn.execute(
-            update(Device)
-            .where(
-                Device.id == device_id,
-                Device.user_id == p.user_id,
-                Device.revoked_at.is_(None),
-            )
-            .values(revoked_at=now, vault_key=None)
-        )
-        if not revoked.rowcount:
+        revocation = await sessions.revoke_device(conn, p.user_id, device_id)
+        if revocation is None:
             raise not_found("device")
-        sessions = (
-            await conn.execute(
-                update(Session)
-                .where(
-                    Session.device_id == device_id,
-                    Session.user_id == p.user_id,
-                    Session.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
-            )
-        ).rowcount
         await append(
             conn,
             [
@@ -403,19 +283,20 @@ async def revoke_device(request: web.Request, p: Principal, _b: None) -> web.Res
                     p.device_id,
                     target=device_id,
                     ip=p.ip,
-                    ts=now,
-                    detail={"sessions": sessions},
+                    ts=revocation.revoked_at,
+                    detail={"sessions": revocation.sessions},
                 )
             ],
         )
-        co_members = await sharing_a_room(conn, p.user_id)
-    closed = await _close_device_sockets(svc, p.user_id, device_id)
+        co_members = await rooms_store.co_members(conn, p.user_id)
+    # Other nodes close theirs in the session sweeper.
+    closed = await disconnect_sockets(svc, p.user_id, device_id=device_id)
     await notify_keys_changed(svc, p.user_id, co_members)
     return json_response(
         {
             "device_id": device_id,
-            "revoked_at": now,
-            "sessions_revoked": sessions,
+            "revoked_at": revocation.revoked_at,
+            "sessions_revoked": revocation.sessions,
             "sockets_closed": closed,
         }
     )

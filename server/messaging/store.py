@@ -19,18 +19,19 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.log import AuditRecord, append
 from server.auth.principal import Principal
 from server.db.engine import Database
-from server.db.models import Membership, Message, Room, new_id, now_ms
+from server.db.models import Message, new_id, now_ms
 from server.errors import ApiError, not_found
 from server.ops import metrics
+from server.rooms import store as room_store
 
 log = logging.getLogger("relais.messaging")
 
@@ -157,139 +158,179 @@ class MessageStore:
             else:
                 p.future.set_result(res)
 
-    @staticmethod
-    def _refuse_stale(
-        batch: list[_Pending],
-        per_room: dict[str, list[int]],
-        chain_length: dict[str, int],
-        results: list[StoredMessage | ApiError | None],
-    ) -> None:
-        """A sender that encrypted under an older membership chain than the room now has would
-        share nothing with a new member, or keep a removed one's key alive: refuse it while the
-        room row is locked, so no membership change can slip in between (docs/crypto.md §6.1)."""
-        for room_id in list(per_room):
-            keep = []
-            for i in per_room[room_id]:
-                seen = batch[i].chain_seen
-                if seen is not None and seen < chain_length[room_id]:
-                    results[i] = _stale(chain_length[room_id])
-                else:
-                    keep.append(i)
-            if keep:
-                per_room[room_id] = keep
-            else:
-                del per_room[room_id]
-
     async def _write(
         self, conn: AsyncConnection, batch: list[_Pending]
     ) -> list[StoredMessage | ApiError]:
-        room_ids = {p.room_id for p in batch}
-        members: dict[str, list[str]] = defaultdict(list)
-        for row in await conn.execute(
-            select(Membership.room_id, Membership.user_id).where(Membership.room_id.in_(room_ids))
-        ):
-            members[row.room_id].append(row.user_id)
-
+        """The batch's one transaction, in this order: members, retries, seq reservation under
+        the rooms' row locks, insert and audit."""
         keys = [(p.principal.device_id, p.client_msg_id) for p in batch]
-        existing: dict[tuple[str, str], StoredMessage] = {}
-        # One cached statement (expanding IN over row values), whatever the batch size.
-        for row in await conn.execute(_SELECT_EXISTING, {"keys": list(set(keys))}):
-            existing[(row.sender_device_id, row.client_msg_id)] = row_to_stored(row, True)
-
-        results: list[StoredMessage | ApiError | None] = [None] * len(batch)
-        fresh: dict[tuple[str, str], int] = {}  # key -> index of the first request in this batch
-        per_room: dict[str, list[int]] = defaultdict(list)
-        for i, p in enumerate(batch):
-            key = keys[i]
-            if p.principal.user_id not in members.get(p.room_id, ()):
-                results[i] = not_found()
-            elif key in existing:
-                prior = existing[key]
-                # Same id reused for another room: a client bug, never a silent redirect.
-                results[i] = (
-                    prior
-                    if prior.room_id == p.room_id
-                    else ApiError("conflict", "client_msg_id already used for another room")
-                )
-            elif key in fresh:
-                if batch[fresh[key]].room_id != p.room_id:
-                    results[i] = ApiError("conflict", "client_msg_id already used for another room")
-                # else: resolved below from the first occurrence
-            else:
-                fresh[key] = i
-                per_room[p.room_id].append(i)
-
+        members = await room_store.members_by_room(conn, {p.room_id for p in batch})
+        plan = _triage(batch, keys, members, await _already_stored(conn, keys))
         ts = now_ms()
-        rows: list[dict[str, Any]] = []
-        audit: list[AuditRecord] = []
-        # Lock the batch's rooms in id order (concurrent nodes cannot deadlock), then move every
-        # room's counter in one executemany: two round trips however many rooms.
-        last_seq: dict[str, int] = {}
-        if per_room:
-            chain_length: dict[str, int] = {}
-            for locked in await conn.execute(_LOCK_ROOMS, {"ids": sorted(per_room)}):
-                last_seq[locked.id] = locked.last_seq
-                chain_length[locked.id] = locked.chain_length
-            self._refuse_stale(batch, per_room, chain_length, results)
-        if per_room:
-            await conn.execute(
-                _BUMP_ROOM,
-                [{"rid": r, "new_seq": last_seq[r] + len(idxs)} for r, idxs in per_room.items()],
-            )
-        for room_id, idxs in per_room.items():
-            seq = last_seq[room_id]
-            for i in idxs:
-                seq += 1
-                p = batch[i]
-                msg = StoredMessage(
-                    id=new_id("m"),
-                    room_id=room_id,
-                    seq=seq,
-                    ts=ts,
-                    sender_user_id=p.principal.user_id,
-                    sender_device_id=p.principal.device_id,
-                    client_msg_id=p.client_msg_id,
-                    envelope=p.envelope,
-                    members=members[room_id],
-                )
-                results[i] = msg
-                rows.append(
-                    {
-                        "id": msg.id,
-                        "room_id": room_id,
-                        "seq": seq,
-                        "sender_user_id": msg.sender_user_id,
-                        "sender_device_id": msg.sender_device_id,
-                        "client_msg_id": msg.client_msg_id,
-                        "envelope": msg.envelope,
-                        "created_at": ts,
-                    }
-                )
-                audit.append(
-                    AuditRecord(
-                        "message.write",
-                        p.principal.user_id,
-                        p.principal.device_id,
-                        room_id,
-                        target=msg.id,
-                        ip=p.principal.ip,
-                        ts=ts,
-                        detail={"seq": seq, "bytes": len(msg.envelope)},
-                    )
-                )
+        last_seq = await _reserve_seqs(conn, batch, plan)
+        rows, audit = _new_messages(batch, plan, last_seq, members, ts)
         if rows:
             await conn.execute(insert(Message), rows)
             await append(conn, audit)
+        return _settle_repeats(keys, plan)
 
-        for i in range(len(batch)):
-            if results[i] is None:
-                first = results[fresh[keys[i]]]
-                if isinstance(first, ApiError):
-                    results[i] = first
-                    continue
-                assert isinstance(first, StoredMessage)
-                results[i] = StoredMessage(**{**first.__dict__, "duplicate": True})
-        return [r for r in results if r is not None]
+
+@dataclass
+class _Plan:
+    """Where each request of a batch stands; `results[i]` stays None until it is settled."""
+
+    results: list[StoredMessage | ApiError | None]
+    # key -> index of its first request in this batch: later repeats share that one's outcome.
+    first_of: dict[tuple[str, str], int]
+    # room -> indexes of the requests that get a new message, in batch order.
+    per_room: dict[str, list[int]]
+
+
+async def _already_stored(
+    conn: AsyncConnection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], StoredMessage]:
+    """The messages a retry would repeat. One cached statement (expanding IN over row values),
+    whatever the batch size."""
+    existing: dict[tuple[str, str], StoredMessage] = {}
+    for row in await conn.execute(_SELECT_EXISTING, {"keys": list(set(keys))}):
+        existing[(row.sender_device_id, row.client_msg_id)] = row_to_stored(row, True)
+    return existing
+
+
+def _triage(
+    batch: list[_Pending],
+    keys: list[tuple[str, str]],
+    members: dict[str, list[str]],
+    existing: dict[tuple[str, str], StoredMessage],
+) -> _Plan:
+    """Settle what needs no new row (not a member, a retry, an id reused for another room) and
+    queue the rest per room."""
+    plan = _Plan([None] * len(batch), {}, defaultdict(list))
+    for i, p in enumerate(batch):
+        key = keys[i]
+        if p.principal.user_id not in members.get(p.room_id, ()):
+            plan.results[i] = not_found()
+        elif key in existing:
+            prior = existing[key]
+            # Same id reused for another room: a client bug, never a silent redirect.
+            plan.results[i] = prior if prior.room_id == p.room_id else _reused()
+        elif key in plan.first_of:
+            if batch[plan.first_of[key]].room_id != p.room_id:
+                plan.results[i] = _reused()
+            # else: settled from the first occurrence by _settle_repeats
+        else:
+            plan.first_of[key] = i
+            plan.per_room[p.room_id].append(i)
+    return plan
+
+
+async def _reserve_seqs(
+    conn: AsyncConnection, batch: list[_Pending], plan: _Plan
+) -> dict[str, int]:
+    """Lock the batch's rooms in id order (concurrent nodes cannot deadlock), then move every
+    room's counter in one executemany: two round trips however many rooms. Returns each room's
+    last seq before this batch."""
+    if not plan.per_room:
+        return {}
+    heads = await room_store.lock_heads(conn, plan.per_room)
+    last_seq = {h.room_id: h.last_seq for h in heads}
+    _refuse_stale(batch, plan, {h.room_id: h.chain_length for h in heads})
+    await room_store.set_last_seqs(
+        conn, {r: last_seq[r] + len(idxs) for r, idxs in plan.per_room.items()}
+    )
+    return last_seq
+
+
+def _refuse_stale(batch: list[_Pending], plan: _Plan, chain_length: dict[str, int]) -> None:
+    """A sender that encrypted under an older membership chain than the room now has would
+    share nothing with a new member, or keep a removed one's key alive: refuse it while the
+    room row is locked, so no membership change can slip in between (docs/crypto.md §6.1)."""
+    for room_id in list(plan.per_room):
+        keep = []
+        for i in plan.per_room[room_id]:
+            seen = batch[i].chain_seen
+            if seen is not None and seen < chain_length[room_id]:
+                plan.results[i] = _stale(chain_length[room_id])
+            else:
+                keep.append(i)
+        if keep:
+            plan.per_room[room_id] = keep
+        else:
+            del plan.per_room[room_id]
+
+
+def _new_messages(
+    batch: list[_Pending],
+    plan: _Plan,
+    last_seq: dict[str, int],
+    members: dict[str, list[str]],
+    ts: int,
+) -> tuple[list[dict[str, Any]], list[AuditRecord]]:
+    """The rows to insert and their audit records; each request's result is its new message."""
+    rows: list[dict[str, Any]] = []
+    audit: list[AuditRecord] = []
+    for room_id, idxs in plan.per_room.items():
+        seq = last_seq[room_id]
+        for i in idxs:
+            seq += 1
+            p = batch[i]
+            msg = StoredMessage(
+                id=new_id("m"),
+                room_id=room_id,
+                seq=seq,
+                ts=ts,
+                sender_user_id=p.principal.user_id,
+                sender_device_id=p.principal.device_id,
+                client_msg_id=p.client_msg_id,
+                envelope=p.envelope,
+                members=members[room_id],
+            )
+            plan.results[i] = msg
+            rows.append(
+                {
+                    "id": msg.id,
+                    "room_id": room_id,
+                    "seq": seq,
+                    "sender_user_id": msg.sender_user_id,
+                    "sender_device_id": msg.sender_device_id,
+                    "client_msg_id": msg.client_msg_id,
+                    "envelope": msg.envelope,
+                    "created_at": ts,
+                }
+            )
+            audit.append(
+                AuditRecord(
+                    "message.write",
+                    p.principal.user_id,
+                    p.principal.device_id,
+                    room_id,
+                    target=msg.id,
+                    ip=p.principal.ip,
+                    ts=ts,
+                    detail={"seq": seq, "bytes": len(msg.envelope)},
+                )
+            )
+    return rows, audit
+
+
+def _settle_repeats(keys: list[tuple[str, str]], plan: _Plan) -> list[StoredMessage | ApiError]:
+    """A repeat inside the batch gets its first occurrence's outcome, as a duplicate when that
+    one was stored."""
+    out: list[StoredMessage | ApiError] = []
+    for i, res in enumerate(plan.results):
+        if res is None:
+            first = plan.results[plan.first_of[keys[i]]]
+            if isinstance(first, StoredMessage):
+                res = StoredMessage(**{**first.__dict__, "duplicate": True})
+            else:
+                assert first is not None
+                res = first
+        out.append(res)
+    return out
+
+
+def _reused() -> ApiError:
+    return ApiError("conflict", "client_msg_id already used for another room")
 
 
 def _stale(length: int) -> ApiError:
@@ -303,16 +344,6 @@ def _stale(length: int) -> ApiError:
 
 _SELECT_EXISTING = select(Message.__table__).where(
     tuple_(Message.sender_device_id, Message.client_msg_id).in_(bindparam("keys", expanding=True))
-)
-_LOCK_ROOMS = (
-    select(Room.id, Room.last_seq, Room.chain_length)
-    .where(Room.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Room.id)
-    .with_for_update()
-)
-_ROOMS = cast(Table, Room.__table__)
-_BUMP_ROOM = (
-    update(_ROOMS).where(_ROOMS.c.id == bindparam("rid")).values(last_seq=bindparam("new_seq"))
 )
 
 
@@ -328,15 +359,3 @@ def row_to_stored(row: Any, duplicate: bool = False) -> StoredMessage:
         envelope=row.envelope,
         duplicate=duplicate,
     )
-
-
-async def messages_after(
-    conn: AsyncConnection, room_id: str, after_seq: int, limit: int
-) -> list[StoredMessage]:
-    rows = await conn.execute(
-        select(Message.__table__)
-        .where(Message.room_id == room_id, Message.seq > after_seq)
-        .order_by(Message.seq)
-        .limit(limit)
-    )
-    return [row_to_stored(r) for r in rows]

@@ -19,17 +19,18 @@ import logging
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import Field, StringConstraints
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import aliased
 
 from server.audit.log import AuditRecord, append
+from server.auth.sessions import device_is_live, live_device_owners
 from server.db.engine import Database
-from server.db.models import Device, Membership, ToDevice, now_ms
+from server.db.models import ToDevice, now_ms
 from server.errors import ApiError
 from server.realtime.connections import device_room
 from server.realtime.registry import on
+from server.rooms import store as room_store
 
 from .schemas import MAX_INT64, ClientMsgId, Id, Strict
 
@@ -77,44 +78,20 @@ def _wire(row: Any) -> dict[str, Any]:
     }
 
 
-# Built once: constructing these (the aliases above all) cost ~0.6 ms per to-device send, a
-# tenth of the server's time in the E2EE churn test (docs/performance.md); the values are bound.
-_mine, _theirs = aliased(Membership), aliased(Membership)
-_LIVE_DEVICES = select(Device.id, Device.user_id).where(
-    Device.id.in_(bindparam("device_ids", expanding=True)), Device.revoked_at.is_(None)
-)
-_CO_MEMBERS = (
-    select(_theirs.user_id)
-    .distinct()
-    .join(_mine, _mine.room_id == _theirs.room_id)
-    .where(
-        _mine.user_id == bindparam("sender"),
-        _theirs.user_id.in_(bindparam("others", expanding=True)),
-    )
-)
-
-
 async def _reachable_devices(
     conn: AsyncConnection, sender_user_id: str, device_ids: list[str]
 ) -> dict[str, str]:
     """device_id -> user_id for the requested devices the sender may write to."""
-    rows = (await conn.execute(_LIVE_DEVICES, {"device_ids": device_ids})).all()
-    owners = {r.id: r.user_id for r in rows}
+    owners = await live_device_owners(conn, device_ids)
     others = {u for u in owners.values() if u != sender_user_id}
     shared: set[str] = set()
     if others:
-        shared = set(
-            (
-                await conn.execute(
-                    _CO_MEMBERS, {"sender": sender_user_id, "others": sorted(others)}
-                )
-            ).scalars()
-        )
+        shared = await room_store.co_members(conn, sender_user_id, among=sorted(others))
     return {d: u for d, u in owners.items() if u == sender_user_id or u in shared}
 
 
 class ToDeviceQueue:
-    """Storage side of the queue; `pending` is what `sync` calls (svc.extras["todevice"])."""
+    """Storage side of the queue; `pending` is what `sync` calls (svc.parts.todevice)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -122,11 +99,12 @@ class ToDeviceQueue:
     async def pending(self, device_id: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
         """Oldest first; `more` when the device has further entries beyond this page."""
         async with self.db.read() as conn:
+            if not await device_is_live(conn, device_id):
+                return [], False
             rows = (
                 await conn.execute(
                     select(ToDevice.__table__)
-                    .join(Device, Device.id == ToDevice.recipient_device_id)
-                    .where(ToDevice.recipient_device_id == device_id, Device.revoked_at.is_(None))
+                    .where(ToDevice.recipient_device_id == device_id)
                     .order_by(ToDevice.id)
                     .limit(limit + 1)
                 )
@@ -239,13 +217,6 @@ class ToDeviceQueue:
         return len(rows)
 
 
-def _queue(svc: Services) -> ToDeviceQueue:
-    q = svc.extras.get("todevice")
-    if not isinstance(q, ToDeviceQueue):
-        raise ApiError("unavailable", "to-device queue is not running")
-    return q
-
-
 @on(
     "todevice.send",
     ToDeviceSend,
@@ -260,7 +231,7 @@ async def todevice_send(svc: Services, conn: Connection, p: ToDeviceSend) -> dic
         if item.device_id in seen:
             raise ApiError("validation_failed", "a device appears twice in one request")
         seen.add(item.device_id)
-    fresh, ack = await _queue(svc).store(conn.principal, p.client_msg_id, p.messages)
+    fresh, ack = await svc.parts.todevice.store(conn.principal, p.client_msg_id, p.messages)
     for entry in fresh:
         await svc.sio.emit("todevice.new", entry["wire"], to=device_room(entry["device_id"]))
     return ack
@@ -272,8 +243,8 @@ async def todevice_send(svc: Services, conn: Connection, p: ToDeviceSend) -> dic
     summary="Delete the caller's own queued to-device entries with id <= up_to.",
 )
 async def todevice_ack(svc: Services, conn: Connection, p: ToDeviceAck) -> dict[str, Any]:
-    return {"deleted": await _queue(svc).ack(conn.principal.device_id, p.up_to)}
+    return {"deleted": await svc.parts.todevice.ack(conn.principal.device_id, p.up_to)}
 
 
 def setup(svc: Services) -> None:
-    svc.extras["todevice"] = ToDeviceQueue(svc.db)
+    svc.parts.todevice = ToDeviceQueue(svc.db)

@@ -10,19 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from server.errors import not_found
 from server.realtime.registry import on
+from server.rooms.member_cache import emit_to_users
 
 from .schemas import Id, Strict
 
 if TYPE_CHECKING:
     from server.realtime.connections import Connection
     from server.services import Services
-
-
-if TYPE_CHECKING:
-    from server.realtime.connections import Connection
-    from server.services import Services
-
-from server.rooms.member_cache import cache, emit_to_users
 
 
 class Typing(Strict):
@@ -33,7 +27,7 @@ class Typing(Strict):
 @on("typing", Typing, summary="Relay a typing indicator to the room's other members (no storage).")
 async def typing(svc: Services, conn: Connection, p: Typing) -> dict[str, Any]:
     uid = conn.principal.user_id
-    members = await cache(svc).members(p.room_id)
+    members = await svc.parts.membership_cache.members(p.room_id)
     if uid not in members:
         raise not_found()
     if p.typing:
@@ -48,16 +42,15 @@ async def typing(svc: Services, conn: Connection, p: Typing) -> dict[str, Any]:
 
 async def _on_disconnect(svc: Services, conn: Connection, last_here: bool) -> None:
     uid = conn.principal.user_id
-    found = svc.extras.get("membership_cache")
-    if found is not None:
-        for room_id in sorted(conn.typing_in):
-            members = await found.members(room_id)
-            await emit_to_users(
-                svc,
-                "typing",
-                {"room_id": room_id, "user_id": uid, "typing": False},
-                members - {uid},
-            )
+    cache = svc.parts.membership_cache
+    for room_id in sorted(conn.typing_in):
+        members = await cache.members(room_id)
+        await emit_to_users(
+            svc,
+            "typing",
+            {"room_id": room_id, "user_id": uid, "typing": False},
+            members - {uid},
+        )
     conn.typing_in.clear()
 
 

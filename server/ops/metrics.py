@@ -41,6 +41,7 @@ FANOUT_DIRECT = Counter(
 
 # Consultation media (server/consultations/media_bridge.py): per-node aggregates, never per
 # consultation or participant labels (unbounded cardinality, and who consults is patient data).
+# `mode` takes the values of `media.policy.Mode`, `cause` those of `media.events.Cause`.
 MEDIA_LEGS = Gauge("relais_media_legs", "Media legs by committed mode", ["mode"], registry=REGISTRY)
 MEDIA_MODE_CHANGES = Counter(
     "relais_media_mode_changes_total",

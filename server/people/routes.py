@@ -16,16 +16,16 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
-from sqlalchemy import func, or_, select
 
 from server.api.context import services
 from server.api.routing import json_response, route, validation_error
+from server.auth.accounts import find_people
 from server.auth.principal import Principal
-from server.db.models import User
 from server.errors import ApiError
 
 LIMIT = 20
 CARE_TEAM = ("clinician", "admin", "assistant")
+FAMILY = ("caregiver",)
 SEARCHERS = ("clinician", "admin", "assistant")
 
 
@@ -48,12 +48,6 @@ def _query(request: web.Request) -> PeopleQuery:
         raise validation_error(exc) from None
 
 
-def _prefix(text: str) -> str:
-    """A LIKE pattern matching `text` literally at the start (its own % and _ escaped)."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
-
-
 @route(
     "GET",
     "/api/v1/people",
@@ -62,34 +56,24 @@ def _prefix(text: str) -> str:
     summary="Care-team members by name prefix; a caregiver by exact username.",
 )
 async def search_people(request: web.Request, p: Principal, _b: None) -> web.Response:
-    text = _query(request).q
-    pattern = _prefix(text)
-    username = func.lower(User.username)
-    display = func.lower(func.coalesce(User.display_name, ""))
-    found = or_(
-        (User.role.in_(CARE_TEAM))
-        & or_(username.like(pattern, escape="\\"), display.like(pattern, escape="\\")),
-        (User.role == "caregiver") & (username == text.lower()),
+    people = await find_people(
+        services(request).db,
+        _query(request).q,
+        prefix_roles=CARE_TEAM,
+        exact_roles=FAMILY,
+        exclude_user_id=p.user_id,
+        limit=LIMIT,
     )
-    async with services(request).db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(User.id, User.username, User.display_name, User.role)
-                .where(found, User.disabled.is_(False), User.id != p.user_id)
-                .order_by(User.username)
-                .limit(LIMIT)
-            )
-        ).all()
     return json_response(
         {
             "people": [
                 {
-                    "user_id": r.id,
+                    "user_id": r.user_id,
                     "username": r.username,
                     "display_name": r.display_name,
                     "role": r.role,
                 }
-                for r in rows
+                for r in people
             ]
         }
     )

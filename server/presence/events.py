@@ -10,31 +10,19 @@ from redis.exceptions import RedisError
 
 from server.errors import ApiError
 from server.messaging.schemas import Id, Strict
+from server.parts import Parts
 from server.realtime.registry import on
-
-if TYPE_CHECKING:
-    from server.realtime.connections import Connection
-    from server.services import Services
-
-
-if TYPE_CHECKING:
-    from server.realtime.connections import Connection
-    from server.services import Services
-
 from server.rooms.member_cache import co_members, emit_to_users
 
 from .backends import LocalPresence, Presence, RedisPresence
 
+if TYPE_CHECKING:
+    from server.realtime.connections import Connection
+    from server.services import Services
+
 log = logging.getLogger("relais.presence")
 
 MAX_PRESENCE_QUERY = 200
-
-
-def _presence(svc: Services) -> Presence:
-    backend = svc.extras.get("presence")
-    if not isinstance(backend, LocalPresence | RedisPresence):
-        raise ApiError("unavailable", "presence is not running")
-    return backend
 
 
 async def announce(svc: Services, user_id: str, online: bool) -> None:
@@ -47,7 +35,7 @@ async def _on_connect(svc: Services, conn: Connection, first_here: bool) -> None
     if not first_here:
         return
     try:
-        if await _presence(svc).went_online(conn.principal.user_id):
+        if await svc.parts.presence.went_online(conn.principal.user_id):
             await announce(svc, conn.principal.user_id, True)
     except Exception:
         # Presence is best effort; it must never refuse a connection.
@@ -56,8 +44,8 @@ async def _on_connect(svc: Services, conn: Connection, first_here: bool) -> None
 
 async def _on_disconnect(svc: Services, conn: Connection, last_here: bool) -> None:
     uid = conn.principal.user_id
-    backend = svc.extras.get("presence")
-    if not last_here or not isinstance(backend, LocalPresence | RedisPresence):
+    backend = Parts.presence.peek(svc.parts)
+    if not last_here or backend is None:
         return  # not the last connection, or the node is shutting down
     try:
         if await backend.went_offline(uid):
@@ -82,7 +70,7 @@ async def presence_get(svc: Services, conn: Connection, p: PresenceGet) -> dict[
     if me in asked:
         visible.add(me)
     try:
-        states = await _presence(svc).online(sorted(visible))
+        states = await svc.parts.presence.online(sorted(visible))
     except (RedisError, OSError):
         raise ApiError("unavailable", "presence store unreachable, retry later") from None
     return {"presence": states}
@@ -99,12 +87,12 @@ async def setup(svc: Services) -> None:
     else:
         backend = LocalPresence(svc)
     await backend.start()
-    svc.extras["presence"] = backend
+    svc.parts.presence = backend
     svc.connect_hooks.append(_on_connect)
     svc.disconnect_hooks.append(_on_disconnect)
 
 
 async def teardown(svc: Services) -> None:
-    backend = svc.extras.pop("presence", None)
-    if isinstance(backend, LocalPresence | RedisPresence):
+    backend = Parts.presence.detach(svc.parts)
+    if backend is not None:
         await backend.stop()

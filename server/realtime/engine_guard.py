@@ -22,7 +22,7 @@ from engineio import packet as eio_packet
 from engineio import payload as eio_payload
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
-from server.api.context import address_of
+from server.addresses import client_address
 from server.errors import ERROR_STATUS, ApiError
 from server.ops import metrics
 
@@ -133,7 +133,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         sid = query.get("sid")
         if sid is None:
             return None
-        if sid not in self.sockets or self.peers.get(sid) != address_of(
+        if sid not in self.sockets or self.peers.get(sid) != client_address(
             request, self.trust_forwarded_for
         ):
             # Same answer for unknown and foreign sessions: it does not confirm that a sid exists.
@@ -178,7 +178,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "connect":
             environ = args[1]
-            self.peers[args[0]] = address_of(
+            self.peers[args[0]] = client_address(
                 environ.get("aiohttp.request"), self.trust_forwarded_for
             )
         elif event == "disconnect":

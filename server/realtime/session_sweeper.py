@@ -1,7 +1,7 @@
 """Closes live sockets whose session ended on another node.
 
 A revoke, logout or account disable closes the sockets of the node that handled it at once
-(server/auth/sessions.py `disconnect_sockets`); the other nodes learn it here, by re-checking
+(server/realtime/disconnect.py); the other nodes learn it here, by re-checking
 all their connections' sessions in one query every `session_recheck_s`. That bounds how long
 a revoked device keeps receiving, without a database read on every socket event.
 """
@@ -12,15 +12,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from server.db.models import Device, Session, User, now_ms
+from server.auth.sessions import live_session_ids
+from server.parts import Parts
 
 if TYPE_CHECKING:
     from server.services import Services
 
 log = logging.getLogger("relais.sessions")
-_TASK = "session_sweeper_task"
 
 
 async def sweep_once(svc: Services) -> int:
@@ -30,24 +28,7 @@ async def sweep_once(svc: Services) -> int:
         by_session.setdefault(conn.principal.session_id, []).append(sid)
     if not by_session:
         return 0
-    ids = list(by_session)
-    valid: set[str] = set()
-    now = now_ms()
-    async with svc.db.read() as c:
-        for i in range(0, len(ids), 500):
-            rows = await c.execute(
-                select(Session.id)
-                .join(User, User.id == Session.user_id)
-                .join(Device, Device.id == Session.device_id)
-                .where(
-                    Session.id.in_(ids[i : i + 500]),
-                    Session.revoked_at.is_(None),
-                    Session.expires_at > now,
-                    User.disabled.is_(False),
-                    Device.revoked_at.is_(None),
-                )
-            )
-            valid.update(r.id for r in rows)
+    valid = await live_session_ids(svc.db, list(by_session))
     closed = 0
     for session_id, sids in by_session.items():
         if session_id in valid:
@@ -70,11 +51,11 @@ async def _loop(svc: Services) -> None:
 
 
 def setup(svc: Services) -> None:
-    svc.extras[_TASK] = asyncio.create_task(_loop(svc), name="relais-session-sweeper")
+    svc.parts.session_sweeper = asyncio.create_task(_loop(svc), name="relais-session-sweeper")
 
 
 async def teardown(svc: Services) -> None:
-    task = svc.extras.pop(_TASK, None)
+    task = Parts.session_sweeper.detach(svc.parts)
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

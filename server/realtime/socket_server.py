@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 
-from server.api.context import address_of
+from server.addresses import client_address
 from server.ops import metrics
 from server.settings import Settings
 
@@ -61,7 +61,7 @@ def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedEr
 def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        ip = address_of(environ.get("aiohttp.request"), svc.settings.trust_forwarded_for)
+        ip = client_address(environ.get("aiohttp.request"), svc.settings.trust_forwarded_for)
         if not svc.limits.ips.take(ip):
             raise _refused("rate_limited", "too many connections from this address")
         token = auth.get("token") if isinstance(auth, dict) else None

@@ -11,17 +11,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
-
 from server.db.engine import Database
-from server.db.models import Membership
-from server.errors import ApiError
+from server.parts import Parts
 from server.realtime.connections import user_room
 
-if TYPE_CHECKING:
-    from server.services import Services
-
+from . import store
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -49,13 +43,7 @@ class MembershipCache:
             return hit[1]
         self.misses += 1
         async with self.db.read() as conn:
-            users = frozenset(
-                (
-                    await conn.execute(
-                        select(Membership.user_id).where(Membership.room_id == room_id)
-                    )
-                ).scalars()
-            )
+            users = frozenset(await store.member_ids(conn, room_id))
         if len(self._rooms) >= self.max_rooms:
             self._rooms = {k: v for k, v in self._rooms.items() if v[0] > now}
             if len(self._rooms) >= self.max_rooms:
@@ -72,30 +60,16 @@ class MembershipCache:
 
 def invalidate_room(svc: Services, room_id: str) -> None:
     """Call after a membership change so this node's typing relay sees it immediately."""
-    cache = svc.extras.get("membership_cache")
-    if isinstance(cache, MembershipCache):
+    cache = Parts.membership_cache.peek(svc.parts)
+    if cache is not None:
         cache.invalidate(room_id)
 
 
-# Built once: a fresh aliased() per call made every presence announcement recompile its query
-# (41% of the loop during a connect storm, docs/performance.md).
-_MINE = aliased(Membership, name="mine")
-_THEIRS = aliased(Membership, name="theirs")
-
-
 async def co_members(db: Database, user_id: str, among: list[str] | None = None) -> set[str]:
-    """Users sharing at least one room with `user_id` (never `user_id` itself)."""
-    mine, theirs = _MINE, _THEIRS
-    stmt = (
-        select(theirs.user_id)
-        .distinct()
-        .join(mine, mine.room_id == theirs.room_id)
-        .where(mine.user_id == user_id, theirs.user_id != user_id)
-    )
-    if among is not None:
-        stmt = stmt.where(theirs.user_id.in_(among))
+    """Users sharing at least one room with `user_id` (never `user_id` itself), in a read of its
+    own: for announcements made outside any transaction (presence)."""
     async with db.read() as conn:
-        return set((await conn.execute(stmt)).scalars())
+        return await store.co_members(conn, user_id, among)
 
 
 async def emit_to_users(
@@ -106,12 +80,5 @@ async def emit_to_users(
         await svc.sio.emit(event, data, to=[user_room(u) for u in sorted(users)])
 
 
-def cache(svc: Services) -> MembershipCache:
-    found = svc.extras.get("membership_cache")
-    if not isinstance(found, MembershipCache):
-        raise ApiError("unavailable", "membership cache is not running")
-    return found
-
-
 def setup(svc: Services) -> None:
-    svc.extras["membership_cache"] = MembershipCache(svc.db)
+    svc.parts.membership_cache = MembershipCache(svc.db)

@@ -323,7 +323,7 @@ async def b_keys_query(w: World, actor: str) -> Req:
 
 async def _consultation(w: World, *, member_waiting: bool = False) -> tuple[str, str]:
     """(consultation id, member's participant id)."""
-    svc = w.svc.extras["consultations"]
+    svc = w.svc.parts.consultations
     owner, member = w.actors["owner"], w.actors["member"]
     made = await svc.create(owner.principal, w.room)
     cid = made["consultation_id"]
@@ -385,14 +385,14 @@ async def e_consult_member(w: World, actor: str) -> Any:
 
 async def e_consult_admitted(w: World, actor: str) -> Any:
     cid, pid = await _consultation(w, member_waiting=True)
-    await w.svc.extras["consultations"].admit(w.actors["owner"].principal, cid, pid)
+    await w.svc.parts.consultations.admit(w.actors["owner"].principal, cid, pid)
     return {"consultation_id": cid}
 
 
 async def e_consult_set_mode(w: World, actor: str) -> Any:
     """The admitted member's mode: the host may choose it, and so may the member (their own)."""
     cid, pid = await _consultation(w, member_waiting=True)
-    await w.svc.extras["consultations"].admit(w.actors["owner"].principal, cid, pid)
+    await w.svc.parts.consultations.admit(w.actors["owner"].principal, cid, pid)
     return {"consultation_id": cid, "participant_id": pid, "mode": "audio-only"}
 
 

@@ -128,7 +128,7 @@ async def test_browser_patient_and_python_host(
         assert host.peer is not None and host.peer.counters.video_sizes, "no decodable video"
 
         # Renegotiation: a second offer on the same pc keeps the server's leg.
-        call = w.svc.extras["media_bridge"].calls[c.cid]
+        call = w.svc.parts.media_bridge.calls[c.cid]
         leg = call.legs[c.patient_participant]
         participant = await page.evaluate("window.relais.renegotiate()")
         assert participant == c.patient_participant
@@ -143,7 +143,7 @@ async def test_browser_patient_and_python_host(
         assert await page.evaluate("window.relais.error") is None
 
         await c.host.call("consult.end", {"consultation_id": c.cid})
-        assert await settle(lambda: c.cid not in w.svc.extras["media_bridge"].calls, timeout=10)
+        assert await settle(lambda: c.cid not in w.svc.parts.media_bridge.calls, timeout=10)
         assert await settle(lambda: live_peer_connections() == 0, timeout=10)
         await page_state(page, "ended")
     finally:
@@ -227,7 +227,7 @@ async def test_browser_uplink_opus_follows_the_answer(media_world: World, tmp_pa
     from tests.browser import launch_chromium, tone_wav
 
     w = media_world
-    bridge = w.svc.extras["media_bridge"]
+    bridge = w.svc.parts.media_bridge
     bridge.config = replace(bridge.config, start_mode=Mode.AUDIO_ONLY)
     c = await open_consultation(w)
     host = ConsultationMedia(c.host, c.cid)

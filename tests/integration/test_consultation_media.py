@@ -95,7 +95,7 @@ async def admit(c: Consult) -> None:
 
 
 def bridge(w: World) -> Any:
-    return w.svc.extras["media_bridge"]
+    return w.svc.parts.media_bridge
 
 
 async def test_two_participants_hold_a_consultation(media_world: World) -> None:

@@ -96,7 +96,7 @@ class Sock:
 
 
 def consultations(w: World) -> ConsultationService:
-    found = w.svc.extras["consultations"]
+    found = w.svc.parts.consultations
     assert isinstance(found, ConsultationService)
     return found
 

@@ -167,7 +167,7 @@ async def test_attachment_is_ciphertext_on_the_server(relais: Running, device: D
     rec = next(r for r in nurse.messages(room) if r.content and r.content["type"] == "file")
     assert rec.state == DECRYPTED and rec.content is not None
     assert await nurse.download_file(rec.content) == photo
-    stored = relais.services.extras["blobs"].path_for(rec.content["attachment_id"]).read_bytes()
+    stored = relais.services.parts.blobs.path_for(rec.content["attachment_id"]).read_bytes()
     assert b"WOUND-PHOTO" not in stored
     assert len(stored) >= len(photo) + 17
 

@@ -154,9 +154,7 @@ async def _scan_for_plaintext(w: World) -> None:
     assert not leaked, f"{len(leaked)} plaintexts found in the database"
     assert all(m.decode() not in dump for m in w.file_markers)
     blobs = b"".join(
-        p.read_bytes()
-        for p in Path(w.relais.services.extras["blobs"].root).rglob("*")
-        if p.is_file()
+        p.read_bytes() for p in Path(w.relais.services.parts.blobs.root).rglob("*") if p.is_file()
     )
     assert len(blobs) > 0
     assert all(m not in blobs for m in w.file_markers)

@@ -84,7 +84,7 @@ async def test_typing_reaches_other_members_only(relais, clients):
 
 async def test_typing_writes_nothing(relais, clients):
     _doc, _nurse, c_doc, c_nurse, room = await _team(relais, clients)
-    cache = relais.services.extras["membership_cache"]
+    cache = relais.services.parts.membership_cache
     await c_doc.call("typing", {"room_id": room, "typing": True})
     misses = cache.misses
     for flag in (False, True, False):
@@ -236,8 +236,8 @@ async def test_a_dead_nodes_users_go_offline(start_server, tmp_path, database_ur
     await clients(node_b, nurse)
     await next_event(c_doc, "presence", lambda d: d["online"] is True)
 
-    pres_a = node_a.services.extras["presence"]
-    pres_b = node_b.services.extras["presence"]
+    pres_a = node_a.services.parts.presence
+    pres_b = node_b.services.parts.presence
     # B "dies": its heartbeat stops and its deadline is in the past, its hash left behind.
     pres_b._task.cancel()
     await pres_b.redis.zadd(pres_b.nodes_key, {pres_b.node: 1})

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def probes(w: World) -> Any:
-    return w.svc.extras["link_probes"]
+    return w.svc.parts.link_probes
 
 
 async def open_probe(

@@ -47,10 +47,10 @@ async def test_leg_that_disappears_without_bye(media_world: World) -> None:
     host = ConsultationMedia(c.host, c.cid, (320, 240, 15))
     # The dead process's socket is gone too: its leg is closed when the disconnect grace ends
     # (45 s in production; short here) or when ICE consent expires (~30 s), whichever first.
-    w.svc.extras["media_bridge"].disconnect_grace_s = 8.0
+    w.svc.parts.media_bridge.disconnect_grace_s = 8.0
     try:
         await host.start()
-        bridge = w.svc.extras["media_bridge"]
+        bridge = w.svc.parts.media_bridge
         pid = c.patient_participant
         assert await settle(
             lambda: host.peer is not None and host.peer.counters.frames["video"] >= 20, timeout=60
@@ -63,7 +63,7 @@ async def test_leg_that_disappears_without_bye(media_world: World) -> None:
         assert change["mode"] == "text-only" and change["reason"].startswith("no packets")
         # The host's own leg is untouched, the call goes on, the patient is still admitted.
         assert host.mode_of(str(host.participant_id)) == "video-high"
-        participants = await w.svc.extras["consultations"].participants(c.cid)
+        participants = await w.svc.parts.consultations.participants(c.cid)
         assert pid not in {p.id for p in participants}  # not present...
         state = await c.host.call("consult.join", {"consultation_id": c.cid})
         assert state["state"] == "admitted"

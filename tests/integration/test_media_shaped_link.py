@@ -105,7 +105,7 @@ async def lab_world(netlab: NetLab, tmp_path: Path, sqlite_url: str) -> AsyncIte
 
 
 def bridge_call(w: World, cid: str) -> Any:
-    return w.svc.extras["media_bridge"].calls[cid]
+    return w.svc.parts.media_bridge.calls[cid]
 
 
 async def patient_bot(w: World, c: Consult, netlab: NetLab, *, text: bool) -> Bot:

@@ -590,9 +590,10 @@ def _slow_restore(g: str, r: Row, at: int, took: float, cfg: PolicyConfig) -> st
         "waiting for a receiver report, which browsers send every ~5 s for audio). "
         "Nothing but a probe can tell a restored link from a thin one while the leg sends "
         "below it, so the wait is the price of the back-off that bounds what probing costs a "
-        "link that stays thin (the probe-seconds goal); a probe that carries no media (see "
-        "below) would let the back-off go. The same climb is the text-only second(s) over "
-        "the goal on this trace."
+        "link that stays thin (the probe-seconds goal, and the text channel: a sound probe "
+        "every few seconds keeps its TCP backing off, docs/media.md); a probe that carries no "
+        "media (see below) would let the back-off go. The same climb is the text-only "
+        "second(s) over the goal on this trace."
     )
 
 

@@ -46,15 +46,21 @@ class RateLimiter:
     def __init__(
         self, user_rate: float, user_burst: float, ip_rate: float, ip_burst: float
     ) -> None:
-        self.users = TokenBuckets(user_rate, user_burst)
-        self.ips = TokenBuckets(ip_rate, ip_burst)
+        self._users = TokenBuckets(user_rate, user_burst)
+        # Keyed by address block only, through `take_ip`: a socket CONNECT spent the bucket of
+        # the raw address, so an IPv6 client rotating within its /64 had a fresh budget per
+        # address (tests/security/test_socket_malformed.py).
+        self._ips = TokenBuckets(ip_rate, ip_burst)
 
     def check_user(self, user_id: str, cost: float = 1.0) -> None:
-        if not self.users.take(user_id, cost):
+        if not self._users.take(user_id, cost):
             raise ApiError("rate_limited", "too many requests for this account, slow down")
 
-    def check_ip(self, ip: str, cost: float = 1.0) -> None:
+    def take_ip(self, ip: str, cost: float = 1.0) -> bool:
         """Per address block (server/addresses.py): an IPv6 client rotating addresses within its
         /64 still spends one budget."""
-        if not self.ips.take(address_block(ip), cost):
+        return self._ips.take(address_block(ip), cost)
+
+    def check_ip(self, ip: str, cost: float = 1.0) -> None:
+        if not self.take_ip(ip, cost):
             raise ApiError("rate_limited", "too many requests from this address, slow down")

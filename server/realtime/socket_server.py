@@ -62,7 +62,7 @@ def bind_handlers(sio: socketio.AsyncServer, svc: Services) -> None:
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         ip = client_address(environ.get("aiohttp.request"), svc.settings.trust_forwarded_for)
-        if not svc.limits.ips.take(ip):
+        if not svc.limits.take_ip(ip):
             raise _refused("rate_limited", "too many connections from this address")
         token = auth.get("token") if isinstance(auth, dict) else None
         principal = await svc.sessions.resolve(token) if isinstance(token, str) else None

@@ -258,3 +258,45 @@ async def test_engineio_packets_a_client_may_not_send_close_the_websocket(
         frames = await sock.events(5)
         assert frames and frames[-1].startswith("<"), frames
     _assert_clean_log(served)
+
+
+async def test_connects_from_one_ipv6_64_share_one_budget(tmp_path: Path) -> None:
+    """An IPv6 client gets a /64 and may use any address in it: socket CONNECTs from rotating
+    addresses of one /64 spend one per-address budget (as REST requests do), while another /64
+    keeps its own. Over the raw wire, behind a trusted proxy's X-Forwarded-For."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'relais.db'}"
+    proc = await serve(
+        tmp_path,
+        url,
+        RELAIS_TRUST_FORWARDED_FOR="1",
+        RELAIS_RATE_IP_BURST="3",
+        RELAIS_RATE_IP_PER_S="0.01",
+    )
+    served = Served(proc, url)
+    try:
+        answers = []
+        async with aiohttp.ClientSession() as http:
+            for n in range(1, 7):
+                ip = f"2001:db8:7:42::{n:x}"
+                ws = await http.ws_connect(
+                    served.ws_url, autoping=False, headers={"X-Forwarded-For": ip}
+                )
+                sock = RawSocket(ws)
+                await sock.open()
+                frame = await sock.connect(None)
+                answers.append(json.loads(frame[2:])["data"]["error"]["code"])
+                await ws.close()
+            ws = await http.ws_connect(
+                served.ws_url, autoping=False, headers={"X-Forwarded-For": "2001:db8:7:43::1"}
+            )
+            other = RawSocket(ws)
+            await other.open()
+            elsewhere = json.loads((await other.connect(None))[2:])["data"]["error"]["code"]
+            await ws.close()
+        # The engine.io handshake spends nothing here: the budget is the CONNECTs'.
+        assert answers[:3] == ["unauthorized"] * 3, answers
+        assert answers[3:] == ["rate_limited"] * 3, answers
+        assert elsewhere == "unauthorized"
+    finally:
+        await proc.terminate()
+    _assert_clean_log(served)

@@ -555,38 +555,23 @@ def test_a_probe_the_uplink_alone_fails_ends_without_waiting_for_a_report() -> N
     assert ended - started <= 3, (started, ended)
 
 
-def test_probes_keep_looking_for_sound_through_a_long_thin_cut() -> None:
-    """A 30 s cut to 20 kbit/s (under sound) between seconds of 2 Mbit/s, both ways, with
-    browser report timing. The audio probes from text-only fail on the uplink within ~2 s, and
-    such cheap failures back the next probe off by at most 2 x base instead of doubling up to
-    30 s: a link back from the cut is found within ~8 s (when every failure doubled the wait,
-    sound came back 10-16 s after the link, median 11 s, over these seeds; on a real 20 kbit/s
-    cut 14-22 s)."""
-    backs = []
-    for seed in range(6):
-        trace = [2000.0] * 20 + [20.0] * 30 + [2000.0] * 40
-        link = LinkModel(
-            trace,
-            0.02,
-            seed=seed,
-            packet_loss=True,
-            base_rtt_ms=80.0,
-            rtt_jitter_ms=20.0,
-            up_capacity_kbps=trace,
-            report_interval_s=1,
-            audio_report_interval_s=5,
-            estimate_without_video=False,
+def test_a_probe_is_not_failed_on_the_uplinks_few_lost_packets() -> None:
+    """The uplink alone fails a probe only on a clear overflow: a sound stream that just resumed
+    loses one or two of its ~17 packets a second on a clean link (6 % and 12 %, a 20 kbit/s cut
+    just lifted, CI), and a probe failed on that never let sound back. The clean report that
+    follows commits it."""
+    policy = AdaptationPolicy(start=Mode.TEXT_ONLY)
+    probing_from: float | None = None
+    for t in range(1, 30):
+        into = None if probing_from is None else t - probing_from
+        reported = into == 4
+        loss = {1: 0.06, 2: 0.12}.get(into or 0, 0.0) if not reported else 0.01
+        d = policy.update(
+            LinkSample(float(t), None, loss, 50.0, 3.0, 0.05, 20.0, reported=reported)
         )
-        steps = simulate(AdaptationPolicy(), link)
-        starts = [
-            k
-            for k in range(21, 50)
-            if steps[k].decision.probing is Mode.AUDIO_ONLY
-            and steps[k - 1].decision.probing is None
-        ]
-        assert len(starts) >= 3, (seed, starts)
-        gaps = [b - a for a, b in itertools.pairwise(starts)]
-        assert max(gaps) <= 2 + 2 * PolicyConfig().backoff_base_s + 1, (seed, starts)
-        back = next(k for k in range(50, len(steps)) if steps[k].decision.mode is Mode.AUDIO_ONLY)
-        backs.append(back - 50)
-    assert sorted(backs)[len(backs) // 2] <= 10, backs
+        if d.mode is Mode.AUDIO_ONLY:
+            break
+        if d.probing is Mode.AUDIO_ONLY and probing_from is None:
+            probing_from = float(t)
+        assert probing_from is None or d.probing is Mode.AUDIO_ONLY, (t, d.reason)
+    assert d.mode is Mode.AUDIO_ONLY

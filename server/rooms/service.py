@@ -141,7 +141,9 @@ async def list_rooms(svc: Services, p: Principal) -> list[dict[str, Any]]:
             "last_seq": m.room.last_seq,
             "room_role": m.room_role,
             "last_activity_at": activity[m.room.id].last_message_at or m.room.created_at,
-            "read_seq": activity[m.room.id].read_seq,
+            # The two reads are two snapshots: a message read in between must not show as read
+            # past the room's last message (one joined query could not).
+            "read_seq": min(activity[m.room.id].read_seq, m.room.last_seq),
         }
         for m in mine
     ]

@@ -202,6 +202,12 @@ class LinkModel:
     # estimates are video REMBs: without video its figure is what it delivered when the link
     # loses packets, and none when it is clean (media/measure.py).
     estimate_without_video: bool = True
+    # A receive-side estimate fallen under what the link delivers (aiortc's REMB cuts to 85 % of
+    # the incoming rate on each false overuse, from a keyframe's queueing or a busy event loop,
+    # and climbs back at ~8 %/s; on a 1 Mbit/s link with 5 % loss it sat at 30-200 kbit/s for
+    # tens of seconds in the shaped-link test). Video estimates are capped at this, and the
+    # leg's figure is then what each direction delivered after its loss (media/measure.py).
+    estimate_cap_kbps: float | None = None
     _rng: random.Random = field(init=False, repr=False)
     _rng_up: random.Random = field(init=False, repr=False)
     _rng_burst: random.Random = field(init=False, repr=False)
@@ -342,7 +348,7 @@ class LinkModel:
         self._prev_rtt = rtt
         down_loss, down_estimate = self._reports(second, loss, n, estimate, up_lost, rtt)
         if down_estimate is not None:
-            figure = self._figure(down_estimate, targets, delivered * (1.0 - down_loss), down_loss)
+            figure = self._figure(down_estimate, targets, sent * (1.0 - down_loss), down_loss)
             if figure is not None:
                 directions.append((figure, sent))
         available, pushed = min(directions) if directions else (None, sent)
@@ -363,7 +369,10 @@ class LinkModel:
     ) -> float | None:
         """A direction's estimate as the leg holds it: the model's, or, for a direction that
         carries no video when `estimate_without_video` is off, what it delivered if it lost
-        packets and none if it did not (media/measure.py)."""
+        packets and none if it did not (media/measure.py). With `estimate_cap_kbps`, a video
+        direction's figure is the higher of the capped estimate and what it delivered."""
+        if targets.video_kbps > 0 and self.estimate_cap_kbps is not None:
+            return max(delivered, min(estimate, self.estimate_cap_kbps))
         if self.estimate_without_video or targets.video_kbps > 0:
             return estimate
         return None

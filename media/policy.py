@@ -378,6 +378,34 @@ class _Window:
 
 
 @dataclass
+class _Shortfall:
+    """How far the seconds of a rate collapse fell short of what was pushed, pooled over their
+    packets, and how much of it their loss explains (`AdaptationPolicy._refusal_proven`)."""
+
+    short: float = 0.0  # sum of shortfall x packets
+    by_loss: float = 0.0  # sum of min(shortfall, loss) x packets
+    packets: float = 0.0
+
+    def add(self, shortfall: float, loss: float, packets: float) -> None:
+        self.short += shortfall * packets
+        self.by_loss += min(shortfall, loss) * packets
+        self.packets += packets
+
+    def clear(self) -> None:
+        self.short = self.by_loss = self.packets = 0.0
+
+    def proven(self, allowed: float) -> bool:
+        """The pooled shortfall exceeds `allowed` (the share loss may take on a link that
+        refuses nothing), plus the binomial noise of the explained part at that level."""
+        if self.packets <= 0:
+            return False
+        p = min(0.5, max(allowed, 0.0))
+        explained = self.by_loss / self.short if self.short > 0 else 0.0
+        noise = math.sqrt(p * (1.0 - p) / max(1.0, self.packets))
+        return self.short / self.packets >= allowed + explained * noise
+
+
+@dataclass
 class _Probe:
     mode: Mode
     started: float  # t of the decision that started it
@@ -463,6 +491,7 @@ class _State:
     prev_t: float | None = None
     loss_bad: _Window = field(default_factory=_Window)
     rate_bad: _Window = field(default_factory=_Window)
+    rate_short: _Shortfall = field(default_factory=lambda: _Shortfall())
     overshoot: _Window = field(default_factory=_Window)
     good: _Window = field(default_factory=_Window)
     probe: _Probe | None = None
@@ -620,6 +649,23 @@ class AdaptationPolicy:
         steady = b.level + cfg.loss_excess + 3 * b.noise(self._packets)
         return max(cfg.loss_limit(mode), min(cfg.loss_ceiling(mode), steady))
 
+    def _refusal_proven(self) -> bool:
+        """The seconds of a rate collapse, pooled, fell short of what was pushed by more than
+        `congested_share` allows plus the leg's background loss, and, for the part of the
+        shortfall that loss explains, by more than the pooled seconds' binomial noise (the loss
+        rule's test: each second over, and the pool by more than its noise).
+
+        Why: when the receive-side estimate has fallen under what gets through (aiortc's REMB
+        cuts to 85 % of the incoming rate on each overuse it detects, from a keyframe's
+        queueing or a busy event loop, and climbs back at ~8 %/s), a direction's figure is what
+        it delivered (media/measure.py), and its shortfall is only that second's loss: steady
+        5 % over the ~25 packets of a leg the collapsed estimate throttled reads 10-20 % one
+        second in eight. Judged second by second, two such seconds running dropped a 1 Mbit/s
+        call to video-low, then to sound (the shaped-link test, in CI). A shortfall no loss
+        explains is the estimate's own word, and needs no margin; a link that refuses the load
+        (a cut to 60 kbit/s under 450 pushed: 87 % short) is far past it either way."""
+        return self._s.rate_short.proven(1.0 - self._cfg.congested_share + self.background_loss)
+
     def _headroom_loss(self) -> float:
         b = self._s.baseline
         return b.level + self._cfg.headroom_loss + 2 * b.noise(self._packets)
@@ -665,6 +711,7 @@ class AdaptationPolicy:
             s.was_dead = s.was_dead or s.mode is not Mode.TEXT_ONLY
             s.loss_bad.clear()
             s.rate_bad.clear()
+            s.rate_short.clear()
             if s.probe is not None:
                 self._fail(s.probe.mode, sample.t)
             if s.mode is Mode.TEXT_ONLY:
@@ -734,13 +781,15 @@ class AdaptationPolicy:
             # side's video is limited) has a low estimate and a fine link.
             if est < sent * cfg.congested_share:
                 s.rate_bad.hold(start, est, better=True)
+                s.rate_short.add(1.0 - est / sent, loss, self._packets)
         elif est is not None:
             s.rate_bad.clear()  # an unknown estimate neither confirms nor clears a collapse
+            s.rate_short.clear()
 
         hold = cfg.degrade_hold_s - 1e-6
         candidates: list[_Change] = []
         lasted = s.rate_bad.lasted(sample.t)
-        if lasted >= hold:
+        if lasted >= hold and self._refusal_proven():
             # Land where a climb could have brought the leg (floor x margin): a mode the link
             # only just carries is left again at the first loss, and climbing back to it would
             # never pass its probe (2G at 150 kbit/s: video-low, 60 s of 13-20 % loss, sound).
@@ -971,5 +1020,6 @@ class AdaptationPolicy:
         s.climbed_at = t if climbing else None
         s.loss_bad.clear()
         s.rate_bad.clear()
+        s.rate_short.clear()
         s.overshoot.clear()
         s.good.clear()

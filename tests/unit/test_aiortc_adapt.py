@@ -18,7 +18,7 @@ from aiortc import RTCPeerConnection
 from aiortc.codecs import CODECS, opus, vpx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_RTPFB_NACK, AnyRtcpPacket, RtcpRtpfbPacket, RtpPacket
 
 from media import aiortc_adapt
 from media.aiortc_adapt import AdaptiveOpusEncoder, AdaptiveVp8Encoder, rung_for
@@ -457,5 +457,74 @@ async def test_tap_receiver_relays_audio_without_the_jitter_buffer() -> None:
                 assert isinstance(buffer, aiortc_adapt._AudioFramesAsTheyCome)
             else:
                 assert isinstance(buffer, JitterBuffer)  # video frames span packets: kept
+    finally:
+        await pc.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Retransmissions and the receive-side estimator (item 9).
+
+
+def _video_packet(seq: int, pt: int, abs_send_time: int) -> RtpPacket:
+    packet = RtpPacket(payload_type=pt, sequence_number=seq, timestamp=seq * 3000, ssrc=1234)
+    packet.extensions.abs_send_time = abs_send_time
+    packet.payload = b"\x10" + bytes(100)
+    return packet
+
+
+async def test_our_senders_restamp_a_packet_when_they_resend_it() -> None:
+    """A NACKed packet leaves with the send time of its resending, not of its first sending,
+    so the participant's estimator does not read our NACK round trip as queueing."""
+    pc = RTCPeerConnection()
+    try:
+        sender = pc.addTransceiver("video").sender
+        history = getattr(sender, aiortc_adapt.INTERNALS["sender_rtp_history"])
+        for seq in (5, 6):
+            history[seq] = _video_packet(seq, 96, abs_send_time=123)
+        handled: list[AnyRtcpPacket] = []
+
+        async def stock(packet: AnyRtcpPacket) -> None:
+            handled.append(packet)
+
+        setattr(sender, aiortc_adapt.INTERNALS["sender_handle_rtcp"], stock)
+        aiortc_adapt.tap_sender(sender, lambda p: None, lambda: None)
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=1234, lost=[5])
+        before = aiortc_adapt.abs_send_time_now()
+        await getattr(sender, aiortc_adapt.INTERNALS["sender_handle_rtcp"])(nack)
+        assert handled == [nack]
+        resent = history[5].extensions.abs_send_time
+        # 24-bit 6.18 seconds: within a second of now (and not the first sending's 123).
+        assert resent != 123 and (resent - before) % (1 << 24) < (1 << 18)
+        assert history[6].extensions.abs_send_time == 123  # not asked for: untouched
+        # A stale slot (the history is a ring) is left alone.
+        history[7] = _video_packet(7, 96, abs_send_time=123)
+        aiortc_adapt.restamp(history, [7 + 128], 999)
+        assert history[7].extensions.abs_send_time == 123
+    finally:
+        await pc.close()
+
+
+async def test_our_receivers_keep_retransmissions_out_of_the_estimator() -> None:
+    """aiortc's estimator reads every packet with a send time; a sender that resends a packet
+    with its first send time (aiortc does) makes the NACK round trip look like queueing."""
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video").receiver
+        codecs = getattr(receiver, aiortc_adapt.INTERNALS["receiver_codecs"])
+        codecs[96] = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+        codecs[97] = RTCRtpCodecParameters(
+            mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96}
+        )
+        seen: list[tuple[int, int | None]] = []
+
+        async def stock(packet: RtpPacket, arrival_time_ms: int) -> None:
+            seen.append((packet.payload_type, packet.extensions.abs_send_time))
+
+        setattr(receiver, aiortc_adapt.INTERNALS["receiver_handle_rtp"], stock)
+        aiortc_adapt.tap_receiver(receiver, lambda *a: None, lambda *a: None, lambda p: None)
+        tapped = getattr(receiver, aiortc_adapt.INTERNALS["receiver_handle_rtp"])
+        await tapped(_video_packet(1, 96, abs_send_time=500), 10)
+        await tapped(_video_packet(2, 97, abs_send_time=400), 30)
+        assert seen == [(96, 500), (97, None)]
     finally:
         await pc.close()

@@ -22,6 +22,14 @@ def _f(v: Any, nd: int = 0) -> str:
     return str(v)
 
 
+def _client(row: dict[str, Any]) -> str:
+    """Which load generator drove the row (rows from before it was recorded: ours)."""
+    return {
+        "node": "socket.io-client (as browsers)",
+        "python": "bench/eio.py (no deflate)",
+    }[row.get("client", "python")]
+
+
 def render(res: dict[str, Any], argv: list[str]) -> str:
     m = res["machine"]
     out = [
@@ -44,10 +52,11 @@ def render(res: dict[str, Any], argv: list[str]) -> str:
             "### 1. Persisted `message.send` (100 senders, 20 rooms of 5, fan-out to the 4 "
             "other members)",
             "",
-            "| server | database | mode | acked/s | p50 ms | p99 ms | max ms | deliveries/s | "
+            "| server | client | database | mode | acked/s | p50 ms | p99 ms | max ms | "
+            "deliveries/s | "
             "server CPU % | loadgen CPU % | others' CPU % | errors | spread acked/s | "
             "spread p99 |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
         ]
         for r in res["send"]:
             mode = (
@@ -56,7 +65,8 @@ def render(res: dict[str, Any], argv: list[str]) -> str:
                 else f"open, {r['offered']:.0f}/s offered"
             )
             out.append(
-                f"| {r.get('server', 'relais')} | {r['db']} | {mode} | {_f(r['acks_per_s'])} | "
+                f"| {r.get('server', 'relais')} | {_client(r)} | {r['db']} | {mode} | "
+                f"{_f(r['acks_per_s'])} | "
                 f"{_f(r['p50_ms'], 1)} | "
                 f"{_f(r['p99_ms'], 1)} | {_f(r['max_ms'], 1)} | "
                 f"{_f(r['deliveries_per_s'])} | {_f(r['server_cpu_pct'])} | "
@@ -71,13 +81,13 @@ def render(res: dict[str, Any], argv: list[str]) -> str:
             f"{res['config']['fanout_inflight']} `bench.broadcast` in flight; each goes to "
             "the 9 other members)",
             "",
-            "| server | deliveries/s | broadcasts acked/s | p50 ack ms | p99 ack ms | "
+            "| server | client | deliveries/s | broadcasts acked/s | p50 ack ms | p99 ack ms | "
             "server CPU % | loadgen CPU % | others' CPU % | errors | spread deliveries/s |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in res["fanout"]:
             out.append(
-                f"| {r['server']} | {_f(r['deliveries_per_s'])} | "
+                f"| {r['server']} | {_client(r)} | {_f(r['deliveries_per_s'])} | "
                 f"{_f(r['acks_per_s'])} | {_f(r['p50_ms'], 1)} | {_f(r['p99_ms'], 1)} | "
                 f"{_f(r['server_cpu_pct'])} | {_f(r['loadgen_cpu_pct'])} | "
                 f"{_f(r['others_cpu_pct'])} | {r['errors'] + r['timeouts']} | "

@@ -45,7 +45,7 @@ from typing import Any
 from . import crypto_costs
 from .doc_sections import DOC
 from .fixtures import Member, create_pg_database, drop_pg_database, populate
-from .loadgen import WorkerSpec, run_load, split
+from .loadgen import WorkerSpec, node_client_available, run_load, split
 from .procs import Server, free_port, python_argv, relais_args
 from .results_doc import RESULTS, render, write_doc
 
@@ -71,6 +71,9 @@ class Config:
     idle_clients: int
     workers: int
     idle_workers: int
+    # Load-generator clients for the send and fan-out scenarios, each a row of its own: "node"
+    # is socket.io-client as browsers run it (bench/node_loadgen.js), "python" our lean client.
+    clients: tuple[str, ...] = ("python",)
 
 
 FULL = Config(
@@ -143,7 +146,13 @@ def _summary(name: str, runs: list[dict[str, Any]], **extra: Any) -> dict[str, A
 
 
 def _repeat(
-    cfg: Config, srv: Server, clients: list[tuple[str, str, bool]], mode: str, event: str, **kw: Any
+    cfg: Config,
+    srv: Server,
+    clients: list[tuple[str, str, bool]],
+    mode: str,
+    event: str,
+    client: str = "python",
+    **kw: Any,
 ) -> list[dict[str, Any]]:
     runs = []
     for i in range(cfg.repeats):
@@ -156,6 +165,7 @@ def _repeat(
                 warmup=cfg.warmup,
                 duration=cfg.duration,
                 seed=i * 100 + j,
+                client=client,
                 **kw,
             )
             for j, part in enumerate(split(clients, cfg.workers))
@@ -191,35 +201,48 @@ def bench_send(
         ) as srv:
             name = f"send {kind}{' ' + manager if manager else ''}"
             server = "relais" if not manager else f"relais-{manager}"
-            for inflight in cfg.send_inflight:
-                runs = _repeat(cfg, srv, clients, "closed", "message.send", inflight=inflight)
-                rows.append(
-                    _summary(
-                        f"{name} closed",
-                        runs,
-                        db=kind,
-                        server=server,
-                        mode="closed",
-                        inflight=inflight,
+            for client in cfg.clients:
+                mine: list[dict[str, Any]] = []
+                for inflight in cfg.send_inflight:
+                    runs = _repeat(
+                        cfg, srv, clients, "closed", "message.send", client, inflight=inflight
                     )
-                )
-            best = max(r["acks_per_s"] for r in rows)
-            for rate in (OFFERED_RATE, round(best / 2, -1)):
-                if rate <= 0 or (rate != OFFERED_RATE and rate >= OFFERED_RATE):
-                    continue
-                runs = _repeat(
-                    cfg,
-                    srv,
-                    clients,
-                    "open",
-                    "message.send",
-                    rate_per_sender=rate / len(clients),
-                )
-                rows.append(
-                    _summary(
-                        f"{name} open", runs, db=kind, server=server, mode="open", offered=rate
+                    mine.append(
+                        _summary(
+                            f"{name} closed {client}",
+                            runs,
+                            db=kind,
+                            server=server,
+                            client=client,
+                            mode="closed",
+                            inflight=inflight,
+                        )
                     )
-                )
+                best = max(r["acks_per_s"] for r in mine)
+                for rate in (OFFERED_RATE, round(best / 2, -1)):
+                    if rate <= 0 or (rate != OFFERED_RATE and rate >= OFFERED_RATE):
+                        continue
+                    runs = _repeat(
+                        cfg,
+                        srv,
+                        clients,
+                        "open",
+                        "message.send",
+                        client,
+                        rate_per_sender=rate / len(clients),
+                    )
+                    mine.append(
+                        _summary(
+                            f"{name} open {client}",
+                            runs,
+                            db=kind,
+                            server=server,
+                            client=client,
+                            mode="open",
+                            offered=rate,
+                        )
+                    )
+                rows += mine
             if profile is not None:
                 srv.profile_to = profile
                 _repeat(
@@ -306,12 +329,25 @@ def bench_fanout(
     for variant in _variants(node, only):
         port = free_port()
         with _fanout_server(variant, port, work, url, tokens) as srv:
-            runs = _repeat(
-                cfg, srv, clients, "closed", "bench.broadcast", inflight=cfg.fanout_inflight
-            )
-            rows.append(
-                _summary(f"fan-out {variant}", runs, server=variant, inflight=cfg.fanout_inflight)
-            )
+            for client in cfg.clients:
+                runs = _repeat(
+                    cfg,
+                    srv,
+                    clients,
+                    "closed",
+                    "bench.broadcast",
+                    client,
+                    inflight=cfg.fanout_inflight,
+                )
+                rows.append(
+                    _summary(
+                        f"fan-out {variant} {client}",
+                        runs,
+                        server=variant,
+                        client=client,
+                        inflight=cfg.fanout_inflight,
+                    )
+                )
             if profile is not None and variant == "relais":
                 srv.profile_to = profile
                 _repeat(
@@ -459,6 +495,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run the send bench on bench.serve with this manager (default: the plain CLI)",
     )
     parser.add_argument("--no-node", action="store_true")
+    parser.add_argument(
+        "--clients",
+        default="",
+        help="send/fan-out load generators, comma-separated: node (socket.io-client, as "
+        "browsers; the default when web_client/node_modules has it), python (bench/eio.py)",
+    )
     parser.add_argument("--variants", default="", help="fan-out/memory servers, comma-separated")
     parser.add_argument("--no-doc", action="store_true", help="print, do not rewrite the doc")
     args = parser.parse_args(argv)
@@ -467,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config(**{**asdict(cfg), "repeats": args.repeats})
     if args.duration:
         cfg = Config(**{**asdict(cfg), "duration": args.duration})
+    wanted = tuple(args.clients.split(",")) if args.clients else None
+    if wanted is None:
+        wanted = ("node", "python") if node_client_available() else ("python",)
+    cfg = Config(**{**asdict(cfg), "clients": wanted})
     only = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="relais-bench-"))
     log(f"work dir {work}")

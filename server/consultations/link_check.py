@@ -10,6 +10,7 @@ KB/s of echo). Every call is audited like the rest of the signalling.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -100,7 +101,9 @@ class LinkProbes:
 async def probe_config(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]:
     await svc.parts.consultations.require_present(conn.principal, p.consultation_id)
     return {
-        "ice_servers": svc.parts.media_bridge.client_ice_servers,
+        "ice_servers": svc.parts.media_bridge.client_ice_servers.for_user(
+            conn.principal.user_id, time.time()
+        ),
         "lifetime_s": LIFETIME_S,
         "max_datagram": MAX_DATAGRAM,
         "echo_rate_bps": ECHO_RATE_BPS,

@@ -15,7 +15,6 @@ several nodes this needs consultation-affine routing (docs/architecture.md, know
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from server.errors import ApiError
 from server.ops import metrics
 
 from .service import Participant, emit_to_consultation, emit_to_participant
+from .turn_credentials import IceServers
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -47,33 +47,6 @@ FRESH_LEG = "fresh media leg"
 ROLE_PRIORITY = {"patient": 3, "host": 2, "clinician": 2, "assistant": 1, "observer": 0}
 
 
-def ice_servers_from_settings(raw: str, username: str, credential: str) -> list[dict[str, Any]]:
-    """`RELAIS_ICE_SERVERS`: either a JSON list of RTCIceServer dicts, or comma-separated
-    stun:/turn: URLs (TURN ones get `RELAIS_TURN_USERNAME` / `RELAIS_TURN_CREDENTIAL`)."""
-    raw = raw.strip()
-    if not raw:
-        return []
-    if raw.startswith("["):
-        parsed = json.loads(raw)
-        if not isinstance(parsed, list) or not all(
-            isinstance(e, dict) and "urls" in e for e in parsed
-        ):
-            raise ValueError("RELAIS_ICE_SERVERS must be a list of {urls, ...} objects")
-        return parsed
-    servers: list[dict[str, Any]] = []
-    for url in (u.strip() for u in raw.split(",")):
-        if not url:
-            continue
-        if not url.startswith(("stun:", "turn:", "turns:")):
-            raise ValueError(f"not a STUN/TURN URL: {url}")
-        entry: dict[str, Any] = {"urls": url}
-        if url.startswith("turn") and username:
-            entry["username"] = username
-            entry["credential"] = credential
-        servers.append(entry)
-    return servers
-
-
 @dataclass
 class BridgedLeg:
     """What the bridge keeps about one participant's leg in a consultation. The key outlives a
@@ -87,7 +60,7 @@ class BridgedLeg:
 
 
 class MediaBridge:
-    def __init__(self, svc: Services, config: MediaConfig, client_ice: list[dict[str, Any]]):
+    def __init__(self, svc: Services, config: MediaConfig, client_ice: IceServers):
         self.svc = svc
         self.config = config
         self.client_ice_servers = client_ice

@@ -11,6 +11,7 @@ Only admitted participants of an open consultation may signal; every refusal is 
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -25,7 +26,8 @@ from server.realtime.registry import on
 from server.settings import media_policy
 
 from .events import audited
-from .media_bridge import MediaBridge, ice_servers_from_settings
+from .media_bridge import MediaBridge
+from .turn_credentials import IceServers, ice_servers_from_settings
 
 if TYPE_CHECKING:
     from server.realtime.connections import Connection
@@ -73,7 +75,11 @@ def _media_error(exc: MediaError) -> ApiError:
 @audited("consult.media_config")
 async def media_config(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]:
     await svc.parts.consultations.require_admitted(conn.principal, p.consultation_id)
-    return {"ice_servers": svc.parts.media_bridge.client_ice_servers}
+    return {
+        "ice_servers": svc.parts.media_bridge.client_ice_servers.for_user(
+            conn.principal.user_id, time.time()
+        )
+    }
 
 
 @on(
@@ -149,8 +155,12 @@ async def set_mode(svc: Services, conn: Connection, p: SetMode) -> dict[str, Any
 
 async def setup(svc: Services) -> None:
     settings = svc.settings
-    client_ice = ice_servers_from_settings(
-        settings.ice_servers, settings.turn_username, settings.turn_credential
+    client_ice = IceServers(
+        ice_servers_from_settings(
+            settings.ice_servers, settings.turn_username, settings.turn_credential
+        ),
+        settings.turn_secret,
+        settings.turn_ttl_s,
     )
     # The server's own peer needs no STUN/TURN when it has a reachable address (the deployment
     # guide's case); the configured servers are for the participants behind NATs.

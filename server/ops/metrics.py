@@ -38,6 +38,11 @@ FANOUT_DIRECT = Counter(
     "Room-emit deliveries written straight to an idle WebSocket (the rest are queued)",
     registry=REGISTRY,
 )
+DIRECT_SENDS = Counter(
+    "relais_direct_sends_total",
+    "Packets to one socket (acks, connect answers) written straight to an idle WebSocket",
+    registry=REGISTRY,
+)
 
 # Consultation media (server/consultations/media_bridge.py): per-node aggregates, never per
 # consultation or participant labels (unbounded cardinality, and who consults is patient data).

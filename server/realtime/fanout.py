@@ -1,4 +1,5 @@
-"""Room emits that encode once and deliver without one asyncio task per recipient.
+"""Every write to clients: room emits that encode once and deliver without one asyncio task per
+recipient, packets to one socket (acks) on the same direct path, WebSockets without deflate.
 
 python-socketio's `AsyncManager.emit` encodes the packet once but then creates a task per
 recipient to call `eio.send_packet`, which awaits an `asyncio.Queue.put` that the socket's
@@ -60,7 +61,22 @@ class TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
         self.handler.__self__.relais_ws = self
-        return await super().__call__(environ)
+        # The stock driver opens the WebSocket with aiohttp's default `compress=True`, so every
+        # client that offers permessage-deflate (every browser, and socket.io-client on Node) had
+        # each frame compressed once per recipient, with a context per connection: fan-out to
+        # real clients ran at less than half the rate of clients that do not offer it
+        # (docs/performance.md §2). Our frames are E2EE ciphertext, which deflate barely
+        # shrinks, and Node's socket.io leaves the extension off by default too. Opened here
+        # like the stock driver does otherwise (tests/unit/test_fanout_internals.py checks the
+        # names it relies on).
+        request = environ["aiohttp.request"]
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        await self.handler(self)
+        return self._sock
 
     async def wait(self) -> Any:
         data = await super().wait()
@@ -95,6 +111,40 @@ def _direct_target(sock: Any, size: int) -> web.WebSocketResponse | None:
     if transport.get_write_buffer_size() > DIRECT_MAX_BUFFERED:
         return None
     return resp  # type: ignore[no-any-return]
+
+
+async def write_direct(sock: Any, text: str) -> bool:
+    """Write one engine.io packet (`text`, already encoded) to `sock` from the caller's task if
+    the direct path's conditions hold (`_direct_target`); False when it must be queued."""
+    resp = _direct_target(sock, len(text))
+    if resp is None:
+        return False
+    try:
+        await resp.send_str(text)
+    except Exception:  # a closing transport: the caller queues it instead
+        return False
+    return True
+
+
+class DirectSendServer(socketio.AsyncServer):  # type: ignore[misc]
+    """A socket.io server whose packets to one client (acks, connect answers, errors) take the
+    direct path too. Through the stock path each ack is queued for the socket's engine.io
+    writer task, which wakes through `asyncio.wait_for(queue.get())`: a task step and a timer
+    per ack, about a tenth of a `bench.broadcast` (docs/performance.md §2)."""
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        encoded = pkt.encode()
+        if isinstance(encoded, list):  # binary attachments: several frames, keep them queued
+            for part in encoded:
+                await self.eio.send(eio_sid, part)
+            return
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None and not sock.closed:
+            text = eio_packet.Packet(eio_packet.MESSAGE, encoded).encode()
+            if await write_direct(sock, text):
+                metrics.DIRECT_SENDS.inc()
+                return
+        await self.eio.send(eio_sid, encoded)
 
 
 class FanoutManager(AsyncManager):  # type: ignore[misc]
@@ -141,14 +191,9 @@ class FanoutManager(AsyncManager):  # type: ignore[misc]
             if sock is None or sock.closed:
                 continue
             n += 1
-            resp = _direct_target(sock, size) if text is not None else None
-            if resp is not None:
-                try:
-                    await resp.send_str(text)  # type: ignore[arg-type]
-                    direct += 1
-                    continue
-                except Exception:  # noqa: S110 - a closing transport: fall back to the queue
-                    pass
+            if text is not None and size <= DIRECT_MAX_FRAME and await write_direct(sock, text):
+                direct += 1
+                continue
             for p in packets:
                 sock.queue.put_nowait(p)
         metrics.FANOUT_DELIVERIES.inc(n)

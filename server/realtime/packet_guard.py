@@ -31,13 +31,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import socketio
 from socketio import packet as sio_packet
 
 from server.errors import ApiError
 from server.ops import metrics
 
 from .engine_guard import GuardedEngineServer, close_engine_socket
+from .fanout import DirectSendServer
 
 log = logging.getLogger("relais.socket")
 
@@ -58,7 +58,7 @@ class Refused(Exception):
         self.counts = counts
 
 
-class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+class GuardedSocketServer(DirectSendServer):
     def __init__(
         self,
         *,

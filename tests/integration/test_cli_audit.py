@@ -185,3 +185,27 @@ async def test_audit_verify_detects_tampering(data_dir):
     verdict = json.loads(out)
     assert code == 2 and verdict["ok"] is False and "head" in verdict["reason"]
     assert verdict["rows"] == 3
+
+
+async def test_serve_runs_on_the_event_loop_it_is_told(tmp_path: Path) -> None:
+    """`relais serve` runs on uvloop unless RELAIS_EVENT_LOOP says asyncio, answers on both,
+    and refuses an unknown loop before it opens anything."""
+    from tests.conftest import free_port
+    from tests.procs import ServerProcess
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("RELAIS_TEST")}
+    for loop in ("", "asyncio"):
+        data = tmp_path / (loop or "default")
+        proc = ServerProcess(
+            free_port(),
+            data,
+            f"sqlite+aiosqlite:///{data / 'relais.db'}",
+            extra_env={**env, **({"RELAIS_EVENT_LOOP": loop} if loop else {})},
+        )
+        try:
+            await proc.start()
+        finally:
+            await proc.terminate()
+        assert f"loop: {loop or 'uvloop'})" in proc.log.read_text(), proc.log.read_text()[-500:]
+    rc, _, err = await relais_cli(tmp_path / "bad", "serve", env={"RELAIS_EVENT_LOOP": "trio"})
+    assert rc != 0 and "invalid RELAIS_EVENT_LOOP: 'trio'" in err, (rc, err)

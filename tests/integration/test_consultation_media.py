@@ -5,6 +5,10 @@ admission; leaving and ending close every peer, task and UDP socket."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,3 +347,44 @@ async def test_a_mode_chosen_by_hand_caps_the_adaptation(media_world: World) -> 
         await patient_media.close()
         await c.host.close()
         await c.patient.close()
+
+
+async def test_each_participant_gets_its_own_short_lived_turn_credential(
+    start_server: Any, tmp_path: Path, sqlite_url: str
+) -> None:
+    """With a secret shared with coturn, `consult.media_config` and the waiting room's
+    `consult.link_probe_config` give each participant a TURN credential naming them and
+    expiring after RELAIS_TURN_TTL_S, which coturn can check from the secret alone."""
+    running = await start_server(
+        make_settings(
+            tmp_path,
+            sqlite_url,
+            ice_servers="stun:stun.example.org:3478,turn:turn.example.org:3478?transport=udp",
+            turn_secret="shared with coturn",
+            turn_ttl_s=900,
+        )
+    )
+    w = await build_world(running)
+    c = await open_consultation(w)
+    try:
+        waiting = await c.patient.call("consult.link_probe_config", {"consultation_id": c.cid})
+        await admit(c)
+        seen = {}
+        for who, client in (("host", c.host), ("patient", c.patient)):
+            servers = (await client.call("consult.media_config", {"consultation_id": c.cid}))[
+                "ice_servers"
+            ]
+            assert servers[0] == {"urls": "stun:stun.example.org:3478"}
+            turn = servers[1]
+            expiry, user_id = turn["username"].split(":", 1)
+            assert abs(int(expiry) - (time.time() + 900)) < 30
+            assert user_id == client.user_id
+            want = hmac.new(b"shared with coturn", turn["username"].encode(), hashlib.sha1)
+            assert turn["credential"] == base64.b64encode(want.digest()).decode()
+            seen[who] = turn["username"]
+        assert seen["host"] != seen["patient"]
+        assert waiting["ice_servers"][1]["username"].endswith(f":{c.patient.user_id}")
+    finally:
+        await c.host.close()
+        await c.patient.close()
+        await w.close()

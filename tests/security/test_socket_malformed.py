@@ -300,3 +300,20 @@ async def test_connects_from_one_ipv6_64_share_one_budget(tmp_path: Path) -> Non
     finally:
         await proc.terminate()
     _assert_clean_log(served)
+
+
+async def test_websocket_refuses_permessage_deflate(served: Served) -> None:
+    """A browser offers permessage-deflate on every WebSocket; the server must not take it: it
+    would compress each frame once per recipient (fan-out at half the rate, docs/performance.md
+    §2) and inflate whatever a client sends compressed (a small frame that inflates to the size
+    cap). Offered here as Chromium does, over the raw wire."""
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(served.ws_url, autoping=False, compress=15)
+        try:
+            assert ws.compress == 0
+            assert "Sec-WebSocket-Extensions" not in ws._response.headers
+            sock = RawSocket(ws)
+            await sock.open()  # and the engine.io session works as ever
+        finally:
+            await ws.close()
+    _assert_clean_log(served)

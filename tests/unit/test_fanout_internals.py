@@ -10,6 +10,7 @@ import inspect
 
 import engineio
 import socketio
+from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
@@ -97,3 +98,17 @@ def test_aiohttp_websocket_writer_internals():
     src = _inspect.getsource(ws_writer.WebSocketWriter.send_frame)
     assert "WEBSOCKET_MAX_SYNC_CHUNK_SIZE" in src and "_paused" in src
     assert ws_writer.WEBSOCKET_MAX_SYNC_CHUNK_SIZE >= 16 * 1024
+
+
+def test_stock_websocket_driver_still_opens_as_trackedwebsocket_does():
+    """TrackedWebSocket.__call__ opens the WebSocket itself (without permessage-deflate); it
+    relies on the stock driver keeping these names, and on the stock one still compressing
+    (if an upgrade stops, the override can go)."""
+    src = inspect.getsource(eio_aiohttp.WebSocket.__call__)
+    for name in ("aiohttp.request", "max_http_buffer_size", "self._sock", "self.environ"):
+        assert name in src, name
+    assert "compress" not in src, "the stock driver now chooses compression: revisit"
+    assert inspect.signature(eio_aiohttp.WebSocket.__init__).parameters.keys() >= {
+        "handler",
+        "server",
+    }

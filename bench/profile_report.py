@@ -18,6 +18,9 @@ from typing import Any
 _LINE = re.compile(r":\d+\)$")
 # Leaves that mean "waiting": the loop in select, aiosqlite's worker on its queue (line 59 of
 # aiosqlite/core.py 0.22), an idle thread-pool worker (its wait is in C, so the leaf is _worker).
+# The innermost frame of the event loop in a stack: what runs above it is a task or callback.
+# asyncio calls each through Handle._run; uvloop calls them from C, under Runner.run.
+LOOP_FRAMES = ("Handle._run (asyncio/events.py", "Runner.run (asyncio/runners.py")
 IDLE_LEAVES = (
     "EpollSelector.select",
     "_connection_worker_thread (aiosqlite/core.py:59)",
@@ -63,21 +66,26 @@ def summarise(path: str, top: int = 15) -> dict[str, Any]:
             self_c[leaf] += n
             seen: set[str] = set()
             entry = None
+            loop_at = None  # index of the innermost event-loop frame
             for i, fr in enumerate(frames[1:], start=1):
                 fn = _fn(fr)
                 if fn not in seen:
                     incl[fn] += n
                     seen.add(fn)
-                if (
-                    entry is None
-                    and fn.startswith("Handle._run (asyncio/events.py")
-                    and i + 1 < len(frames)
-                ):
-                    entry = _fn(frames[i + 1])
+                if fn.startswith(LOOP_FRAMES):
+                    loop_at = i
+            if loop_at is not None and loop_at + 1 < len(frames):
+                entry = _fn(frames[loop_at + 1])
+            elif loop_at is None and len(frames) > 1 and "_run_module_as_main" not in frames[1]:
+                # uvloop runs callbacks from C: py-spy shows them as stacks of their own.
+                entry = _fn(frames[1])
             if entry is not None:
                 tasks[entry] += n
             elif not is_idle:
-                tasks["(loop internals, or a stack py-spy could not unwind fully)"] += n
+                tasks[
+                    "(the loop itself: uvloop's C code (I/O, scheduling, waiting), or asyncio's "
+                    "internals)"
+                ] += n
 
     def pct(c: Counter[str], floor: float = 100.0) -> list[tuple[str, float]]:
         rows = [(k, 100 * v / main) for k, v in c.most_common()]

@@ -23,6 +23,7 @@ import os
 import random
 import resource
 import secrets
+import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -205,8 +206,6 @@ NODE_CLIENT_MODULES = ROOT / "web_client" / "node_modules"
 
 def node_client_available() -> bool:
     """The real client is socket.io-client as web_client/ locks it (`make web-deps`)."""
-    import shutil
-
     return shutil.which("node") is not None and (NODE_CLIENT_MODULES / "socket.io-client").exists()
 
 

@@ -491,7 +491,7 @@ class _State:
     prev_t: float | None = None
     loss_bad: _Window = field(default_factory=_Window)
     rate_bad: _Window = field(default_factory=_Window)
-    rate_short: _Shortfall = field(default_factory=lambda: _Shortfall())
+    rate_short: _Shortfall = field(default_factory=_Shortfall)
     overshoot: _Window = field(default_factory=_Window)
     good: _Window = field(default_factory=_Window)
     probe: _Probe | None = None
@@ -505,6 +505,11 @@ class _State:
     switches: int = 0
     sound_kbps: float | None = None  # sound-only's loss-based rate, when it has no estimate
     baseline: _Baseline = field(default_factory=lambda: _Baseline(30, 8, 10))
+
+    def clear_rate(self) -> None:
+        """Forget a rate collapse in the making: its window and its pooled shortfall go together."""
+        self.rate_bad.clear()
+        self.rate_short.clear()
 
 
 class _Change(NamedTuple):
@@ -710,8 +715,7 @@ class AdaptationPolicy:
             # once, every time, and starve the text channel too.
             s.was_dead = s.was_dead or s.mode is not Mode.TEXT_ONLY
             s.loss_bad.clear()
-            s.rate_bad.clear()
-            s.rate_short.clear()
+            s.clear_rate()
             if s.probe is not None:
                 self._fail(s.probe.mode, sample.t)
             if s.mode is Mode.TEXT_ONLY:
@@ -783,8 +787,7 @@ class AdaptationPolicy:
                 s.rate_bad.hold(start, est, better=True)
                 s.rate_short.add(1.0 - est / sent, loss, self._packets)
         elif est is not None:
-            s.rate_bad.clear()  # an unknown estimate neither confirms nor clears a collapse
-            s.rate_short.clear()
+            s.clear_rate()  # an unknown estimate neither confirms nor clears a collapse
 
         hold = cfg.degrade_hold_s - 1e-6
         candidates: list[_Change] = []
@@ -1019,7 +1022,6 @@ class AdaptationPolicy:
         s.lowered_at = None if climbing else t
         s.climbed_at = t if climbing else None
         s.loss_bad.clear()
-        s.rate_bad.clear()
-        s.rate_short.clear()
+        s.clear_rate()
         s.overshoot.clear()
         s.good.clear()

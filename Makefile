@@ -35,8 +35,8 @@ test: $(DEV_STAMP) web-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check server client crypto media bench tests
-	$(BIN)/ruff format --check server client crypto media bench tests
+	$(BIN)/ruff check server client crypto media bench deploy tests
+	$(BIN)/ruff format --check server client crypto media bench deploy tests
 	$(BIN)/mypy
 
 # The browser app: its npm dependencies come from web_client/package-lock.json (`npm ci`, exact

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,9 +74,18 @@ class Inbox:
 
 
 class RelaisClient:
-    def __init__(self, base_url: str, *, transports: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transports: list[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.transports = transports or ["websocket"]
+        # For a server whose certificate the system does not trust (a private CA, a test
+        # proxy): REST and the socket both verify against this context.
+        self.ssl_context = ssl_context
         self.token: str | None = None
         self.user_id: str | None = None
         self.device_id: str | None = None
@@ -98,7 +108,8 @@ class RelaisClient:
     # -- REST ---------------------------------------------------------------------------------
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            connector = aiohttp.TCPConnector(ssl=self.ssl_context) if self.ssl_context else None
+            self._http = aiohttp.ClientSession(connector=connector)
         return self._http
 
     async def request(
@@ -263,8 +274,12 @@ class RelaisClient:
 
     # -- socket ---------------------------------------------------------------------------------
     async def connect(self, *, wait_timeout: float = 10) -> None:
+        options: dict[str, Any] = {}
+        if self.ssl_context is not None:
+            # engine.io then makes its requests and WebSockets through our session.
+            options["http_session"] = await self._session()
         sio = socketio.AsyncClient(
-            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=2
+            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=2, **options
         )
         self.sio = sio
 

@@ -7,10 +7,12 @@ import asyncio
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Coroutine
 from typing import Any
 
+from server import workers
 from server.settings import FIELDS, Settings, load_settings
 
 
@@ -41,7 +43,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.event_loop not in EVENT_LOOPS:
         raise SystemExit(f"invalid RELAIS_EVENT_LOOP: {settings.event_loop!r} (uvloop or asyncio)")
+    if not ROUTE_TAG.fullmatch(settings.route_tag):
+        raise SystemExit("invalid RELAIS_ROUTE_TAG: up to 32 letters, digits or '-'")
     configure_logging(settings.log_level, settings.node_id or f"pid{os.getpid()}")
+    count = workers.worker_count(settings)
+    if count > 1:
+        return _serve_workers(args, settings, count)
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}"
     database = (
@@ -58,6 +65,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     run_loop(_serve(app, settings), settings.event_loop)
     return 0
+
+
+ROUTE_TAG = re.compile(r"[A-Za-z0-9-]{0,32}")
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings, count: int) -> int:
+    """The parent of `count` workers (server/workers.py): migrate once, then keep them up."""
+    problem = workers.refusal(settings, count)
+    if problem is not None:
+        raise SystemExit(f"relais serve: {problem}")
+    if settings.migrate_on_start:
+        asyncio.run(_with_db(settings, _nothing))
+    flags = {
+        f.name: getattr(args, f.name) for f in FIELDS if getattr(args, f.name, None) is not None
+    }
+    argvs = [workers.serve_argv(flags, workers.worker_overrides(settings, i)) for i in range(count)]
+    last = settings.port + count - 1
+    print(
+        f"Relais: {count} workers on http://{settings.host}:{settings.port}-{last}, session ids "
+        f"tagged {workers.worker_tag(settings, 0)}..{workers.worker_tag(settings, count - 1)} "
+        "(put a proxy in front: docs/operations.md §1.2)",
+        flush=True,
+    )
+    supervisor = workers.Supervisor(argvs, settings.shutdown_grace_s)
+    return asyncio.run(supervisor.run())
+
+
+async def _nothing(_db: Any) -> None:
+    return None
 
 
 def run_loop(main: Coroutine[Any, Any, None], kind: str) -> None:

@@ -58,6 +58,22 @@ class Settings:
         default="relais", metadata={"doc": "Prefix of every Redis key and channel of this server."}
     )
     node_id: str = field(default="", metadata={"doc": "Name of this node in logs (default: pid)."})
+    workers: int = field(
+        default=1,
+        metadata={
+            "doc": "Worker processes `relais serve` runs, worker i on `port + i`; 0: one per "
+            "core. More than one needs Redis and PostgreSQL, and a proxy that routes each "
+            "long-polling session back to its worker (docs/operations.md §1.2)."
+        },
+    )
+    route_tag: str = field(
+        default="",
+        metadata={
+            "doc": "Prefix (letters, digits, `-`) of the engine.io session ids this process "
+            "issues, `<tag>.<id>`: a proxy routes long-polling requests on it. Empty: no "
+            "prefix; worker i of `--workers` gets `<tag or w><i>`."
+        },
+    )
     session_ttl_s: int = field(
         default=12 * 3600, metadata={"doc": "Lifetime of a login session token, seconds."}
     )

@@ -103,6 +103,7 @@ async def _translate_request(request: web.Request) -> dict[str, Any]:
 
 class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     trust_forwarded_for = False
+    route_tag = ""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -157,6 +158,14 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
                 return self._refuse("bad_request", "malformed polling payload", problem)
             request[_BODY_KEY] = body
         return None
+
+    def generate_id(self) -> str:
+        """`<route tag>.<random id>` when this process has a route tag: a long-polling session
+        is a series of requests that only its own process can answer, and the tag lets a proxy
+        in front of several workers send each one back there (docs/operations.md §1.2). The
+        socket.io session ids come from here too; they never travel in a URL."""
+        sid = str(super().generate_id())
+        return f"{self.route_tag}.{sid}" if self.route_tag else sid
 
     async def disconnect(self, sid: str | None = None) -> None:
         """engine.io's own disconnect waits for each client to fetch its CLOSE packet: its

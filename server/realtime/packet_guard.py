@@ -66,6 +66,7 @@ class GuardedSocketServer(DirectSendServer):
         auth_timeout_s: float,
         max_bad_packets: int,
         trust_forwarded_for: bool = False,
+        route_tag: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -74,6 +75,7 @@ class GuardedSocketServer(DirectSendServer):
         self.max_bad_packets = max_bad_packets
         self.bad_packets: dict[str, int] = {}
         self.eio.trust_forwarded_for = trust_forwarded_for
+        self.eio.route_tag = route_tag
 
     def _engineio_server_class(self) -> type[GuardedEngineServer]:
         return GuardedEngineServer

@@ -36,6 +36,7 @@ def build_socket_server(settings: Settings) -> socketio.AsyncServer:
         auth_timeout_s=settings.socket_auth_timeout_s,
         max_bad_packets=settings.socket_max_bad_packets,
         trust_forwarded_for=settings.trust_forwarded_for,
+        route_tag=settings.route_tag,
         async_mode="aiohttp",
         client_manager=manager,
         max_http_buffer_size=settings.max_event_bytes,

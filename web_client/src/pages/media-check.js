@@ -241,7 +241,13 @@
   // -- media --------------------------------------------------------------------------------------
   async function startMedia() {
     const config = await socket.call("consult.media_config", { consultation_id: consultationId });
-    const pc = new RTCPeerConnection({ iceServers: config.ice_servers || [] });
+    // `?relay=1` sends all media through the TURN servers (no direct path is tried): a check
+    // that TURN, and the credential the server issued for it, work.
+    const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
+    const pc = new RTCPeerConnection({
+      iceServers: config.ice_servers || [],
+      iceTransportPolicy: relayOnly ? "relay" : "all",
+    });
     relais.pc = pc;
     pc.onicecandidate = onIceCandidate;
     pc.onconnectionstatechange = () => {

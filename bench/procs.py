@@ -70,6 +70,8 @@ class Server:
         self.cwd = cwd
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
+        # Every address clients may use: `relais serve --workers N` listens on port .. port+N-1.
+        self.urls = [self.url]
         self.profile_to: Path | None = None  # set to record a py-spy profile of the window
         self._spy: subprocess.Popen[bytes] | None = None
 
@@ -159,9 +161,16 @@ class Server:
         raise RuntimeError("no VmRSS")
 
     def cpu_s(self) -> float:
-        """User+system CPU seconds of the server process (all its threads)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+        """User+system CPU seconds of the server process (all its threads) and of the processes
+        it started (the workers of `relais serve --workers N`), live ones read from /proc."""
+        total = 0.0
+        for pid in [self.pid, *_descendants(self.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+        return total
 
     def stop(self, grace: float = 30) -> None:
         """SIGINT (graceful: lets a profiler write its report), then SIGKILL the whole group."""
@@ -183,3 +192,21 @@ class Server:
 
 def python_argv(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out

@@ -82,14 +82,17 @@ def render(res: dict[str, Any], argv: list[str]) -> str:
             "the 9 other members)",
             "",
             "| server | client | deliveries/s | broadcasts acked/s | p50 ack ms | p99 ack ms | "
-            "server CPU % | loadgen CPU % | others' CPU % | errors | spread deliveries/s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "server CPU % | deliveries per server CPU-second | loadgen CPU % | others' CPU % | "
+            "errors | spread deliveries/s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in res["fanout"]:
+            cpu = r["server_cpu_pct"]
+            per_cpu = r["deliveries_per_s"] / (cpu / 100) if cpu and cpu == cpu else float("nan")
             out.append(
                 f"| {r['server']} | {_client(r)} | {_f(r['deliveries_per_s'])} | "
                 f"{_f(r['acks_per_s'])} | {_f(r['p50_ms'], 1)} | {_f(r['p99_ms'], 1)} | "
-                f"{_f(r['server_cpu_pct'])} | {_f(r['loadgen_cpu_pct'])} | "
+                f"{_f(r['server_cpu_pct'])} | {_f(per_cpu)} | {_f(r['loadgen_cpu_pct'])} | "
                 f"{_f(r['others_cpu_pct'])} | {r['errors'] + r['timeouts']} | "
                 f"{r['spread_deliveries']} |"
             )

@@ -42,6 +42,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.loopback.topology import free_ports
+
 from . import crypto_costs
 from .doc_sections import DOC
 from .fixtures import Member, create_pg_database, drop_pg_database, populate
@@ -158,7 +160,7 @@ def _repeat(
     for i in range(cfg.repeats):
         specs = [
             WorkerSpec(
-                srv.url,
+                srv.urls[j % len(srv.urls)],  # several workers: each load process on one of them
                 mode,
                 event,
                 part,
@@ -281,8 +283,28 @@ def _node_dir() -> Path | None:
     return NODE_DIR / "node_modules"
 
 
+# Relais over Redis, as several workers run it: one worker, and two (rooms span both workers:
+# the load processes take every other client, each on one worker). Each needs PostgreSQL.
+SHARED_VARIANTS = {"relais-redis": 1, "relais-2-workers": 2}
+REDIS_URL = os.environ.get("RELAIS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 def _fanout_server(variant: str, port: int, work: Path, url: str, tokens: Path) -> Server:
     log_file = work / f"{variant}.log"
+    if variant in SHARED_VARIANTS:
+        count = SHARED_VARIANTS[variant]
+        shared = [
+            *("--redis-url", REDIS_URL, "--redis-prefix", f"bench{os.getpid()}{variant}"),
+            *("--workers", str(count)),
+        ]
+        srv = Server(
+            python_argv("bench.serve", *relais_args(port, work / variant, url), *shared),
+            port,
+            log_file,
+            cwd=str(ROOT),
+        )
+        srv.urls = [f"http://127.0.0.1:{port + i}" for i in range(count)]
+        return srv
     if variant.startswith("relais"):
         manager = {"relais": "fanout", "relais-stock": "stock"}[variant]
         return Server(
@@ -310,7 +332,7 @@ def _fanout_server(variant: str, port: int, work: Path, url: str, tokens: Path) 
 def _variants(node: bool, only: str = "") -> list[str]:
     if only:
         return [v for v in only.split(",") if v != "node-socket.io" or _node_dir() is not None]
-    out = ["relais", "relais-stock", "bare-aiohttp"]
+    out = ["relais", "relais-stock", "bare-aiohttp", *SHARED_VARIANTS]
     if node and _node_dir() is not None:
         out.append("node-socket.io")
     return out
@@ -320,15 +342,46 @@ def bench_fanout(
     cfg: Config, work: Path, node: bool, profile: Path | None, only: str = ""
 ) -> list[dict[str, Any]]:
     work.mkdir(parents=True, exist_ok=True)
+    variants = _variants(node, only)
     url = _database("sqlite", work)
     members = asyncio.run(populate(url, FAN_ROOMS, FAN_PER_ROOM))
     tokens = work / "tokens.json"
     tokens.write_text(json.dumps({m.token: m.room_id for m in members}))
     clients = _clients(members, "one")
+    pg_url = ""
+    pg_clients: list[tuple[str, str, bool]] = []
+    if any(v in SHARED_VARIANTS for v in variants):
+        # The same shape of rooms in PostgreSQL (several workers need it).
+        pg_url = _database("postgres", work)
+        pg_clients = _clients(asyncio.run(populate(pg_url, FAN_ROOMS, FAN_PER_ROOM)), "one")
     rows = []
-    for variant in _variants(node, only):
-        port = free_port()
-        with _fanout_server(variant, port, work, url, tokens) as srv:
+    try:
+        rows = _fanout_rows(
+            cfg, work, variants, (url, clients), (pg_url, pg_clients), tokens, profile
+        )
+    finally:
+        if pg_url:
+            asyncio.run(drop_pg_database(pg_url))
+    return rows
+
+
+Population = tuple[str, list[tuple[str, str, bool]]]  # database URL, its clients
+
+
+def _fanout_rows(
+    cfg: Config,
+    work: Path,
+    variants: list[str],
+    local: Population,
+    shared: Population,
+    tokens: Path,
+    profile: Path | None,
+) -> list[dict[str, Any]]:
+    rows = []
+    for variant in variants:
+        port = free_ports(SHARED_VARIANTS.get(variant, 1))
+        db, clients = shared if variant in SHARED_VARIANTS else local
+        with _fanout_server(variant, port, work, db, tokens) as srv:
             for client in cfg.clients:
                 runs = _repeat(
                     cfg,

@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.node_id or f"pid{os.getpid()}")
     count = workers.worker_count(settings)
     if count > 1:
-        return _serve_workers(args, settings, count)
+        return _serve_workers(settings, count)
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}"
     database = (
@@ -70,22 +70,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 ROUTE_TAG = re.compile(r"[A-Za-z0-9-]{0,32}")
 
 
-def _serve_workers(args: argparse.Namespace, settings: Settings, count: int) -> int:
+def _serve_workers(settings: Settings, count: int) -> int:
     """The parent of `count` workers (server/workers.py): migrate once, then keep them up."""
     problem = workers.refusal(settings, count)
     if problem is not None:
         raise SystemExit(f"relais serve: {problem}")
     if settings.migrate_on_start:
         asyncio.run(_with_db(settings, _nothing))
-    flags = {
-        f.name: getattr(args, f.name) for f in FIELDS if getattr(args, f.name, None) is not None
-    }
-    argvs = [workers.serve_argv(flags, workers.worker_overrides(settings, i)) for i in range(count)]
+    argvs = [workers.serve_argv(workers.worker_overrides(settings, i)) for i in range(count)]
     last = settings.port + count - 1
     print(
         f"Relais: {count} workers on http://{settings.host}:{settings.port}-{last}, session ids "
         f"tagged {workers.worker_tag(settings, 0)}..{workers.worker_tag(settings, count - 1)} "
-        "(put a proxy in front: docs/operations.md §1.2)",
+        "(put a proxy in front: docs/operations.md §1.3)",
         flush=True,
     )
     supervisor = workers.Supervisor(argvs, settings.shutdown_grace_s)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from server.auth.totp_secrets import TotpCipher
     from server.consultations.link_check import LinkProbes
     from server.consultations.media_bridge import MediaBridge
+    from server.consultations.media_homes import MediaHomes
     from server.consultations.service import ConsultationService
     from server.messaging.todevice import ToDeviceQueue
     from server.presence.backends import Presence
@@ -91,6 +92,7 @@ class Parts:
     session_sweeper: Part[asyncio.Task[None]] = Part("session sweeper is not running")
     consultations: Part[ConsultationService] = Part("consultations are not running")
     media_bridge: Part[MediaBridge] = Part("media is not running on this node")
+    media_homes: Part[MediaHomes] = Part("media is not running on this node")
     link_probes: Part[LinkProbes] = Part("media is not running on this node")
     # Loaded on first use, not at start-up (server/auth/totp_secrets.py `cipher`).
     totp_cipher: Part[TotpCipher] = Part("TOTP sealing key is not loaded")

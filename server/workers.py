@@ -82,13 +82,17 @@ def worker_overrides(settings: Settings, index: int) -> dict[str, str]:
     }
 
 
-def serve_argv(flags: Mapping[str, object], overrides: Mapping[str, str]) -> list[str]:
-    """The command line of one worker: the parent's own flags, then the worker's overrides
-    (argparse keeps the last value of a flag given twice)."""
-    argv = [sys.executable, "-m", "server.cli", "serve"]
-    for name, value in [*flags.items(), *overrides.items()]:
-        text = ("1" if value else "0") if isinstance(value, bool) else str(value)
-        argv += ["--" + name.replace("_", "-"), text]
+def serve_argv(overrides: Mapping[str, str]) -> list[str]:
+    """The command line of one worker: this process's own (same module, same arguments), then
+    the worker's overrides (argparse keeps the last value of a flag given twice). Re-running
+    our own entry point keeps what a wrapper adds (bench/serve.py's bench events) in every
+    worker."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    module = spec.name if spec is not None and spec.name else "server.cli"
+    argv = [sys.executable, "-m", module, *sys.argv[1:]]
+    for name, value in overrides.items():
+        argv += ["--" + name.replace("_", "-"), value]
     return argv
 
 

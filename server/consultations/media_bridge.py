@@ -8,8 +8,8 @@ Media events arrive synchronously from the media layer (on the event loop, once 
 leg at most); they go through one queue and one consumer task per node, so a slow database write
 never stalls a relay and there is no task per event.
 
-Media is in-process: every leg of a consultation must reach the node that holds its call. With
-several nodes this needs consultation-affine routing (docs/architecture.md, known limits).
+Media is in-process: every leg of a consultation lives in the worker that holds its call; with
+several workers, signalling reaches that worker over Redis (media_homes.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,8 @@ class MediaBridge:
         self._legs: dict[tuple[str, str], BridgedLeg] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self.disconnect_grace_s = DISCONNECT_GRACE_S
+        # Told when one of our calls ends (media_homes.py gives its home up then).
+        self.call_ended: Callable[[str], Awaitable[None]] | None = None
 
     # -- lifecycle listener ---------------------------------------------------------------
 
@@ -125,6 +128,8 @@ class MediaBridge:
         call = self.calls.pop(consultation_id, None)
         if call is not None:
             await call.close()
+            if self.call_ended is not None:
+                await self.call_ended(consultation_id)
 
     # -- signalling ---------------------------------------------------------------------
 

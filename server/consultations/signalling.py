@@ -27,6 +27,7 @@ from server.settings import media_policy
 
 from .events import audited
 from .media_bridge import MediaBridge
+from .media_homes import MediaHomes
 from .turn_credentials import IceServers, ice_servers_from_settings
 
 if TYPE_CHECKING:
@@ -93,14 +94,14 @@ async def offer(svc: Services, conn: Connection, p: Offer) -> dict[str, Any]:
     consultations = svc.parts.consultations
     participant = await consultations.require_admitted(conn.principal, p.consultation_id)
     try:
-        answer = await svc.parts.media_bridge.offer(participant, p.sdp)
+        answer = await svc.parts.media_homes.offer(participant, p.sdp)
     except MediaError as exc:
         raise _media_error(exc) from None
     try:
         # Sent away or ended while we negotiated: the listener found no leg to close then.
         await consultations.require_admitted(conn.principal, p.consultation_id)
     except ApiError:
-        await svc.parts.media_bridge.hangup(participant)
+        await svc.parts.media_homes.hangup(participant)
         raise
     await consultations.audit_media(conn.principal, participant, "consult.media_offer", {})
     return {"type": "answer", "sdp": answer, "participant_id": participant.id}
@@ -111,7 +112,7 @@ async def offer(svc: Services, conn: Connection, p: Offer) -> dict[str, Any]:
 async def ice(svc: Services, conn: Connection, p: Ice) -> dict[str, Any]:
     participant = await svc.parts.consultations.require_admitted(conn.principal, p.consultation_id)
     try:
-        await svc.parts.media_bridge.candidate(
+        await svc.parts.media_homes.candidate(
             participant, p.candidate.model_dump() if p.candidate is not None else None
         )
     except MediaError as exc:
@@ -124,7 +125,7 @@ async def ice(svc: Services, conn: Connection, p: Ice) -> dict[str, Any]:
 async def hangup(svc: Services, conn: Connection, p: MediaRef) -> dict[str, Any]:
     consultations = svc.parts.consultations
     participant = await consultations.require_admitted(conn.principal, p.consultation_id)
-    await svc.parts.media_bridge.hangup(participant)
+    await svc.parts.media_homes.hangup(participant)
     await consultations.audit_media(conn.principal, participant, "consult.hangup", {})
     return {}
 
@@ -146,7 +147,7 @@ async def set_mode(svc: Services, conn: Connection, p: SetMode) -> dict[str, Any
         if all(x.id != p.participant_id for x in present):
             raise not_found("participant")
     cap = None if p.mode == "auto" else Mode(p.mode)
-    await svc.parts.media_bridge.set_mode(p.consultation_id, p.participant_id, cap, me.id)
+    await svc.parts.media_homes.set_mode(p.consultation_id, p.participant_id, cap, me.id)
     await consultations.audit_media(
         conn.principal, me, "consult.set_mode", {"target": p.participant_id, "mode": p.mode}
     )
@@ -167,10 +168,17 @@ async def setup(svc: Services) -> None:
     config = MediaConfig(ice_timeout_s=settings.media_ice_timeout_s, policy=media_policy(settings))
     media = MediaBridge(svc, config, client_ice)
     svc.parts.media_bridge = media
-    svc.parts.consultations.listeners.append(media)
+    # Signalling and lifecycle news go through the homes: here, or the worker holding the call.
+    homes = MediaHomes(svc, media)
+    svc.parts.media_homes = homes
+    svc.parts.consultations.listeners.append(homes)
+    await homes.start()
 
 
 async def teardown(svc: Services) -> None:
+    homes = Parts.media_homes.detach(svc.parts)
+    if homes is not None:
+        await homes.close()
     media = Parts.media_bridge.detach(svc.parts)
     if media is not None:
         await media.close()

@@ -71,6 +71,12 @@ MEDIA_EVENTS_DROPPED = Counter(
     "Quality samples dropped because media event delivery fell behind",
     registry=REGISTRY,
 )
+MEDIA_FORWARDED = Counter(
+    "relais_media_forwarded_total",
+    "Media signalling requests forwarded over Redis to the worker holding their consultation",
+    ["op"],
+    registry=REGISTRY,
+)
 MEDIA_LEG_EVENTS = Counter(
     "relais_media_leg_events_total",
     "Media leg lifecycle events (connected, failed, ice_timeout, replaced, closed)",

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from client import RelaisClient
+from deploy.loopback.topology import free_ports
 from tests.conftest import (
     PASSWORD,
     create_pg_database,
@@ -30,29 +31,6 @@ from tests.integration.test_nodes import _users
 from tests.procs import ServerProcess
 
 pytestmark = pytest.mark.slow
-
-
-def _free_ports(count: int) -> int:
-    """The first of `count` consecutive free loopback ports (worker i listens on port + i)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + count > 65535:
-            continue
-        held = []
-        try:
-            for p in range(first, first + count):
-                s = socket.socket()
-                held.append(s)
-                s.bind(("127.0.0.1", p))
-            return first
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise RuntimeError("no run of free ports")
 
 
 def _children(pid: int) -> list[int]:
@@ -101,7 +79,7 @@ async def test_two_workers_share_rooms_tag_sessions_and_come_back(tmp_path: Path
     url = await create_pg_database()
     redis_url = await redis_url_for_test()
     await _users(url, "alice", "bob")
-    port = _free_ports(2)
+    port = free_ports(2)
     parent = ServerProcess(
         port,
         tmp_path / "data",

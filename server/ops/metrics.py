@@ -44,6 +44,19 @@ DIRECT_SENDS = Counter(
     registry=REGISTRY,
 )
 
+# The bus between workers and nodes (server/realtime/redis_fanout.py).
+BUS_EMITS = Counter(
+    "relais_bus_emits_total", "Room emits sent to the other nodes over Redis", registry=REGISTRY
+)
+BUS_BATCHES = Counter(
+    "relais_bus_batches_total", "Redis messages those emits went out in", registry=REGISTRY
+)
+BUS_DROPPED = Counter(
+    "relais_bus_dropped_total",
+    "Room emits not sent to the other nodes (Redis unreachable); their clients get them at sync",
+    registry=REGISTRY,
+)
+
 # Consultation media (server/consultations/media_bridge.py): per-node aggregates, never per
 # consultation or participant labels (unbounded cardinality, and who consults is patient data).
 # `mode` takes the values of `media.policy.Mode`, `cause` those of `media.events.Cause`.

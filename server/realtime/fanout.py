@@ -11,29 +11,33 @@ engine.io writer task drains. Even without the task per recipient (our first ver
 So a delivery takes one of two paths:
 - **direct**: the recipient is on WebSocket, its writer is parked on an empty queue (nothing of
   its own in flight, so writing now keeps the order), its transport buffer is small and the frame
-  is small. The frame is written to the WebSocket from this loop. Under those conditions aiohttp's
-  `send_str` cannot suspend (no executor compression below 16 KiB, no drain while the transport is
-  not paused), so one slow recipient cannot hold up the others.
+  is small. The WebSocket frame is built once per emit (`text_frame`: the bytes are the same for
+  every recipient, as server frames are unmasked and deflate is never negotiated) and written
+  to each recipient's transport in one synchronous call, which cannot interleave with a frame
+  aiohttp writes and cannot suspend, so one slow recipient cannot hold up the others.
 - **queued**: anything else (long-polling, upgrade in progress, writer busy, a backed-up slow
   link): `put_nowait` on the socket's queue, and its writer task sends it with backpressure.
 
 This relies on engine.io internals, checked by tests/unit/test_fanout_internals.py so an upgrade
 that changes them fails loudly: `AsyncServer.sockets`, `AsyncServer._async["websocket"]` (the
 per-server driver class, replaced here by a subclass that remembers its WebSocket),
-`AsyncSocket.queue` / `.closed` / `.upgraded`, and `asyncio.Queue._getters`. Emits with an ack
+`AsyncSocket.queue` / `.closed` / `.upgraded`, `asyncio.Queue._getters`, and aiohttp's
+`WebSocketResponse._writer` (`.transport`, `._closing`, `.protocol._paused`). Emits with an ack
 callback keep the stock path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import struct
 from typing import Any
 
 import socketio
 from aiohttp import web
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
-from socketio import AsyncManager, AsyncRedisManager
+from socketio import AsyncManager
 from socketio import packet as sio_packet
 
 from server.ops import metrics
@@ -95,7 +99,28 @@ def install_tracking(sio: socketio.AsyncServer) -> None:
     sio.eio._async = {**sio.eio._async, "websocket": TrackedWebSocket}
 
 
-def _direct_target(sock: Any, size: int) -> web.WebSocketResponse | None:
+def text_frame(text: str) -> bytes:
+    """One WebSocket text frame from server to client (RFC 6455 §5.2: FIN, opcode 1, no mask,
+    no extension since deflate is never negotiated here). The same bytes go to every recipient
+    of an emit, so a delivery is one transport write."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return _LEN1(0x81, size) + payload
+    if size < 65536:
+        return _LEN2(0x81, 126, size) + payload
+    return _LEN3(0x81, 127, size) + payload
+
+
+_LEN1 = struct.Struct("!BB").pack
+_LEN2 = struct.Struct("!BBH").pack
+_LEN3 = struct.Struct("!BBQ").pack
+
+
+def _direct_transport(sock: Any, size: int) -> asyncio.Transport | None:
+    """The socket's transport, if a frame of `size` bytes may be written to it now: WebSocket,
+    its engine.io writer parked on an empty queue (nothing of its own in flight, so the order
+    holds), aiohttp's writer neither closing nor paused, and little already buffered."""
     if size > DIRECT_MAX_FRAME or not sock.upgraded or not sock.queue._getters:
         return None
     ws = getattr(sock, "relais_ws", None)
@@ -103,26 +128,24 @@ def _direct_target(sock: Any, size: int) -> web.WebSocketResponse | None:
     if resp is None or resp.closed:
         return None
     writer = resp._writer
-    if writer is None or writer.protocol._paused:
+    if writer is None or writer._closing or writer.protocol._paused:
         return None
     transport = writer.transport
     if transport is None or transport.is_closing():
         return None
     if transport.get_write_buffer_size() > DIRECT_MAX_BUFFERED:
         return None
-    return resp  # type: ignore[no-any-return]
+    return transport  # type: ignore[no-any-return]
 
 
-async def write_direct(sock: Any, text: str) -> bool:
-    """Write one engine.io packet (`text`, already encoded) to `sock` from the caller's task if
-    the direct path's conditions hold (`_direct_target`); False when it must be queued."""
-    resp = _direct_target(sock, len(text))
-    if resp is None:
+def write_direct(sock: Any, frame: bytes) -> bool:
+    """Write one whole WebSocket frame (`text_frame`) to `sock` now if the direct path's
+    conditions hold; False when it must be queued. Synchronous: a whole frame goes to the
+    transport in one call, so it never interleaves with a frame aiohttp writes."""
+    transport = _direct_transport(sock, len(frame))
+    if transport is None:
         return False
-    try:
-        await resp.send_str(text)
-    except Exception:  # a closing transport: the caller queues it instead
-        return False
+    transport.write(frame)
     return True
 
 
@@ -142,7 +165,7 @@ class DirectSendServer(socketio.AsyncServer):  # type: ignore[misc]
         sock = self.eio.sockets.get(eio_sid)
         if sock is not None and not sock.closed:
             text = eio_packet.Packet(eio_packet.MESSAGE, encoded).encode()
-            if await write_direct(sock, text):
+            if write_direct(sock, text_frame(text)):
                 metrics.DIRECT_SENDS.inc()
                 return
         await self.eio.send(eio_sid, encoded)
@@ -166,21 +189,33 @@ class FanoutManager(AsyncManager):  # type: ignore[misc]
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
             )
             return
+        await self.deliver(namespace, room, skip_sid, self.encode(event, data, namespace))
+
+    def encode(self, event: str, data: Any, namespace: str) -> str | list[Any]:
+        """The socket.io EVENT packet, once for every recipient (a list: binary attachments)."""
         if isinstance(data, tuple):
             args = [event, *data]
         elif data is not None:
             args = [event, data]
         else:
             args = [event]
-        encoded = self.server.packet_class(
+        encoded: str | list[Any] = self.server.packet_class(
             sio_packet.EVENT, namespace=namespace, data=args
         ).encode()
+        return encoded
+
+    async def deliver(
+        self, namespace: str, room: Any, skip_sid: Any, encoded: str | list[Any]
+    ) -> None:
+        """Hand an encoded packet to this node's sockets in `room` (direct, else queued)."""
+        if namespace not in self.rooms:
+            return
+        frame = None
         if isinstance(encoded, list):  # binary attachments: several frames, keep them queued
             packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in encoded]
-            text = None
         else:
             packets = [eio_packet.Packet(eio_packet.MESSAGE, encoded)]
-            text = packets[0].encode()  # fills the cache every queued delivery reuses
+            frame = text_frame(packets[0].encode())  # the encode also fills the packet's cache
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
         n = direct = 0
@@ -191,14 +226,10 @@ class FanoutManager(AsyncManager):  # type: ignore[misc]
             if sock is None or sock.closed:
                 continue
             n += 1
-            if text is not None and await write_direct(sock, text):
+            if frame is not None and write_direct(sock, frame):
                 direct += 1
                 continue
             for p in packets:
                 sock.queue.put_nowait(p)
         metrics.FANOUT_DELIVERIES.inc(n)
         metrics.FANOUT_DIRECT.inc(direct)
-
-
-class RedisFanoutManager(AsyncRedisManager, FanoutManager):  # type: ignore[misc]
-    """Cross-node emits go through Redis pub/sub; local delivery uses the fast path above."""

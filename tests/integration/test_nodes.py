@@ -31,6 +31,18 @@ async def _client(url: str, name: str, transports: list[str] | None = None) -> R
     return c
 
 
+async def _metrics(url: str) -> dict[str, float]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
+        text = await resp.text()
+    return {
+        line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
 @pytest.fixture
 async def pg_url():
     from tests.conftest import create_pg_database, drop_pg_database
@@ -68,6 +80,12 @@ async def test_two_nodes_share_rooms_over_redis(tmp_path: Path, pg_url: str):
         back = await bob.send(room, envelope("b"))
         await wait_for(lambda: back["id"] in alice.inbox.seen)
         assert back["seq"] == 21
+        # Node A sent its emits to node B over the bus (server/realtime/redis_fanout.py), in
+        # batches, none dropped.
+        scrape = await _metrics(a.url)
+        assert scrape["relais_bus_emits_total"] >= 20
+        assert 1 <= scrape["relais_bus_batches_total"] <= scrape["relais_bus_emits_total"]
+        assert scrape["relais_bus_dropped_total"] == 0
     finally:
         for c in (alice, bob):
             if c is not None:

@@ -9,12 +9,14 @@ import asyncio
 import inspect
 
 import engineio
+import pytest
 import socketio
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
-from server.realtime.fanout import FanoutManager, RedisFanoutManager
+from server.realtime.fanout import FanoutManager, text_frame
+from server.realtime.redis_fanout import RedisFanoutManager
 
 
 def test_engineio_server_keeps_sockets_by_eio_sid():
@@ -98,6 +100,38 @@ def test_aiohttp_websocket_writer_internals():
     src = _inspect.getsource(ws_writer.WebSocketWriter.send_frame)
     assert "WEBSOCKET_MAX_SYNC_CHUNK_SIZE" in src and "_paused" in src
     assert ws_writer.WEBSOCKET_MAX_SYNC_CHUNK_SIZE >= 16 * 1024
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class _Protocol:
+    _paused = False
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 200, 65535, 65536, 70000])
+async def test_our_frames_are_the_bytes_aiohttp_would_write(size: int):
+    """write_direct writes `text_frame` bytes to the transport beside aiohttp's own writer: they
+    must be exactly the frame aiohttp writes for that text, and the writer must still keep the
+    state write_direct reads (`transport`, `_closing`, `protocol._paused`)."""
+    from aiohttp import WSMsgType
+    from aiohttp._websocket.writer import WebSocketWriter
+
+    text = "4" + "é" * (size // 2) + "x" * (size % 2)
+    transport = _Transport()
+    writer = WebSocketWriter(_Protocol(), transport, use_mask=False, compress=0)  # type: ignore[arg-type]
+    await writer.send_frame(text.encode(), WSMsgType.TEXT)
+    assert bytes(transport.out) == text_frame(text)
+    assert writer.transport is transport and writer._closing is False
+    assert writer.protocol._paused is False
 
 
 def test_stock_websocket_driver_still_opens_as_trackedwebsocket_does():

@@ -101,13 +101,13 @@ def render(res: dict[str, Any], argv: list[str]) -> str:
         out += [
             f"### 3. Idle connections ({res['config']['idle_clients']} clients)",
             "",
-            "| server | connected | failed | RSS before MiB | RSS after MiB | "
+            "| server | client | connected | failed | RSS before MiB | RSS after MiB | "
             "KB per connection | connect phase s |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in res["memory"]:
             out.append(
-                f"| {r['server']} | {r['connected']} | {r['connect_failed']} | "
+                f"| {r['server']} | {_client(r)} | {r['connected']} | {r['connect_failed']} | "
                 f"{r['rss_before_kb'] / 1024:.1f} | {r['rss_after_kb'] / 1024:.1f} | "
                 f"{r['kb_per_connection']:.1f} | {r['connect_phase_s']:.1f} |"
             )

@@ -62,6 +62,11 @@ OFFERED_RATE = 2000.0
 FAN_ROOMS, FAN_PER_ROOM = 50, 10  # 500 clients
 IDLE_PER_ROOM = 10
 
+# Relais over Redis, as several workers run it: one worker, and two (rooms span both workers:
+# the load processes take every other client, each on one worker). Each needs PostgreSQL.
+SHARED_VARIANTS = {"relais-redis": 1, "relais-2-workers": 2}
+REDIS_URL = os.environ.get("RELAIS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
 
 @dataclass
 class Config:
@@ -183,26 +188,42 @@ def _database(kind: str, work: Path) -> str:
 
 
 def bench_send(
-    cfg: Config, kind: str, work: Path, profile: Path | None, manager: str = ""
+    cfg: Config,
+    kind: str,
+    work: Path,
+    profile: Path | None,
+    manager: str = "",
+    workers: int = 1,
 ) -> list[dict[str, Any]]:
     """Closed loop at each in-flight depth, then open loop at 2,000/s and at half the measured
-    maximum (a p99 at a load this node sustains). `manager` runs bench.serve instead of the CLI."""
+    maximum (a p99 at a load this node sustains). `manager` runs bench.serve instead of the CLI;
+    `workers` > 1 runs `relais serve --workers N` over Redis (PostgreSQL only), each load
+    process on one worker, so every room spans the workers."""
     work.mkdir(parents=True, exist_ok=True)
     url = _database(kind, work)
     rows: list[dict[str, Any]] = []
     try:
         members = asyncio.run(populate(url, SEND_ROOMS, SEND_PER_ROOM))
         clients = _clients(members, "all")
-        port = free_port()
+        port = free_ports(workers)
         entry = ("bench.serve", "--manager", manager) if manager else ("server.cli",)
+        shared: list[str] = []
+        if workers > 1:
+            shared = [
+                *("--redis-url", REDIS_URL, "--redis-prefix", f"bench{os.getpid()}send"),
+                *("--workers", str(workers)),
+            ]
         with Server(
-            python_argv(*entry, *relais_args(port, work, url)),
+            python_argv(*entry, *relais_args(port, work, url), *shared),
             port,
             work / "server.log",
             cwd=str(ROOT),
         ) as srv:
+            srv.urls = [f"http://127.0.0.1:{port + i}" for i in range(workers)]
             name = f"send {kind}{' ' + manager if manager else ''}"
             server = "relais" if not manager else f"relais-{manager}"
+            if workers > 1:
+                name, server = f"{name} {workers} workers", f"{server}-{workers}-workers"
             for client in cfg.clients:
                 mine: list[dict[str, Any]] = []
                 for inflight in cfg.send_inflight:
@@ -281,12 +302,6 @@ def _node_dir() -> Path | None:
             log("npm install socket.io failed; skipping the Node reference")
             return None
     return NODE_DIR / "node_modules"
-
-
-# Relais over Redis, as several workers run it: one worker, and two (rooms span both workers:
-# the load processes take every other client, each on one worker). Each needs PostgreSQL.
-SHARED_VARIANTS = {"relais-redis": 1, "relais-2-workers": 2}
-REDIS_URL = os.environ.get("RELAIS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _fanout_server(variant: str, port: int, work: Path, url: str, tokens: Path) -> Server:
@@ -424,13 +439,15 @@ def bench_memory(cfg: Config, work: Path, node: bool, only: str = "") -> list[di
     tokens.write_text(json.dumps({m.token: m.room_id for m in members}))
     clients = [(m.token, m.room_id, False) for m in members]
     rows = []
-    for variant in _variants(node, only):
-        if variant == "relais-stock":
-            continue  # the manager does not change per-connection state
+    for variant, client in [(v, c) for v in _variants(node, only) for c in cfg.clients]:
+        if variant == "relais-stock" or variant in SHARED_VARIANTS:
+            continue  # neither the manager nor the bus changes per-connection state
         port = free_port()
         with _fanout_server(variant, port, work, url, tokens) as srv:
             # Warm-up: connect and drop a few clients so lazy imports and pools are paid.
-            warm = [WorkerSpec(srv.url, "idle", "", clients[:50], warmup=0, duration=0)]
+            warm = [
+                WorkerSpec(srv.url, "idle", "", clients[:50], warmup=0, duration=0, client=client)
+            ]
             run_load(warm, srv, hold=0.5)
             time.sleep(2)
             rss0 = srv.rss_kb()
@@ -448,14 +465,15 @@ def bench_memory(cfg: Config, work: Path, node: bool, only: str = "") -> list[di
                 seen["error"] = out["connect_error"]
 
             specs = [
-                WorkerSpec(srv.url, "idle", "", part, warmup=0, duration=0)
+                WorkerSpec(srv.url, "idle", "", part, warmup=0, duration=0, client=client)
                 for part in split(clients, cfg.idle_workers)
             ]
             run_load(specs, srv, on_connected=measure)
             per_conn = (seen["rss1"] - rss0) / max(1, seen["connected"])
             row = {
-                "scenario": f"idle {variant}",
+                "scenario": f"idle {variant} {client}",
                 "server": variant,
+                "client": client,
                 "connected": seen["connected"],
                 "connect_failed": seen["failed"],
                 "rss_before_kb": rss0,
@@ -464,7 +482,7 @@ def bench_memory(cfg: Config, work: Path, node: bool, only: str = "") -> list[di
                 "connect_phase_s": seen["connect_s"],
                 "error_sample": seen["error"],
             }
-            log(f"idle {variant}: {seen['connected']} connected, {per_conn:.1f} KB/conn")
+            log(f"idle {variant} {client}: {seen['connected']} connected, {per_conn:.1f} KB/conn")
             rows.append(row)
     return rows
 
@@ -547,6 +565,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=["", "fanout", "stock"],
         help="run the send bench on bench.serve with this manager (default: the plain CLI)",
     )
+    parser.add_argument(
+        "--send-workers",
+        type=int,
+        default=2,
+        help="also run the PostgreSQL send bench with this many workers over Redis (1: not)",
+    )
+    parser.add_argument("--idle-clients", type=int, help="idle connections (default 5,000)")
     parser.add_argument("--no-node", action="store_true")
     parser.add_argument(
         "--clients",
@@ -562,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config(**{**asdict(cfg), "repeats": args.repeats})
     if args.duration:
         cfg = Config(**{**asdict(cfg), "duration": args.duration})
+    if args.idle_clients:
+        cfg = Config(**{**asdict(cfg), "idle_clients": args.idle_clients})
     wanted = tuple(args.clients.split(",")) if args.clients else None
     if wanted is None:
         wanted = ("node", "python") if node_client_available() else ("python",)
@@ -603,6 +630,15 @@ def main(argv: list[str] | None = None) -> int:
                 res["send"] += bench_send(
                     cfg, "postgres", work / "send-pg", None, args.send_manager
                 )
+                if args.send_workers > 1:
+                    res["send"] += bench_send(
+                        cfg,
+                        "postgres",
+                        work / "send-pg-workers",
+                        None,
+                        args.send_manager,
+                        workers=args.send_workers,
+                    )
         if "fanout" in only:
             res["fanout"] = bench_fanout(
                 cfg, work / "fanout", not args.no_node, prof("fanout"), args.variants

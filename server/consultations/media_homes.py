@@ -39,6 +39,7 @@ from media.policy import Mode
 from server.db.models import now_ms
 from server.errors import ApiError
 from server.ops import metrics
+from server.realtime.subscription import subscribe_forever
 
 from .emit import emit_to_consultation
 from .store import Participant
@@ -282,27 +283,14 @@ class MediaHomes:
             raise ApiError("unavailable", "media routing is unavailable, retry") from None
 
     async def _listen(self) -> None:
-        """Our channel: requests to serve and answers to our own requests. Resubscribes after a
-        Redis outage (the bus restarts with nothing)."""
-        pause = 0.2
-        while True:
-            pubsub = self.redis.pubsub()
-            try:
-                await pubsub.subscribe(self._channel(self.me))
-                self._subscribed.set()
-                pause = 0.2
-                async for raw in pubsub.listen():
-                    if raw.get("type") == "message":
-                        self._receive(raw["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("media RPC channel lost (%s), resubscribing", type(exc).__name__)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 5.0)
+        """Our channel: requests to serve and answers to our own requests."""
+        await subscribe_forever(
+            self.redis,
+            self._channel(self.me),
+            self._receive,
+            what="media RPC",
+            on_subscribed=self._subscribed.set,
+        )
 
     def _receive(self, data: bytes | str) -> None:
         try:

@@ -25,7 +25,6 @@ at their next `sync`; the listener subscribes again as soon as Redis answers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
@@ -36,6 +35,7 @@ from socketio import AsyncRedisManager
 from server.ops import metrics
 
 from .fanout import FanoutManager
+from .subscription import subscribe_forever
 
 log = logging.getLogger("relais.bus")
 
@@ -126,24 +126,7 @@ class RedisFanoutManager(AsyncRedisManager, FanoutManager):  # type: ignore[misc
     # -- from the other nodes -------------------------------------------------------------
     async def _subscriber(self) -> None:
         assert self._bus is not None
-        pause = 0.2
-        while True:
-            pubsub = self._bus.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.fanout_channel)
-                pause = 0.2
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        await self._receive(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("bus subscription lost (%s), subscribing again", type(exc).__name__)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 5.0)
+        await subscribe_forever(self._bus, self.fanout_channel, self._receive, what="bus")
 
     async def _receive(self, data: bytes) -> None:
         if data.startswith(self._tag):

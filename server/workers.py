@@ -142,10 +142,9 @@ class Supervisor:
                 return
             if loop.time() - started >= STEADY_AFTER_S:
                 w.pause_s = FIRST_PAUSE_S
-            log.error(
-                "worker exited, restarting",
-                extra={"worker": w.index, "returncode": rc, "pause_s": w.pause_s},
-            )
+            # Only allow-listed extras reach the log (server/ops/logging.py): the numbers go in
+            # the message.
+            log.error("worker %d exited with code %d, restarting in %.0f s", w.index, rc, w.pause_s)
             try:
                 await asyncio.wait_for(self.stopping.wait(), w.pause_s)
                 return

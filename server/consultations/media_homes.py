@@ -320,7 +320,7 @@ class MediaHomes:
         except ApiError as exc:
             reply["error"] = {"code": exc.code, "message": exc.message}
         except Exception:
-            log.exception("forwarded media request failed", extra={"op": op})
+            log.exception("forwarded media request failed", extra={"event": str(op)})
             reply["error"] = {"code": "internal", "message": "internal error"}
         if message.get("id") is not None and message.get("from"):
             with contextlib.suppress(ApiError):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -42,6 +43,8 @@ log = logging.getLogger("relais.bus")
 # A batch larger than this goes out in several messages (Redis takes up to 512 MB; a subscriber's
 # output buffer, 32 MB by default, is the real bound).
 MAX_BATCH_BYTES = 1 << 20
+# While Redis is down every batch fails: one warning this often, the count in the metric.
+WARN_EVERY_S = 10.0
 
 
 class RedisFanoutManager(AsyncRedisManager, FanoutManager):  # type: ignore[misc]
@@ -52,6 +55,7 @@ class RedisFanoutManager(AsyncRedisManager, FanoutManager):  # type: ignore[misc
         self._outbox: list[str] = []
         self._wake = asyncio.Event()
         self._bus: aioredis.Redis | None = None
+        self._warned_at = -WARN_EVERY_S
 
     def initialize(self) -> None:
         super().initialize()
@@ -121,7 +125,13 @@ class RedisFanoutManager(AsyncRedisManager, FanoutManager):  # type: ignore[misc
                     raise
                 except Exception as exc:
                     metrics.BUS_DROPPED.inc(len(batch))
-                    log.warning("emits to other nodes dropped: Redis (%s)", type(exc).__name__)
+                    now = time.monotonic()
+                    if now - self._warned_at >= WARN_EVERY_S:  # not one line per batch
+                        self._warned_at = now
+                        log.warning(
+                            "emits to other nodes dropped (Redis: %s): relais_bus_dropped_total",
+                            type(exc).__name__,
+                        )
 
     # -- from the other nodes -------------------------------------------------------------
     async def _subscriber(self) -> None:

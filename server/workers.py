@@ -25,7 +25,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from server.settings import Settings
 
@@ -101,9 +101,7 @@ class _Worker:
     index: int
     argv: list[str]
     proc: asyncio.subprocess.Process | None = None
-    restarts: int = 0
     pause_s: float = FIRST_PAUSE_S
-    exits: list[int] = field(default_factory=list)
 
 
 class Supervisor:
@@ -137,7 +135,6 @@ class Supervisor:
             started = loop.time()
             w.proc = await asyncio.create_subprocess_exec(*w.argv)
             rc = await w.proc.wait()
-            w.exits.append(rc)
             if self.stopping.is_set() or rc == 0:
                 return
             if loop.time() - started >= STEADY_AFTER_S:
@@ -151,7 +148,6 @@ class Supervisor:
             except TimeoutError:
                 pass
             w.pause_s = min(w.pause_s * 2, LONGEST_PAUSE_S)
-            w.restarts += 1
 
     async def _stop_all(self) -> None:
         live = [w.proc for w in self.workers if w.proc is not None and w.proc.returncode is None]

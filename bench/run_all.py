@@ -2,7 +2,7 @@
 
     python -m bench.run_all [--quick]
                             [--only crypto,webcrypto,send,fanout,memory,profile,web,media,audio,
-                                    mix,uplink]
+                                    mix,uplink,storm]
                             [--repeats N]
                             [--no-postgres] [--no-node] [--no-doc]
 
@@ -20,7 +20,8 @@ on a shaped link) writes "## 7. Audio continuity (browser receiver)"; `mix` (ben
 the CPU of mix-minus per participant) writes "## 11. Mix-minus audio cost"; `uplink`
 (bench/uplink_audio.py and bench/mode_times.py: the patient's Chromium in the network lab)
 writes "## 12. Patient uplink audio (browser sender)" and "## 13. Patient mode times on a cut
-link". Only the text
+link"; `storm` (bench/reconnect_storm.py: thousands of Node socket.io clients reconnect and
+`sync` at once, PostgreSQL) writes "## 16. Reconnection storm". Only the text
 between the `bench:results` markers of docs/performance.md is replaced; the hand-written analysis
 around it is kept.
 """
@@ -554,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat")
     parser.add_argument(
-        "--only", default="crypto,webcrypto,send,fanout,memory,profile,web,media,audio,mix,uplink"
+        "--only",
+        default="crypto,webcrypto,send,fanout,memory,profile,web,media,audio,mix,uplink,storm",
     )
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--duration", type=float)
@@ -682,6 +684,14 @@ def main(argv: list[str] | None = None) -> int:
 
             mix_cost.main(
                 (["--seconds", "5", "--live-seconds", "5"] if args.quick else [])
+                + (["--no-doc"] if args.no_doc else [])
+            )
+        if "storm" in only and not args.no_postgres:
+            # Its own section ("## 16. Reconnection storm"): Node clients against PostgreSQL.
+            from . import reconnect_storm
+
+            reconnect_storm.main(
+                (["--clients", "1000", "--repeats", "1"] if args.quick else [])
                 + (["--no-doc"] if args.no_doc else [])
             )
         for name, title in (

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 
 from media import aiortc_adapt
+from media.frame_stall import FrameStallGuard
 
 AUDIO_RATE = 48000
 AUDIO_SAMPLES = 960  # 20 ms
@@ -164,10 +166,39 @@ class MediaPeer:
         # Called with every decoded frame received (kind, frame): tests analyse what arrives.
         self.on_frame: Callable[[str, av.AudioFrame | av.VideoFrame], None] | None = None
         self._consumers: list[asyncio.Task[None]] = []
+        self._keyframe_asks: set[asyncio.Future[None]] = set()
+        # Received video whose frame assembly sticks is restarted (media/frame_stall.py), as
+        # the server's legs do: a browser never freezes on one lost packet, nor should we.
+        self.video_frames: FrameStallGuard | None = None
         self.pc.on("track", self._on_track)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video":
+            receiver = next(
+                t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track
+            )
+            self._guard_video(receiver)
         self._consumers.append(asyncio.ensure_future(self._consume(track)))
+
+    def _guard_video(self, receiver: RTCRtpReceiver) -> None:
+        source_ssrc: list[int] = []
+
+        def restart() -> None:
+            aiortc_adapt.restart_video_frames(receiver)
+            if source_ssrc:
+                ask = asyncio.ensure_future(aiortc_adapt.request_keyframe(receiver, source_ssrc[0]))
+                self._keyframe_asks.add(ask)
+                ask.add_done_callback(self._keyframe_asks.discard)
+
+        guard = FrameStallGuard(restart)
+
+        def on_rtp(packet: RtpPacket, arrival_ms: int, resent: bool) -> None:
+            if not resent:
+                source_ssrc[:] = [packet.ssrc]
+                guard.packet()
+
+        aiortc_adapt.observe_rtp(receiver, on_rtp)
+        self.video_frames = guard
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         kind = track.kind
@@ -177,6 +208,8 @@ class MediaPeer:
                 now = time.monotonic()
                 self.counters.frames[kind] += 1
                 self.counters.last_frame_at[kind] = now
+                if kind == "video" and self.video_frames is not None:
+                    self.video_frames.frame()
                 if kind == "audio":
                     self.counters.audio_arrivals.append(now)
                 if isinstance(frame, av.VideoFrame):
@@ -218,9 +251,9 @@ class MediaPeer:
         return out
 
     async def close(self) -> None:
-        for task in self._consumers:
+        for task in [*self._consumers, *self._keyframe_asks]:
             task.cancel()
-        await asyncio.gather(*self._consumers, return_exceptions=True)
+        await asyncio.gather(*self._consumers, *self._keyframe_asks, return_exceptions=True)
         self.audio_source.stop()
         self.video_source.stop()
         await aiortc_adapt.close_peer(self.pc)

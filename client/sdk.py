@@ -21,6 +21,20 @@ import socketio
 
 log = logging.getLogger(__name__)
 
+# The server closes an idle keep-alive connection after `http_keepalive_s` (15 s by default). A
+# pooled connection kept as long may be written to as the server closes it, and the request
+# fails with "connection reset" (seen on a starved 20 kbit/s link, where the server's FIN is
+# late). Ours are dropped sooner, and a request that failed before any response is sent again
+# on a fresh connection when that is safe: an idempotent method, or a read sent as POST.
+# A request sent again is also given a bound: on a link that starved for a while, a TCP
+# connection may sit in retransmission backoff for a minute, where a fresh one gets through.
+HTTP_KEEPALIVE_S = 5.0
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+HTTP_TRIES = 3
+HTTP_TRY_TIMEOUT = aiohttp.ClientTimeout(total=20, sock_connect=10)
+# Other requests (uploads may take minutes on 2G) only bound the connection's set-up.
+HTTP_ONCE_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30)
+
 
 class RelaisError(Exception):
     def __init__(
@@ -108,7 +122,10 @@ class RelaisClient:
     # -- REST ---------------------------------------------------------------------------------
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
-            connector = aiohttp.TCPConnector(ssl=self.ssl_context) if self.ssl_context else None
+            connector = aiohttp.TCPConnector(
+                ssl=self.ssl_context if self.ssl_context else True,
+                keepalive_timeout=HTTP_KEEPALIVE_S,
+            )
             self._http = aiohttp.ClientSession(connector=connector)
         return self._http
 
@@ -119,22 +136,43 @@ class RelaisClient:
         json: Any = None,
         data: Any = None,
         headers: dict[str, str] | None = None,
+        *,
+        resend: bool | None = None,
     ) -> Any:
+        """`resend` (default: for idempotent methods) sends the request again, on a fresh
+        connection, when it failed before any response; never with a streamed body."""
         http = await self._session()
         hdrs = dict(headers or {})
         if self.token:
             hdrs["Authorization"] = f"Bearer {self.token}"
-        async with http.request(
-            method, self.base_url + path, json=json, data=data, headers=hdrs
-        ) as resp:
-            if resp.content_type == "application/json":
-                body = await resp.json()
-            else:
-                body = await resp.read()
+        if resend is None:
+            resend = method in IDEMPOTENT
+        tries = HTTP_TRIES if resend and (data is None or isinstance(data, bytes)) else 1
+        timeout = HTTP_TRY_TIMEOUT if tries > 1 else HTTP_ONCE_TIMEOUT
+        for attempt in range(tries):
+            try:
+                async with http.request(
+                    method,
+                    self.base_url + path,
+                    json=json,
+                    data=data,
+                    headers=hdrs,
+                    timeout=timeout,
+                ) as resp:
+                    if resp.content_type == "application/json":
+                        body = await resp.json()
+                    else:
+                        body = await resp.read()
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, TimeoutError):
+                if attempt == tries - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+                continue
             if resp.status >= 400:
                 _raise_if_error(body, resp.status)
                 raise RelaisError("http_error", f"HTTP {resp.status}", resp.status)
             return body
+        raise AssertionError("unreachable")
 
     async def login(
         self,
@@ -240,7 +278,7 @@ class RelaisClient:
         body: dict[str, Any] = {"user_ids": user_ids}
         if since:
             body["since"] = since
-        res = await self.request("POST", "/api/v1/keys/query", json=body)
+        res = await self.request("POST", "/api/v1/keys/query", json=body, resend=True)
         return dict(res["users"])
 
     async def revoke_device(self, device_id: str) -> Any:

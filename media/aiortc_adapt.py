@@ -506,18 +506,14 @@ def tap_receiver(
     setattr(receiver, INTERNALS["receiver_decoder_queue"], _PassThroughQueue(on_frame))
     if getattr(receiver, INTERNALS["receiver_kind"]) == "audio":
         setattr(receiver, INTERNALS["receiver_jitter_buffer"], _AudioFramesAsTheyCome())
-    handle_rtp = getattr(receiver, INTERNALS["receiver_handle_rtp"])
     handle_rtcp = getattr(receiver, INTERNALS["receiver_handle_rtcp"])
-    codecs: dict[int, RTCRtpCodecParameters] = getattr(receiver, INTERNALS["receiver_codecs"])
 
-    async def rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def rtp(packet: RtpPacket, arrival_time_ms: int, resent: bool) -> None:
         on_rtp(packet, arrival_time_ms)
-        codec = codecs.get(packet.payload_type)
-        if codec is not None and is_rtx(codec):
+        if resent:
             # Out of the receive-side estimator (it only reads packets with a send time):
             # a resent packet's time may be its first sending's (aiortc's own senders).
             packet.extensions.abs_send_time = None
-        await handle_rtp(packet, arrival_time_ms)
 
     async def rtcp(packet: AnyRtcpPacket) -> None:
         on_rtcp(packet)
@@ -528,20 +524,28 @@ def tap_receiver(
             return
         await handle_rtcp(packet)
 
-    setattr(receiver, INTERNALS["receiver_handle_rtp"], rtp)
+    observe_rtp(receiver, rtp)
     setattr(receiver, INTERNALS["receiver_handle_rtcp"], rtcp)
 
 
-def restart_video_frames(receiver: RTCRtpReceiver) -> None:
-    """Start the receiver's video frame assembly afresh from the next packet.
+def observe_rtp(receiver: RTCRtpReceiver, on_rtp: Callable[[RtpPacket, int, bool], None]) -> None:
+    """Call `on_rtp(packet, arrival_ms, resent)` before `receiver` handles each RTP packet;
+    `resent` is true for an RTX retransmission (its SSRC and sequence are not the stream's)."""
+    handle_rtp = getattr(receiver, INTERNALS["receiver_handle_rtp"])
+    codecs: dict[int, RTCRtpCodecParameters] = getattr(receiver, INTERNALS["receiver_codecs"])
 
-    aiortc's video jitter buffer assembles frames from its oldest packet on: when a packet is
-    lost for good (its retransmission lost too, at 5 % random loss a matter of seconds), no
-    later frame comes out until 128 packets have piled up behind the hole, which at 100 kbit/s
-    of video is ~11 s, and its keyframe request then meets the same odds. The shaped-link test
-    at 5 % loss saw a source's video stop reaching the other side for 30 s while its packets
-    kept arriving. Dropping the buffer (and asking the source for a keyframe, the caller's
-    part) ends such a freeze within a second."""
+    async def rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = codecs.get(packet.payload_type)
+        on_rtp(packet, arrival_time_ms, codec is not None and is_rtx(codec))
+        await handle_rtp(packet, arrival_time_ms)
+
+    setattr(receiver, INTERNALS["receiver_handle_rtp"], rtp)
+
+
+def restart_video_frames(receiver: RTCRtpReceiver) -> None:
+    """Start the receiver's video frame assembly afresh from the next packet, when a packet
+    lost for good holds every later frame back (media/frame_stall.py). The caller asks the
+    source for a keyframe: frames until then reference pictures the decoder never had."""
     old = getattr(receiver, INTERNALS["receiver_jitter_buffer"])
     setattr(
         receiver,

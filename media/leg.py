@@ -32,6 +32,7 @@ from media import aiortc_adapt
 from media.answer_shaping import shape_answer
 from media.errors import MediaError
 from media.events import Cause, LegState, ModeChange, Quality
+from media.frame_stall import FrameStallGuard
 from media.ice import MAX_CANDIDATES, add_remote_candidate
 from media.measure import LinkMeter
 from media.policy import (
@@ -61,11 +62,6 @@ AUTOMATIC = "automatic again"
 CONGESTED_LOSS = 0.05
 CAP_REPEAT_TICKS = 2
 KEYFRAME_INTERVAL_S = 1.0
-# Video packets arriving without a complete frame for this long, and this many of them: the
-# assembly is stuck. Both, so that a keyframe crawling over a thin link (10 KB at 60 kbit/s is
-# 1.3 s, ~9 packets) is never mistaken for a stall, nor a burst at a high rate.
-FRAME_STALL_S = 2.0
-FRAME_STALL_PACKETS = 30
 
 
 def _check_sections(sdp: str) -> None:
@@ -172,12 +168,8 @@ class Leg:
         self.closed = False
         self._candidates = 0
         self._last_key_request = -1e9
-        # Video frame assembly: when the last frame came out of the receiver, and when it was
-        # last restarted (aiortc_adapt.restart_video_frames).
-        self._video_frame_at = clock()
-        self._frames_restarted_at = -1e9
-        self.frame_restarts = 0
-        self._video_packets_since_frame = 0
+        # The participant's video frame assembly, restarted when it sticks (media/frame_stall.py).
+        self.video_frames = FrameStallGuard(self._unstall_video, clock)
         self.up_estimate_bps: int | None = None
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -259,28 +251,13 @@ class Leg:
 
     def _on_frame(self, kind: str, codec_name: str, packet: Packet[Any], keyframe: bool) -> None:
         if kind == "video":
-            self._video_frame_at = self._clock()
-            self._video_packets_since_frame = 0
+            self.video_frames.frame()
         self._router.on_frame(self.id, kind, packet, keyframe)
 
     def _unstall_video(self) -> None:
-        """Packets of the participant's video arrive but no frame has come out for a while:
-        a packet lost for good blocks aiortc's frame assembly. Restart it and ask for a
-        keyframe, at most once per `FRAME_STALL_S`."""
-        now = self._clock()
-        self._video_packets_since_frame += 1
-        if (
-            now - self._video_frame_at < FRAME_STALL_S
-            or self._video_packets_since_frame < FRAME_STALL_PACKETS
-            or now - self._frames_restarted_at < FRAME_STALL_S
-        ):
-            return
         receiver = self._receivers.get("video")
         if receiver is None or self.closed:
             return
-        self._frames_restarted_at = now
-        self._video_packets_since_frame = 0
-        self.frame_restarts += 1
         aiortc_adapt.restart_video_frames(receiver)
         self.request_keyframe()
 
@@ -347,7 +324,7 @@ class Leg:
         if packet.payload_type not in self._rtx_pts:
             self._remote_ssrc[kind] = packet.ssrc
             if kind == "video":
-                self._unstall_video()
+                self.video_frames.packet()
         self.meter.on_rtp_in(packet, arrival_ms, kind)
 
     def _count_out(self, kind: str, size: int) -> None:

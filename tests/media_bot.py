@@ -13,6 +13,7 @@ lines carry the texts it could decrypt.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import sys
@@ -59,9 +60,18 @@ async def main(
     )
     media = ConsultationMedia(client, consultation_id, (width, height, fps))
     await media.start()
+    # Every server event that reaches the SDK's handlers, by name (for failure messages).
+    events_seen: collections.Counter[str] = collections.Counter()
+    handler = client.on_event
+
+    def counting(event: str, data: Any) -> Any:
+        events_seen[event] += 1
+        return handler(event, data) if handler is not None else None
+
+    client.on_event = counting
     commands: asyncio.Queue[str] = asyncio.Queue()
     reader = asyncio.ensure_future(_commands(commands))
-    sends: set[asyncio.Future[Any]] = set()
+    sends: set[asyncio.Task[Any]] = set()
     try:
         while True:
             try:
@@ -75,14 +85,18 @@ async def main(
             if command.startswith("say ") and text is not None:
                 # Not awaited here: on a starved link the send may take a while, and the
                 # status lines must keep coming.
-                sends.add(asyncio.ensure_future(text.send(command[4:])))
+                sends.add(asyncio.create_task(text.send(command[4:])))
             peer = media.peer
+            stats = await peer.stats() if peer is not None else {}
             status: dict[str, Any] = {
                 "t": time.monotonic(),
                 "participant_id": media.participant_id,
                 "frames": dict(peer.counters.frames) if peer else {},
+                # Packets that reached the peer (decoded or not), per kind.
+                "packets": {k: v.get("packets_received", 0) for k, v in stats.items()},
                 "plan": peer.plan if peer else {},
                 "video_kbps_cap": peer.video_encoder.effective_bps // 1000 if peer else 0,
+                "audio_kbps": peer.audio_encoder.bitrate // 1000 if peer else 0,
                 "modes": [(m["participant_id"], m["mode"], m["reason"]) for m in media.modes],
                 "legs": media.leg_states,
                 "texts": text.texts() if text is not None else [],
@@ -94,6 +108,14 @@ async def main(
                     for t in sends
                     if t.done() and not t.cancelled() and t.exception()
                 ],
+                # Where a send still pending waits (innermost frames), for failure messages.
+                "send_waits": [
+                    [f"{f.f_code.co_name}:{f.f_lineno}" for f in t.get_stack(limit=12)][-4:]
+                    for t in sends
+                    if not t.done()
+                ],
+                "events": dict(events_seen),
+                "eio_sid": client.sio.eio.sid if client.sio is not None else None,
                 "socket": bool(client.sio is not None and client.sio.connected),
             }
             print(json.dumps(status), flush=True)

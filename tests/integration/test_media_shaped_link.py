@@ -12,10 +12,13 @@ iproute2 + iptables: fails, not skips, under RELAIS_REQUIRE_SERVICES=1."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,8 @@ class Bot:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.last: dict[str, Any] = {}
+        # The last minute of status lines, for the failure messages.
+        self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=300)
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
@@ -68,6 +73,7 @@ class Bot:
         while line := await self.proc.stdout.readline():
             try:
                 self.last = json.loads(line)
+                self.history.append(self.last)
             except ValueError:
                 continue
 
@@ -218,10 +224,16 @@ async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetL
                 [q["measured"] for q in host.quality[-10:] if q["participant_id"] == patient_id],
             ]
         )
-        assert host.mode_of(patient_id) == "text-only"
+        # Meanwhile the policy may have probed sound back (a 20 kbit/s link carries a tone's
+        # Opus for a while) and fallen again; it must never have tried video on this link.
+        starved = modes_of(host, patient_id)
+        assert set(starved[starved.index("text-only") :]) <= {"text-only", "audio-only"}, [
+            (m["mode"], m["reason"]) for m in host.modes if m["participant_id"] == patient_id
+        ]
 
         # Lift the limit: the patient climbs back to video-high, video flows again.
         await netlab.set_rate(None)
+        lifted_at = time.monotonic()
         frames_before = host.peer.counters.frames["video"] if host.peer else 0
         if not await settle(lambda: host.mode_of(patient_id) == "video-high", timeout=90):
             trail = [
@@ -229,7 +241,59 @@ async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetL
                 for q in host.quality
                 if q["participant_id"] == patient_id
             ]
-            raise AssertionError(f"no recovery: {modes_of(host, patient_id)} {trail[-25:]}")
+            # The patient's side, one entry per change: socket, plan, audio bitrate, legs, the
+            # modes it was told, audio frames received.
+            seen_by_bot: list[tuple[Any, ...]] = []
+            for b in bot.history:
+                entry = (
+                    b.get("socket"),
+                    b.get("plan", {}).get("mode"),
+                    b.get("audio_kbps"),
+                    b.get("legs", []),
+                    [m[1] for m in b.get("modes", []) if m[0] == patient_id],
+                )
+                if not seen_by_bot or seen_by_bot[-1][1:-2] != entry:
+                    seen_by_bot.append(
+                        (round(b["t"] - lifted_at, 1), *entry, b.get("frames"), b.get("packets"))
+                    )
+            shaping = [await netlab.qdisc("up"), await netlab.qdisc("down")]
+            # Counters of both ends of the veth (drops, errors): is the downlink passing packets?
+            links = [
+                (await netlab.run_in_ns(["ip", "-s", "link", "show", netlab.ns_if])).stdout,
+                subprocess.run(
+                    ["ip", "-s", "link", "show", netlab.host_if], capture_output=True
+                ).stdout,
+                # The patient's sockets (data the kernel holds that the bot has not read?) and
+                # the server's towards it (send queue, TCP backoff).
+                (await netlab.run_in_ns(["ss", "-tuani"])).stdout,
+                subprocess.run(["ss", "-tuani", "dst", netlab.ns_addr], capture_output=True).stdout,
+                subprocess.run(
+                    ["ip", "neigh", "show", "dev", netlab.host_if], capture_output=True
+                ).stdout,
+            ]
+            # The server's view of the patient's sockets: rooms, and the engine.io socket's state.
+            sio = w.svc.sio
+            server_sockets = []
+            for sid in w.svc.connections.sids_of_user(str(guest_user)):
+                eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+                sock = sio.eio.sockets.get(eio_sid)
+                server_sockets.append(
+                    (
+                        eio_sid,
+                        sorted(sio.manager.get_rooms(sid, "/")),
+                        None
+                        if sock is None
+                        else (sock.closed, sock.upgraded, sock.queue.qsize(), sock.last_ping),
+                    )
+                )
+            raise AssertionError(
+                f"no recovery: {modes_of(host, patient_id)} {trail[-25:]} "
+                f"lifted at {lifted_at:.1f}, shaping {shaping}, links {links}, bot: {seen_by_bot}, "
+                f"bot waits: {bot.last.get('send_waits')}, events {bot.last.get('events')}, "
+                f"eio sid {bot.last.get('eio_sid')}, server's sockets {server_sockets} "
+                f"at {time.monotonic() - lifted_at:.1f}, frames {bot.last.get('frames')} "
+                f"packets {bot.last.get('packets')}"
+            )
         assert await settle(
             lambda: (
                 host.peer is not None and host.peer.counters.frames["video"] >= frames_before + 30

@@ -43,12 +43,14 @@ def summarise(path: str, top: int = 15) -> dict[str, Any]:
     self_c: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     tasks: Counter[str] = Counter()
-    with open(path) as f:
+    with open(path, errors="replace") as f:
         for line in f:
             line = line.rstrip()
             if not line:
                 continue
             stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue  # a sample py-spy could not read whole (a frame changing under it)
             n = int(count)
             frames = stack.split(";")
             thread = re.sub(r"\(\d+\)|\s+", " ", frames[0]).strip()

@@ -20,6 +20,7 @@ from server.auth import passwords
 from server.auth.sessions import SessionService
 from server.db.engine import Database
 from server.db.migrate import upgrade
+from server.db.outage import is_outage, outage_error
 from server.errors import ApiError
 from server.messaging.store import MessageStore
 from server.ops import metrics
@@ -100,10 +101,18 @@ async def error_middleware(
         raise
     except asyncio.CancelledError:
         raise
-    except Exception:
-        metrics.ERRORS.labels("internal").inc()
-        log.exception("request failed", extra={"route": _route_name(request)})
-        resp = error_response(ApiError("internal", "internal error"))
+    except Exception as exc:
+        if is_outage(exc):
+            metrics.ERRORS.labels("unavailable").inc()
+            log.warning(
+                "storage unreachable",
+                extra={"route": _route_name(request), "reason": type(exc).__name__},
+            )
+            resp = error_response(outage_error())
+        else:
+            metrics.ERRORS.labels("internal").inc()
+            log.exception("request failed", extra={"route": _route_name(request)})
+            resp = error_response(ApiError("internal", "internal error"))
     _count(request, resp)
     return resp
 
@@ -191,6 +200,7 @@ def create_app(settings: Settings) -> web.Application:
                 if asyncio.iscoroutine(res):
                     await res
         svc.messages.start()
+        svc.audit.start()
 
     async def on_shutdown(_: web.Application) -> None:
         await drain(app)
@@ -202,6 +212,7 @@ def create_app(settings: Settings) -> web.Application:
                 res = teardown(svc)
                 if asyncio.iscoroutine(res):
                     await res
+        await svc.audit.stop()
         if svc.redis is not None:
             await svc.redis.aclose()
         await db.close()

@@ -105,6 +105,8 @@ def run_loop(main: Coroutine[Any, Any, None], kind: str) -> None:
 
 
 EVENT_LOOPS = ("uvloop", "asyncio")
+# The kernel caps it at net.core.somaxconn (4096 on current Linux; Node's servers ask for 511).
+LISTEN_BACKLOG = 2048
 
 
 async def _serve(app: Any, settings: Settings) -> None:
@@ -114,6 +116,7 @@ async def _serve(app: Any, settings: Settings) -> None:
     from aiohttp import web
 
     from server.app import drain
+    from server.ops.collector import tune_collector
     from server.realtime.transport_limits import BodyReaper, BoundedAppRunner
 
     # Time bounds of every connection (docs/security.md §11): the keep-alive timer also
@@ -128,8 +131,11 @@ async def _serve(app: Any, settings: Settings) -> None:
         lingering_time=settings.http_body_idle_s,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    # Thousands of clients may reconnect at once (a cell or a hospital uplink coming back);
+    # aiohttp's default backlog of 128 drops their SYNs and each retries a second or more later.
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
     await site.start()
+    tune_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from server.consultations.media_homes import MediaHomes
     from server.consultations.service import ConsultationService
     from server.messaging.todevice import ToDeviceQueue
+    from server.presence.announcer import PresenceAnnouncer
     from server.presence.backends import Presence
     from server.rooms.member_cache import MembershipCache
 
@@ -88,6 +89,7 @@ class Parts:
     todevice: Part[ToDeviceQueue] = Part("to-device queue is not running")
     membership_cache: Part[MembershipCache] = Part("membership cache is not running")
     presence: Part[Presence] = Part("presence is not running")
+    presence_announcer: Part[PresenceAnnouncer] = Part("presence is not running")
     blobs: Part[BlobStore] = Part("attachment storage is not ready")
     session_sweeper: Part[asyncio.Task[None]] = Part("session sweeper is not running")
     consultations: Part[ConsultationService] = Part("consultations are not running")

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.engine import Database
+from server.db.group_commit import GroupCommit
 from server.db.models import AuditEvent, AuditHead, now_ms
 
 GENESIS_HASH = "0" * 64
@@ -100,13 +102,50 @@ async def append(conn: AsyncConnection, records: Iterable[AuditRecord]) -> None:
     )
 
 
+# Errors that one caller's rows can cause (a value the column refuses, a detail JSON cannot
+# hold), as opposed to the database being unreachable.
+_ROW_ERRORS = (DataError, IntegrityError, TypeError, ValueError)
+
+
 class AuditLog:
-    def __init__(self, db: Database) -> None:
+    """Audit rows written outside any other transaction (reads, logins, denials).
+
+    Thousands of clients reading at once (a reconnection storm's `sync`) would otherwise queue
+    one transaction each on the `audit_head` row lock; with the writer started they share group
+    commits. `record` still returns only once its rows are durable. Before `start` (tools, the
+    CLI) and after `stop`, each call is its own transaction.
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
         self.db = db
+        self._writer: GroupCommit[tuple[AuditRecord, ...], None] = GroupCommit(
+            self._commit, max_batch=max_batch, name="relais-audit-writer"
+        )
+
+    def start(self) -> None:
+        self._writer.start()
+
+    async def stop(self) -> None:
+        await self._writer.stop()
 
     async def record(self, *records: AuditRecord) -> None:
-        async with self.db.write() as conn:
-            await append(conn, records)
+        if self._writer.running:
+            await self._writer.submit(records)
+        else:
+            async with self.db.write() as conn:
+                await append(conn, records)
+
+    async def _commit(self, batch: list[tuple[AuditRecord, ...]]) -> list[BaseException | None]:
+        try:
+            async with self.db.write() as conn:
+                await append(conn, [r for records in batch for r in records])
+            return [None] * len(batch)
+        except _ROW_ERRORS as exc:
+            if len(batch) == 1:
+                return [exc]
+        # One caller's rows failed the batch: settle each on its own. (A database that is down
+        # fails the whole batch at once, in GroupCommit, rather than once per caller.)
+        return [r for records in batch for r in await self._commit([records])]
 
     async def rows(self, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
         after = 0

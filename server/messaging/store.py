@@ -1,7 +1,7 @@
 """Durable, ordered, idempotent message storage with group commit.
 
-One writer task per process drains a queue of pending sends and commits them in one
-transaction: membership check, idempotency check, per-room `seq` assignment
+One writer task per process (server/db/group_commit.py) drains a queue of pending sends and
+commits them in one transaction: membership check, idempotency check, per-room `seq` assignment
 (`UPDATE rooms SET last_seq = last_seq + n ... RETURNING`), insert, audit — then resolves every
 sender's future. A commit (and its fsync) is paid once per batch instead of once per message,
 which is what lets a single node ack thousands of messages per second while still never acking
@@ -15,7 +15,6 @@ defence, and a batch that trips one is retried message by message.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.audit.log import AuditRecord, append
 from server.auth.principal import Principal
 from server.db.engine import Database
+from server.db.group_commit import GroupCommit
 from server.db.models import Message, new_id, now_ms
 from server.errors import ApiError, not_found
 from server.ops import metrics
@@ -71,7 +71,6 @@ class _Pending:
     room_id: str
     client_msg_id: str
     envelope: str
-    future: asyncio.Future[StoredMessage]
     # The membership-chain length the sender encrypted under (envelope `me`), when it says.
     chain_seen: int | None = None
 
@@ -79,21 +78,16 @@ class _Pending:
 class MessageStore:
     def __init__(self, db: Database, *, max_batch: int = 256) -> None:
         self.db = db
-        self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._writer: GroupCommit[_Pending, StoredMessage] = GroupCommit(
+            self._commit_batch, max_batch=max_batch, name="relais-message-writer"
+        )
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="relais-message-writer")
+        self._writer.start()
 
     async def stop(self) -> None:
         """Commit everything already queued, then stop."""
-        if self._task is None:
-            return
-        await self._queue.put(None)
-        await self._task
-        self._task = None
+        await self._writer.stop()
 
     async def send(
         self,
@@ -104,59 +98,26 @@ class MessageStore:
         *,
         chain_seen: int | None = None,
     ) -> StoredMessage:
-        if self._task is None:
+        if not self._writer.running:
             raise ApiError("unavailable", "server is shutting down")
-        fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(
-            _Pending(principal, room_id, client_msg_id, envelope, fut, chain_seen)
+        return await self._writer.submit(
+            _Pending(principal, room_id, client_msg_id, envelope, chain_seen)
         )
-        return await fut
 
-    async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            await self._commit_batch(batch)
-
-    async def _commit_batch(self, batch: list[_Pending]) -> None:
+    async def _commit_batch(self, batch: list[_Pending]) -> list[StoredMessage | BaseException]:
         metrics.WRITE_BATCH.observe(len(batch))
         try:
             async with self.db.write() as conn:
-                results = await self._write(conn, batch)
+                return list(await self._write(conn, batch))
         except IntegrityError:
             # A concurrent node raced us on a constraint: settle each message on its own.
             if len(batch) > 1:
-                for p in batch:
-                    await self._commit_batch([p])
-                return
-            results = [ApiError("conflict", "concurrent write, retry with the same client_msg_id")]
-        except Exception as exc:
+                return [r for p in batch for r in await self._commit_batch([p])]
+            return [ApiError("conflict", "concurrent write, retry with the same client_msg_id")]
+        except Exception:
             log.exception("message batch failed", extra={"batch": len(batch)})
             err = ApiError("unavailable", "storage error, retry with the same client_msg_id")
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(err)
-            del exc
-            return
-        for p, res in zip(batch, results, strict=True):
-            if p.future.done():
-                continue
-            if isinstance(res, BaseException):
-                p.future.set_exception(res)
-            else:
-                p.future.set_result(res)
+            return [err] * len(batch)
 
     async def _write(
         self, conn: AsyncConnection, batch: list[_Pending]

@@ -21,6 +21,12 @@ HTTP_REQUESTS = Counter(
     "relais_http_requests_total", "HTTP requests", ["route", "status"], registry=REGISTRY
 )
 ERRORS = Counter("relais_errors_total", "Refusals and failures", ["code"], registry=REGISTRY)
+GC_PAUSE = Counter(
+    "relais_gc_pause_seconds_total",
+    "Time the event loop stood still in Python's cycle collector, by generation",
+    ["generation"],
+    registry=REGISTRY,
+)
 MESSAGES_STORED = Counter("relais_messages_stored_total", "Messages committed", registry=REGISTRY)
 WRITE_BATCH = Histogram(
     "relais_write_batch_size",

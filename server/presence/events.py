@@ -12,8 +12,9 @@ from server.errors import ApiError
 from server.messaging.schemas import Id, Strict
 from server.parts import Parts
 from server.realtime.registry import on
-from server.rooms.member_cache import co_members, emit_to_users
+from server.rooms.member_cache import co_members
 
+from .announcer import PresenceAnnouncer
 from .backends import LocalPresence, Presence, RedisPresence
 
 if TYPE_CHECKING:
@@ -25,10 +26,12 @@ log = logging.getLogger("relais.presence")
 MAX_PRESENCE_QUERY = 200
 
 
-async def announce(svc: Services, user_id: str, online: bool) -> None:
-    """Tell everyone who shares a room with `user_id` that it came or went."""
-    peers = await co_members(svc.db, user_id)
-    await emit_to_users(svc, "presence", {"user_id": user_id, "online": online}, peers)
+def announce(svc: Services, user_id: str, online: bool) -> None:
+    """Tell everyone who shares a room with `user_id` that it came or went (queued: the
+    announcer reads co-members for many changes at once, off the connect path)."""
+    announcer = Parts.presence_announcer.peek(svc.parts)
+    if announcer is not None:
+        announcer.announce(user_id, online)
 
 
 async def _on_connect(svc: Services, conn: Connection, first_here: bool) -> None:
@@ -36,7 +39,7 @@ async def _on_connect(svc: Services, conn: Connection, first_here: bool) -> None
         return
     try:
         if await svc.parts.presence.went_online(conn.principal.user_id):
-            await announce(svc, conn.principal.user_id, True)
+            announce(svc, conn.principal.user_id, True)
     except Exception:
         # Presence is best effort; it must never refuse a connection.
         log.exception("presence update on connect failed")
@@ -49,7 +52,7 @@ async def _on_disconnect(svc: Services, conn: Connection, last_here: bool) -> No
         return  # not the last connection, or the node is shutting down
     try:
         if await backend.went_offline(uid):
-            await announce(svc, uid, False)
+            announce(svc, uid, False)
     except Exception:
         log.exception("presence update on disconnect failed")
 
@@ -81,12 +84,15 @@ async def setup(svc: Services) -> None:
     if svc.redis is not None:
 
         async def offline(user_id: str) -> None:
-            await announce(svc, user_id, False)
+            announce(svc, user_id, False)
 
         backend = RedisPresence(svc, offline)
     else:
         backend = LocalPresence(svc)
     await backend.start()
+    announcer = PresenceAnnouncer(svc)
+    announcer.start()
+    svc.parts.presence_announcer = announcer
     svc.parts.presence = backend
     svc.connect_hooks.append(_on_connect)
     svc.disconnect_hooks.append(_on_disconnect)
@@ -96,3 +102,6 @@ async def teardown(svc: Services) -> None:
     backend = Parts.presence.detach(svc.parts)
     if backend is not None:
         await backend.stop()
+    announcer = Parts.presence_announcer.detach(svc.parts)
+    if announcer is not None:
+        await announcer.stop()

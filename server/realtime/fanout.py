@@ -42,6 +42,8 @@ from socketio import packet as sio_packet
 
 from server.ops import metrics
 
+from .room_index import IndexedRooms
+
 # Direct writes only for frames and buffers small enough that aiohttp cannot suspend the emitter
 # (its synchronous-compression ceiling is 16 KiB; the transport pauses at 64 KiB).
 DIRECT_MAX_FRAME = 16 * 1024
@@ -171,7 +173,7 @@ class DirectSendServer(socketio.AsyncServer):  # type: ignore[misc]
         await self.eio.send(eio_sid, encoded)
 
 
-class FanoutManager(AsyncManager):  # type: ignore[misc]
+class FanoutManager(IndexedRooms, AsyncManager):  # type: ignore[misc]
     async def emit(
         self,
         event: str,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from server.audit.denials import record_denial
+from server.db.outage import is_outage, outage_error
 from server.errors import ApiError
 from server.ops import metrics
 from server.validation import reject_nul
@@ -89,7 +90,11 @@ async def dispatch(svc: Services, conn: Connection | None, name: str, data: Any)
         if conn is not None and isinstance(data, dict) and isinstance(data.get("room_id"), str):
             await record_denial(svc, conn.principal, data["room_id"], name, err.code)
         return err.body()
-    except Exception:
+    except Exception as exc:
+        if is_outage(exc):
+            outcome = "unavailable"
+            log.warning("storage unreachable", extra={"event": name, "reason": type(exc).__name__})
+            return outage_error().body()
         outcome = "internal"
         log.exception("event handler failed", extra={"event": name})
         return ApiError("internal", "internal error").body()

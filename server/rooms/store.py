@@ -308,6 +308,26 @@ _SHARING = (
 _SHARING_AMONG = _SHARING.where(_THEIRS.user_id.in_(bindparam("among", expanding=True)))
 
 
+_SHARING_MANY = (
+    select(_MINE.user_id.label("user_id"), _THEIRS.user_id.label("peer"))
+    .distinct()
+    .join(_MINE, _MINE.room_id == _THEIRS.room_id)
+    .where(
+        _MINE.user_id.in_(bindparam("user_ids", expanding=True)),
+        _THEIRS.user_id != _MINE.user_id,
+    )
+)
+
+
+async def co_members_of(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[str, set[str]]:
+    """`co_members` of many users in one query: user -> the others sharing a room with it (a
+    user sharing none is absent)."""
+    out: dict[str, set[str]] = {}
+    for row in await conn.execute(_SHARING_MANY, {"user_ids": list(user_ids)}):
+        out.setdefault(row.user_id, set()).add(row.peer)
+    return out
+
+
 async def co_members(
     conn: AsyncConnection, user_id: str, among: Iterable[str] | None = None
 ) -> set[str]:

@@ -2,14 +2,17 @@
 5,000 clients reconnect and `sync` at once, all caught up within 10 s, nothing lost).
 
     python -m bench.reconnect_storm [--clients 5000] [--per-room 10] [--messages 20]
-                                    [--repeats 3] [--workers 1] [--no-doc]
+                                    [--repeats 3] [--workers 1] [--fresh-sessions]
+                                    [--profile FILE] [--no-doc]
 
 What it plays: a region's clinicians are connected and up to date when their network (a
 hospital's uplink, a mobile operator's cell) goes. While they are away, one colleague per room
-goes on writing `--messages` messages. Then the link comes back and every client does what the
-browser app does, all at the same instant: a new socket.io connection, then `sync` from the seq
-it held, page after page. The clients are Node's socket.io-client (bench/node_storm.js, the
-version web_client/ locks, browser options); the server is `relais serve` on PostgreSQL.
+goes on writing `--messages` messages. The outage lasts longer than a minute (every session's
+`last_seen_at` is made stale, so each session lookup also writes; `--fresh-sessions`: a shorter
+one). Then the link comes back and every client does what the browser app does, all at the same
+instant: a new socket.io connection, then `sync` from the seq it held, page after page. The
+clients are Node's socket.io-client (bench/node_storm.js, the version web_client/ locks, browser
+options); the server is `relais serve` on PostgreSQL.
 
 Figures: from the instant the link is back, when each client is connected and when it holds
 every message of its room (the last client's time is the goal's figure), plus the server's CPU
@@ -84,8 +87,23 @@ class NodeClients:
         self.proc.wait(5)
 
 
+async def _age_sessions(url: str) -> None:
+    """As after an outage longer than a minute: every session's last_seen_at is stale, so each
+    reconnecting client's session lookup also refreshes it (a write)."""
+    from sqlalchemy import text
+
+    from server.db.engine import Database
+
+    db = Database(url)
+    try:
+        async with db.write() as conn:
+            await conn.execute(text("UPDATE sessions SET last_seen_at = 0"))
+    finally:
+        await db.close()
+
+
 async def _one_storm(
-    server: Server, clients: list[tuple[str, str, bool]], per_room: int
+    server: Server, clients: list[tuple[str, str, bool]], per_room: int, stale_url: str = ""
 ) -> dict[str, Any]:
     shares = [clients[i::NODE_PROCS] for i in range(NODE_PROCS)]
     # With several workers, each Node process talks to one of them (rooms span the workers).
@@ -115,6 +133,8 @@ async def _one_storm(
         if any(s["errors"] for s in sent):
             raise RuntimeError(f"sends failed: {[s['error'] for s in sent]}")
         await asyncio.sleep(1.0)  # the sends' fan-out has drained
+        if stale_url:
+            await _age_sessions(stale_url)
         t0 = time.time() + 1.0
         cpu0, busy0, gc0 = server.cpu_s(), machine_busy_s(), _gc_pause_s(server)
         for p in procs:
@@ -187,6 +207,7 @@ def measure(
     repeats: int,
     workers: int,
     profile: Path | None = None,
+    fresh_sessions: bool = False,
 ) -> Any:
     raise_nofile()
     rooms = -(-clients_n // per_room)
@@ -214,7 +235,8 @@ def measure(
                 server.urls = [f"http://127.0.0.1:{port + i}" for i in range(workers)]
                 server.profile_to = profile
                 for i in range(repeats):
-                    run = asyncio.run(_one_storm(server, clients, messages))
+                    stale_url = "" if fresh_sessions else url
+                    run = asyncio.run(_one_storm(server, clients, messages, stale_url))
                     if run["failed"]:
                         _show_server_complaints(work / "server.log")
                     print(f"storm {i + 1}/{repeats}: {json.dumps(run)}", flush=True)
@@ -246,7 +268,14 @@ def render(result: dict[str, Any]) -> list[str]:
         "",
         f"{result['clients']:,} clients in rooms of {result['per_room']} are connected and up to "
         f"date when their link goes; meanwhile one writer per room sends {result['messages']} "
-        "messages (acked, stored). At one instant every client opens a new connection "
+        "messages (acked, stored). "
+        + (
+            "The link was away under a minute (sessions' last_seen_at still fresh). "
+            if result.get("fresh_sessions", True)
+            else "The link was away longer than a minute (every session lookup also refreshes "
+            "its last_seen_at). "
+        )
+        + "At one instant every client opens a new connection "
         "(websocket first, the browser's options) and calls `sync` from the seq it held, page "
         "after page, as the browser app does. Times are from that instant. Method: "
         "`bench/reconnect_storm.py`, clients `bench/node_storm.js`.",
@@ -281,8 +310,8 @@ def render(result: dict[str, Any]) -> list[str]:
 ANALYSIS = [
     "### Where the storm's time went, and what changed (2026-12-07)",
     "",
-    "Each row is one 5,000-client storm after the change (cumulative; one worker; the first "
-    "two rows at 1,000 clients, where the old server still finished):",
+    "Each row is a storm after the change (cumulative; one worker; the first two rows at "
+    "1,000 clients, where the old server still finished; a range is three storms):",
     "",
     "| change | clients | last caught up (s) | failed | server CPU (s) |",
     "|---|---:|---:|---:|---:|",
@@ -302,25 +331,29 @@ ANALYSIS = [
     "(`server/realtime/room_index.py`), presence announced by one task with one co-member "
     "query per batch (`server/presence/announcer.py`), off the connect path "
     "| 5,000 | 27-32 | 0 | 26-31 |",
+    "| from here the outage is longer than a minute (each session lookup also writes "
+    "last_seen_at; before this row the storms ran with fresh sessions): those writes "
+    "group-committed (`server/auth/sessions.py`), and `sync` reads its messages and the "
+    "to-device queue on one checkout | 5,000 | 22.4-26.6 | 0 | 21.4-25.7 |",
     "",
-    "The same storm with `--workers 2` (Redis bus; the two workers share this 2-core machine "
+    "The same storm with `--workers 2`, measured before the last row's changes, with fresh "
+    "sessions (Redis bus; the two workers share this 2-core machine "
     "with PostgreSQL and the two Node processes, so the machine was saturated): last client "
     "caught up after 20.5 s, 0 lost, 0 failed, 26.5 s of CPU over both workers.",
     "",
-    "Where a client's ~5.4 ms of server CPU goes now (py-spy, `--profile`): the server is "
+    "Where a client's ~4.5-5 ms of server CPU goes now (py-spy, `--profile`): the server is "
     "CPU-bound for the whole storm (its CPU time is the storm's wall time). About a third is "
     "SQLAlchemy Core and asyncpg for the statements a client costs (session lookup; the room "
-    "list and its messages; the to-device queue and its device check; a checkout ping "
-    "before each), a third the WebSocket upgrade and the engine.io/socket.io handshake "
-    "(aiohttp, python-engineio, python-socketio's connect path), a quarter the loop's own I/O, "
+    "list and its messages, the to-device queue and its device check, on one checkout; a "
+    "ping before each checkout), a third the WebSocket upgrade and the engine.io/socket.io "
+    "handshake (aiohttp, python-engineio, python-socketio's connect path), a quarter the "
+    "loop's own I/O, "
     "the rest JSON and the presence fan-out (50,000 deliveries). The next levers, in order of "
     "expected gain: the hot reads as prepared asyncpg statements without SQLAlchemy's "
     "per-execution work, and the to-device check folded into its query; a lean handshake "
     "(the path `realtime/fanout.py` took for writes: decode once, no task per step); one "
-    "worker per core on a machine whose cores are not shared with the load generator. Not "
-    "measured here: a storm after an outage longer than a minute, where each session lookup "
-    "also writes `last_seen_at` (one more transaction per client, a candidate for the same "
-    "group commit). The browser app spreads its reconnects (socket.io's randomised 1-30 s "
+    "worker per core on a machine whose cores are not shared with the load generator. The "
+    "browser app spreads its reconnects (socket.io's randomised 1-30 s "
     "backoff); this bench sends every client at the same instant, the worst case.",
 ]
 
@@ -340,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-doc", action="store_true", help="print, do not rewrite the doc")
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of the server's storm")
+    parser.add_argument(
+        "--fresh-sessions",
+        action="store_true",
+        help="the link was away under a minute (no session lookup refreshes last_seen_at)",
+    )
     args = parser.parse_args(argv)
     if not node_client_available():
         print("Node's socket.io-client is missing: make web-deps", file=sys.stderr)
@@ -347,7 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     started = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
     machine = _machine()
     runs = measure(
-        args.clients, args.per_room, args.messages, args.repeats, args.workers, args.profile
+        args.clients,
+        args.per_room,
+        args.messages,
+        args.repeats,
+        args.workers,
+        args.profile,
+        args.fresh_sessions,
     )
     result = {
         "date": started,
@@ -358,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "clients": args.clients,
         "per_room": args.per_room,
         "messages": args.messages,
+        "fresh_sessions": args.fresh_sessions,
         "runs": runs,
         "median_caught_up_last_s": statistics.median(r["caught_up_last_s"] for r in runs),
     }

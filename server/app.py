@@ -201,6 +201,7 @@ def create_app(settings: Settings) -> web.Application:
                     await res
         svc.messages.start()
         svc.audit.start()
+        svc.sessions.start()
 
     async def on_shutdown(_: web.Application) -> None:
         await drain(app)
@@ -212,6 +213,7 @@ def create_app(settings: Settings) -> web.Application:
                 res = teardown(svc)
                 if asyncio.iscoroutine(res):
                     await res
+        await svc.sessions.stop()
         await svc.audit.stop()
         if svc.redis is not None:
             await svc.redis.aclose()

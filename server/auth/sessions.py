@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.engine import Database
+from server.db.group_commit import GroupCommit
 from server.db.models import Device, Session, User, new_id, now_ms
 
 from .principal import Principal
@@ -30,6 +31,32 @@ class SessionService:
     def __init__(self, db: Database, ttl_s: int) -> None:
         self.db = db
         self.ttl_ms = ttl_s * 1000
+        # After an outage longer than LAST_SEEN_RESOLUTION_MS every reconnecting client's lookup
+        # refreshes last_seen_at: thousands of one-row transactions at once, shared here.
+        self._touches: GroupCommit[tuple[str, int], None] = GroupCommit(
+            self._touch_batch, max_batch=1000, name="relais-session-touches"
+        )
+
+    def start(self) -> None:
+        self._touches.start()
+
+    async def stop(self) -> None:
+        await self._touches.stop()
+
+    async def _touch(self, session_id: str, now: int) -> None:
+        if self._touches.running:
+            await self._touches.submit((session_id, now))
+        else:
+            await self._touch_batch([(session_id, now)])
+
+    async def _touch_batch(self, batch: list[tuple[str, int]]) -> list[BaseException | None]:
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(Session)
+                .where(Session.id.in_(sorted({sid for sid, _ in batch})))
+                .values(last_seen_at=max(at for _, at in batch))
+            )
+        return [None] * len(batch)
 
     async def issue(
         self,
@@ -94,10 +121,7 @@ class SessionService:
         if row.disabled or row.device_revoked_at is not None:
             return None
         if now - row.last_seen_at > LAST_SEEN_RESOLUTION_MS:
-            async with self.db.write() as conn:
-                await conn.execute(
-                    update(Session).where(Session.id == row.id).values(last_seen_at=now)
-                )
+            await self._touch(row.id, now)
         return Principal(row.user_id, row.device_id, row.role, row.id)
 
     async def revoke(self, session_id: str, user_id: str | None = None) -> bool:

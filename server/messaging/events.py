@@ -62,7 +62,9 @@ async def message_send(svc: Services, conn: Connection, p: MessageSend) -> dict[
 async def sync(svc: Services, conn: Connection, p: Sync) -> dict[str, Any]:
     user = conn.principal
     limit = min(p.limit or svc.settings.sync_page_size, svc.settings.sync_page_size)
-    pages, more = await missed_messages(svc.db, user.user_id, p.since, limit)
+    async with svc.db.read() as reading:
+        pages, more = await missed_messages(reading, user.user_id, p.since, limit)
+        pending, td_more = await svc.parts.todevice.pending(reading, user.device_id, limit)
     out_rooms: list[dict[str, Any]] = []
     reads: list[AuditRecord] = []
     for page in pages:
@@ -86,11 +88,7 @@ async def sync(svc: Services, conn: Connection, p: Sync) -> dict[str, Any]:
             )
     if reads:
         await svc.audit.record(*reads)
-    result: dict[str, Any] = {"rooms": out_rooms, "more": more}
-    pending, td_more = await svc.parts.todevice.pending(user.device_id, limit)
-    result["to_device"] = pending
-    result["more"] = result["more"] or td_more
-    return result
+    return {"rooms": out_rooms, "more": more or td_more, "to_device": pending}
 
 
 @on("room.history", History, summary="Older messages of one room, newest first, paged.")

@@ -1,8 +1,7 @@
 """Reads of stored messages: the pages `sync` and `room.history` hand out.
 
 Kept apart from the group-commit writer (store.py) so the socket handlers never hold SQL: they
-validate, call one of these, and shape the reply. Each function reads on one connection, so a
-page's rooms and messages come from one view of the database.
+validate, call one of these, and shape the reply.
 """
 
 from __future__ import annotations
@@ -30,25 +29,25 @@ class RoomPage:
 
 
 async def missed_messages(
-    db: Database, user_id: str, since: Mapping[str, int], limit: int
+    conn: AsyncConnection, user_id: str, since: Mapping[str, int], limit: int
 ) -> tuple[list[RoomPage], bool]:
     """Every room of the user (by id), with up to `limit` messages in all, oldest first per room,
-    taken room by room; `more` when a room has messages this page left out."""
+    taken room by room; `more` when a room has messages this page left out. On the caller's
+    read connection: `sync` reads the to-device queue on the same one (one checkout a page)."""
     pages: list[RoomPage] = []
     budget, more = limit, False
-    async with db.read() as conn:
-        for room_id, last_seq in (await room_store.member_rooms(conn, user_id)).items():
-            page = RoomPage(room_id, last_seq, [])
-            after = since.get(room_id, 0)
-            if after < last_seq:
-                if budget <= 0:
+    for room_id, last_seq in (await room_store.member_rooms(conn, user_id)).items():
+        page = RoomPage(room_id, last_seq, [])
+        after = since.get(room_id, 0)
+        if after < last_seq:
+            if budget <= 0:
+                more = True
+            else:
+                page.messages = await _messages_after(conn, room_id, after, budget)
+                budget -= len(page.messages)
+                if page.messages and page.messages[-1].seq < last_seq:
                     more = True
-                else:
-                    page.messages = await _messages_after(conn, room_id, after, budget)
-                    budget -= len(page.messages)
-                    if page.messages and page.messages[-1].seq < last_seq:
-                        more = True
-            pages.append(page)
+        pages.append(page)
     return pages, more
 
 

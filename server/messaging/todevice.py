@@ -96,19 +96,21 @@ class ToDeviceQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def pending(self, device_id: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
-        """Oldest first; `more` when the device has further entries beyond this page."""
-        async with self.db.read() as conn:
-            if not await device_is_live(conn, device_id):
-                return [], False
-            rows = (
-                await conn.execute(
-                    select(ToDevice.__table__)
-                    .where(ToDevice.recipient_device_id == device_id)
-                    .order_by(ToDevice.id)
-                    .limit(limit + 1)
-                )
-            ).all()
+    async def pending(
+        self, conn: AsyncConnection, device_id: str, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Oldest first; `more` when the device has further entries beyond this page. On the
+        caller's read connection (`sync` shares one with its message page)."""
+        if not await device_is_live(conn, device_id):
+            return [], False
+        rows = (
+            await conn.execute(
+                select(ToDevice.__table__)
+                .where(ToDevice.recipient_device_id == device_id)
+                .order_by(ToDevice.id)
+                .limit(limit + 1)
+            )
+        ).all()
         return [_wire(r) for r in rows[:limit]], len(rows) > limit
 
     async def store(

@@ -2,11 +2,12 @@
 
 Telling a user's co-members that it came or went needs their list, a database read. Done inline
 it sat on every connect's critical path, and a reconnection storm queued one read per client on
-the pool (5,000 at once, most timing out: docs/performance.md §16). Here a connect or disconnect
-only queues its change; one task takes every change queued so far, asks the database once for
-all of their co-members, and emits them in the order they happened. Under light load a batch is
-one change, sent as soon as the read returns; nothing is merged or dropped, so co-members see
-every coming and going in order.
+the pool (5,000 at once, thousands timing out: docs/performance.md §16). Here a connect or
+disconnect only queues its change; one task takes every change queued so far, asks the database
+once for all of their co-members, and emits them in the order they happened. Under light load a
+batch is one change, sent as soon as the read returns; nothing is merged, so co-members see every
+coming and going in order. A batch whose read fails (the database is down) is logged and not
+sent: presence is best effort, and clients ask `presence.get` when they come back.
 """
 
 from __future__ import annotations

@@ -326,8 +326,11 @@ async def test_the_patients_mode_follows_a_shaped_link_in_plain_words(
         "() => (c => c.plan && c.ptime === c.plan.audio_ptime_ms)(window.relaisCall)",
         timeout=20_000,
     )
-    await w.assert_clean()
-    await p.assert_clean()
+    # The lab's rate changes (tc on the veth ends in this namespace) reach both Chromiums as
+    # netlink news; a load in flight then fails with ERR_NETWORK_CHANGED and is tried again (it
+    # happened once in CI, on the clinician's page, as the link was restored).
+    await w.assert_clean("ERR_NETWORK_CHANGED")
+    await p.assert_clean("ERR_NETWORK_CHANGED")
 
 
 async def test_the_clinician_switches_the_patient_to_sound_only_and_back(

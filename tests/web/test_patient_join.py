@@ -153,8 +153,9 @@ async def test_patient_enters_code_consents_waits_and_is_admitted(
             await expect(
                 page.get_by_role("heading", name="La consultation est terminée")
             ).to_be_visible()
-            kept = await page.evaluate("() => sessionStorage.length")
-            assert kept == 0
+            # Named, so a failure says which entry came back.
+            kept = await page.evaluate("() => Object.keys(sessionStorage)")
+            assert kept == []
         finally:
             await host.disconnect()
         await w.assert_clean()
@@ -188,7 +189,7 @@ async def test_a_burned_link_and_a_missing_link_say_what_to_do(
     await page.get_by_role("button", name="Valider le code").click()
     await expect(page.get_by_role("heading", name="Ce lien ne marche plus")).to_be_focused()
     await w.assert_accessible("burned link")
-    assert await page.evaluate("() => sessionStorage.length") == 0
+    assert await page.evaluate("() => Object.keys(sessionStorage)") == []
 
     # The same tab, the link gone: nothing to redeem any more, and the page says what to do.
     await page.reload()
@@ -229,7 +230,7 @@ async def test_a_patient_sent_away_is_told_and_the_tab_keeps_nothing(
             await host.disconnect()
     await expect(page.get_by_role("heading", name="Vous ne pouvez pas entrer")).to_be_focused()
     await w.assert_accessible("denied")
-    assert await page.evaluate("() => sessionStorage.length") == 0
+    assert await page.evaluate("() => Object.keys(sessionStorage)") == []
     await w.assert_clean()
 
 

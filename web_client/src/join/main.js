@@ -402,6 +402,9 @@ function useText(socket, guest, start, admitted) {
         setPrepared({ mod, made });
       } catch {
         if (!closed.current) timer = setTimeout(attempt, TEXT_RETRY_MS);
+        // It failed because the consultation ended under it (the socket closed): what it
+        // stored before failing goes too.
+        else if (wipe.current) forget();
       }
     };
     kit.current = "loading";

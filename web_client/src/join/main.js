@@ -390,7 +390,7 @@ function useText(socket, guest, start, admitted) {
     const attempt = async () => {
       try {
         const mod = await import("./text.js");
-        const made = await mod.prepareText(socket, guest);
+        const made = await mod.prepareText(socket, guest, () => !wipe.current);
         if (closed.current) {
           // The consultation ended while the keys were being made: what they stored meanwhile
           // (after the page's forget()) goes too.

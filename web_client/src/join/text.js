@@ -28,9 +28,10 @@ function decode(text) {
   );
 }
 
-/** The E2EE storage interface over sessionStorage, one entry per record name. Once `wiped`, it
- * writes nothing more: a save still queued when the consultation ended must not bring keys back. */
-function tabStorage() {
+/** The E2EE storage interface over sessionStorage, one entry per record name. Once `wiped`, or
+ * once the page says the tab keeps nothing more (`keeping()` false: the consultation ended, maybe
+ * while the keys were still being made), it writes nothing: no save may bring keys back. */
+function tabStorage(keeping) {
   return {
     wiped: false,
     async load(name) {
@@ -42,7 +43,7 @@ function tabStorage() {
       }
     },
     async save(name, value) {
-      if (this.wiped) return;
+      if (this.wiped || !keeping()) return;
       try {
         sessionStorage.setItem(`${STATE_KEY}.${name}`, encode(value));
       } catch {
@@ -63,11 +64,12 @@ function tabStorage() {
  * The guest's device over the page's socket: keys made (first time) or reloaded, connected, synced.
  * @param {import("../net/socket.js").Socket} socket
  * @param {{token: string, user_id: string, device_id: string, consultation_id: string}} guest
+ * @param {() => boolean} [keeping] false once the tab must keep nothing (the consultation ended)
  */
-export async function prepareText(socket, guest) {
+export async function prepareText(socket, guest, keeping = () => true) {
   const api = new RelaisClient(location.origin);
   api.useSession(guest.token, guest.user_id, guest.device_id);
-  const storage = tabStorage();
+  const storage = tabStorage(keeping);
   const e2ee = await E2EEClient.open(api, { storage });
   if (!e2ee.hasIdentity) await e2ee.bootstrap();
   await e2ee.connect({ socket });

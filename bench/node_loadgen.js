@@ -14,22 +14,12 @@
 //   out: {type: "result", ...} (the fields of bench/loadgen.py Result)
 //   in : {type: "stop"} ends an idle worker
 "use strict";
-const readline = require("readline");
+const { receive, say } = require("./node_lines.js");
 const { io } = require("socket.io-client");
 
 const SEND_TAIL_MS = 10000; // as bench/loadgen.py SEND_TAIL_S
 const CT = require("crypto").randomBytes(100).toString("hex");
 
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function receive() {
-  const { value, done } = await lines.next();
-  if (done) process.exit(0);
-  return JSON.parse(value);
-}
-function say(obj, then) {
-  // A pipe is written asynchronously: exiting before the callback cuts a long line short.
-  process.stdout.write(JSON.stringify(obj) + "\n", then);
-}
 function cpuSeconds() {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;

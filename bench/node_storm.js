@@ -16,22 +16,13 @@
 //   in : {type: "storm", t0} (epoch seconds) every dropped client reconnects at t0 and syncs
 //   out: {type: "result", ...}
 "use strict";
-const readline = require("readline");
+const { receive, say } = require("./node_lines.js");
 const { io } = require("socket.io-client");
 
 const CT = require("crypto").randomBytes(100).toString("hex");
 const CALL_MS = 30000;
 const STORM_LIMIT_S = 120;
 
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function receive() {
-  const { value, done } = await lines.next();
-  if (done) process.exit(0);
-  return JSON.parse(value);
-}
-function say(obj, then) {
-  process.stdout.write(JSON.stringify(obj) + "\n", then);
-}
 function sleepUntil(epochS) {
   return new Promise((r) => setTimeout(r, Math.max(0, epochS * 1000 - Date.now())));
 }

@@ -92,7 +92,9 @@ class Server:
                 str(max(1, int(duration))),
                 "-r",
                 "250",
-                "--nonblocking",
+                # --native (py-spy shows the C frames of uvloop, the syscalls) must pause the
+                # process to unwind it; RELAIS_BENCH_SPY_NATIVE=1 asks for it.
+                *(["--native"] if os.environ.get("RELAIS_BENCH_SPY_NATIVE") else ["--nonblocking"]),
                 "--threads",
                 "--idle",
                 "-f",

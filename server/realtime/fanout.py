@@ -20,7 +20,7 @@ So a delivery takes one of two paths:
 
 This relies on engine.io internals, checked by tests/unit/test_fanout_internals.py so an upgrade
 that changes them fails loudly: `AsyncServer.sockets`, `AsyncServer._async["websocket"]` (the
-per-server driver class, replaced here by a subclass that remembers its WebSocket),
+per-server driver class, replaced by websocket.py's subclass that remembers its WebSocket),
 `AsyncSocket.queue` / `.closed` / `.upgraded`, `asyncio.Queue._getters`, and aiohttp's
 `WebSocketResponse._writer` (`.transport`, `._closing`, `.protocol._paused`). Emits with an ack
 callback keep the stock path.
@@ -29,14 +29,11 @@ callback keep the stock path.
 from __future__ import annotations
 
 import asyncio
-import logging
 import struct
 from typing import Any
 
 import socketio
-from aiohttp import web
 from engineio import packet as eio_packet
-from engineio.async_drivers import aiohttp as eio_aiohttp
 from socketio import AsyncManager
 from socketio import packet as sio_packet
 
@@ -48,57 +45,6 @@ from .room_index import IndexedRooms
 # (its synchronous-compression ceiling is 16 KiB; the transport pauses at 64 KiB).
 DIRECT_MAX_FRAME = 16 * 1024
 DIRECT_MAX_BUFFERED = 16 * 1024
-# First character of the engine.io packets a client may send over WebSocket.
-_CLIENT_WS_TYPES = frozenset("12345")
-
-log = logging.getLogger("relais.engineio")
-
-
-class TrackedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
-    """engine.io's aiohttp WebSocket driver, remembered on its engine.io socket.
-
-    It also ends the session on a text frame that is not an engine.io packet a client may send
-    (empty, a non-digit type, or a type other than CLOSE/PING/PONG/MESSAGE/UPGRADE; PING is the
-    upgrade probe): python-engineio decodes frames outside its error handling, so such a frame
-    would otherwise kill the handler and leave a half-dead socket that never disconnects, and
-    it ignores unknown types without a word. The frame is handed on as an engine.io CLOSE
-    packet, which disconnects the session at once (docs/security.md §11.3).
-    """
-
-    async def __call__(self, environ: dict[str, Any]) -> Any:
-        self.handler.__self__.relais_ws = self
-        # The stock driver opens the WebSocket with aiohttp's default `compress=True`, so every
-        # client that offers permessage-deflate (every browser, and socket.io-client on Node) had
-        # each frame compressed once per recipient, with a context per connection: fan-out to
-        # real clients ran at less than half the rate of clients that do not offer it
-        # (docs/performance.md §2). Our frames are E2EE ciphertext, which deflate barely
-        # shrinks, and Node's socket.io leaves the extension off by default too. Opened here
-        # like the stock driver does otherwise (tests/unit/test_fanout_internals.py checks the
-        # names it relies on).
-        request = environ["aiohttp.request"]
-        self._sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False
-        )
-        await self._sock.prepare(request)
-        self.environ = environ
-        await self.handler(self)
-        return self._sock
-
-    async def wait(self) -> Any:
-        data = await super().wait()
-        if isinstance(data, str) and (not data or data[0] not in _CLIENT_WS_TYPES):
-            log.info("websocket closed: not a client engine.io packet", extra={"reason": "type"})
-            # engine.io's CLOSE from a client only ends the session (the client is expected
-            # to close its end); this one is closed from here.
-            if self._sock is not None:
-                await self._sock.close()
-            return str(eio_packet.CLOSE)
-        return data
-
-
-def install_tracking(sio: socketio.AsyncServer) -> None:
-    """Use TrackedWebSocket for this server only (the driver table is copied, not patched)."""
-    sio.eio._async = {**sio.eio._async, "websocket": TrackedWebSocket}
 
 
 def text_frame(text: str) -> bytes:
@@ -164,10 +110,15 @@ class DirectSendServer(socketio.AsyncServer):  # type: ignore[misc]
             for part in encoded:
                 await self.eio.send(eio_sid, part)
             return
+        await self.send_encoded(eio_sid, encoded)
+
+    async def send_encoded(self, eio_sid: str, encoded: str) -> None:
+        """One encoded socket.io packet to one client: written now when the direct path's
+        conditions hold, else queued for the socket's writer."""
         sock = self.eio.sockets.get(eio_sid)
         if sock is not None and not sock.closed:
-            text = eio_packet.Packet(eio_packet.MESSAGE, encoded).encode()
-            if write_direct(sock, text_frame(text)):
+            # engine.io MESSAGE of a text payload: "4" + the payload.
+            if write_direct(sock, text_frame("4" + encoded)):
                 metrics.DIRECT_SENDS.inc()
                 return
         await self.eio.send(eio_sid, encoded)

@@ -27,8 +27,9 @@ and a socket that never authenticates is closed after `auth_timeout_s`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from socketio import packet as sio_packet
@@ -58,6 +59,32 @@ class Refused(Exception):
         self.counts = counts
 
 
+# Tasks of events in progress, held so they are not collected mid-run.
+_running: set[asyncio.Future[Any]] = set()
+# An ack id longer than this is left to python-socketio's decoder (which refuses > 100 digits).
+_MAX_FAST_ID_DIGITS = 15
+
+
+def _decode_event(payload: str) -> tuple[int | None, Any] | None:
+    """`2[<ack id>][...]` (a socket.io EVENT on the default namespace, no attachments) as
+    (ack id, decoded JSON), or None for every other shape, which the general decoder takes.
+    The same result python-socketio's `Packet.decode` gives for these packets, checked
+    against it in tests/unit/test_websocket_session.py."""
+    if payload[:1] != "2":
+        return None
+    i = 1
+    end = min(len(payload), 1 + _MAX_FAST_ID_DIGITS)
+    while i < end and "0" <= payload[i] <= "9":
+        i += 1
+    if payload[i : i + 1] != "[":
+        return None
+    try:
+        data = json.loads(payload[i:])
+    except (ValueError, RecursionError):  # the general decoder refuses it, typed
+        return None
+    return (int(payload[1:i]) if i > 1 else None), data
+
+
 class GuardedSocketServer(DirectSendServer):
     def __init__(
         self,
@@ -76,6 +103,7 @@ class GuardedSocketServer(DirectSendServer):
         self.bad_packets: dict[str, int] = {}
         self.eio.trust_forwarded_for = trust_forwarded_for
         self.eio.route_tag = route_tag
+        self.eio.relais_message_sink = self.take_ws_message
 
     def _engineio_server_class(self) -> type[GuardedEngineServer]:
         return GuardedEngineServer
@@ -103,22 +131,66 @@ class GuardedSocketServer(DirectSendServer):
         except Refused as refusal:
             await self._refuse(eio_sid, namespace, ack_id, refusal)
 
+    def take_ws_message(self, eio_sid: str, data: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """The payload of an engine.io MESSAGE read from a WebSocket (websocket.py's read loop).
+        An EVENT on the default namespace is decoded here, once, and starts the one task that
+        runs its handler; nothing is left to await. Anything else (CONNECT, namespaces,
+        attachments, whatever does not decode, refusals) is returned for the read loop to
+        await before it reads the next frame, as python-socketio's own path did: a CONNECT
+        is then complete before the events that follow it are looked at."""
+        if isinstance(data, str):
+            event = _decode_event(data)
+            if event is not None:
+                ack_id, args = event
+                try:
+                    self._start_event(eio_sid, DEFAULT_NAMESPACE, ack_id, args)
+                except Refused as refusal:
+                    return self._refuse(eio_sid, DEFAULT_NAMESPACE, ack_id, refusal)
+                return None
+        return self._handle_eio_message(eio_sid, data)
+
+    def _start_event(self, eio_sid: str, namespace: str, ack_id: int | None, data: Any) -> None:
+        """Checks an EVENT and starts its handler; raises Refused."""
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        # Connected, not merely pre-connected: python-socketio drops events sent while the
+        # connect handler is still running, without an answer.
+        if namespace != DEFAULT_NAMESPACE or not self.manager.is_connected(sid, namespace):
+            raise Refused("unauthorized", "connect the namespace first")
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            raise Refused("bad_request", "an event is a list starting with its name")
+        if data[0] not in self.allowed_events:
+            metrics.EVENTS.labels("unknown", "bad_request").inc()
+            raise Refused("bad_request", "unknown event", counts=False)
+        self._spawn(self._run_event(sid, eio_sid, ack_id, data))
+
+    async def _run_event(self, sid: str, eio_sid: str, ack_id: int | None, data: list[Any]) -> None:
+        """python-socketio's `_handle_event_internal`, with the ACK encoded straight to text."""
+        result = await self._trigger_event(data[0], DEFAULT_NAMESPACE, sid, *data[1:])
+        if ack_id is None or result == self.not_handled:
+            return
+        args = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+        try:
+            text = json.dumps(args, separators=(",", ":"))
+        except TypeError:  # not plain JSON (bytes): python-socketio's binary ACK
+            await self._send_packet(
+                eio_sid,
+                self.packet_class(
+                    sio_packet.ACK, namespace=DEFAULT_NAMESPACE, id=ack_id, data=args
+                ),
+            )
+            return
+        await self.send_encoded(eio_sid, f"3{ack_id}{text}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+
     async def _route(self, eio_sid: str, pkt: Any, namespace: str) -> None:
         kind = pkt.packet_type
         connected = self.manager.sid_from_eio_sid(eio_sid, namespace) is not None
         if kind == sio_packet.EVENT:
-            sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
-            # Connected, not merely pre-connected: python-socketio drops events sent while the
-            # connect handler is still running, without an answer.
-            if namespace != DEFAULT_NAMESPACE or not self.manager.is_connected(sid, namespace):
-                raise Refused("unauthorized", "connect the namespace first")
-            data = pkt.data
-            if not isinstance(data, list) or not data or not isinstance(data[0], str):
-                raise Refused("bad_request", "an event is a list starting with its name")
-            if data[0] not in self.allowed_events:
-                metrics.EVENTS.labels("unknown", "bad_request").inc()
-                raise Refused("bad_request", "unknown event", counts=False)
-            await self._handle_event(eio_sid, namespace, pkt.id, data)
+            self._start_event(eio_sid, namespace, pkt.id, pkt.data)
         elif kind == sio_packet.CONNECT:
             if namespace != DEFAULT_NAMESPACE:
                 raise Refused("not_found", "unknown namespace")

@@ -13,11 +13,12 @@ from server.ops import metrics
 from server.settings import Settings
 
 from .connections import Connection, device_room, user_room
-from .fanout import FanoutManager, install_tracking
+from .fanout import FanoutManager
 from .library_logs import ENGINEIO_LOGGER, SOCKETIO_LOGGER, library_logger
 from .packet_guard import GuardedSocketServer
 from .redis_fanout import RedisFanoutManager
 from .registry import EVENTS, dispatch
+from .websocket import install_tracking
 
 if TYPE_CHECKING:
     from server.services import Services

@@ -66,7 +66,7 @@ async def test_emit_enqueues_one_shared_packet_without_tasks():
 
 
 def test_driver_table_is_per_server_and_tracked():
-    from server.realtime.fanout import TrackedWebSocket, install_tracking
+    from server.realtime.websocket import TrackedWebSocket, install_tracking
 
     sio = socketio.AsyncServer(async_mode="aiohttp")
     stock = sio.eio._async["websocket"]

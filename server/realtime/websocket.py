@@ -94,14 +94,29 @@ async def run_session(sock: Any, ws: web.WebSocketResponse) -> None:
         await _read(sock, ws, idle, sink)
     finally:
         idle.cancel()
-        # The session ends now, not when the WebSocket has finished closing: aiohttp waits up
-        # to 10 s for the client's half of the close handshake, and a client that broke the
-        # protocol may never send it.
-        await sock.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
-        if server.sockets.get(sock.sid) is sock:
-            del server.sockets[sock.sid]
-        sock.queue.put_nowait(None)  # lets the writer send what is queued, then close
-        await writer
+        # The end of the session runs whatever happens to this task: aiohttp cancels a
+        # handler whose connection is lost when it runs with handler_cancellation (its test
+        # server does), and that cancellation lands right after the client's CLOSE frame,
+        # in the disconnect handlers' awaits (a participant left "present" for ever).
+        ending = asyncio.ensure_future(_end_session(sock, writer))
+        _ending.add(ending)
+        ending.add_done_callback(_ending.discard)
+        await asyncio.shield(ending)
+
+
+_ending: set[asyncio.Future[None]] = set()
+
+
+async def _end_session(sock: Any, writer: asyncio.Future[None]) -> None:
+    server = sock.server
+    # The session ends now, not when the WebSocket has finished closing: aiohttp waits up to
+    # 10 s for the client's half of the close handshake, and a client that broke the protocol
+    # may never send it.
+    await sock.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+    if server.sockets.get(sock.sid) is sock:
+        del server.sockets[sock.sid]
+    sock.queue.put_nowait(None)  # lets the writer send what is queued, then close
+    await writer
 
 
 async def _read(sock: Any, ws: web.WebSocketResponse, idle: _IdleBound, sink: MessageSink) -> None:

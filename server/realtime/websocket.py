@@ -89,7 +89,7 @@ async def run_session(sock: Any, ws: web.WebSocketResponse) -> None:
         sock.upgraded = True
     writer = asyncio.ensure_future(_write_queued(sock, ws))
     idle = _IdleBound(ws, server.ping_interval + server.ping_timeout)
-    sink: MessageSink = getattr(server, "relais_message_sink", None) or _stock_sink(server)
+    sink: MessageSink = server.relais_message_sink  # set by packet_guard.GuardedSocketServer
     try:
         await _read(sock, ws, idle, sink)
     finally:
@@ -166,15 +166,6 @@ async def _take(sock: Any, data: str | bytes, sink: MessageSink) -> bool:
         await sock.close(wait=False, abort=True, reason=sock.server.reason.CLIENT_DISCONNECT)
         return False
     return True
-
-
-def _stock_sink(server: Any) -> MessageSink:
-    """engine.io's own hand-over, for a server without the gate's sink."""
-
-    def sink(sid: str, data: str | bytes) -> Awaitable[None]:
-        return server._trigger_event("message", sid, data, run_async=server.async_handlers)  # type: ignore[no-any-return]
-
-    return sink
 
 
 async def _upgrade(sock: Any, ws: web.WebSocketResponse) -> bool:

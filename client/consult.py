@@ -4,10 +4,13 @@ The participant offers; the server answers in the ack. The server's `consult.sen
 applied to the encoders at once (that is how a patient on 2G stops flooding its uplink), and
 `consult.mode` / `consult.quality` / `consult.leg` are kept for the caller. `reconnect()` is what a
 client does when its network changes: a new peer connection and a new offer, which the server
-answers with a fresh leg while the consultation goes on. It is also done by itself when the
-server reports our leg lost (`consult.leg` failed or ice_timeout: aiortc gives up on a path after
-~30 s of failed consent checks, which a starved 2G link can cause), retried with growing spacing
-until a leg connects again.
+answers with a fresh leg while the consultation goes on. It is also done by itself when our leg
+is lost, retried with growing spacing until a leg connects again: when the server reports it
+(`consult.leg` failed or ice_timeout: aiortc gives up on a path after ~30 s of failed consent
+checks, which a starved 2G link can cause), and when our own peer connection fails or is found
+failed after the socket comes back (that report can be lost with a socket dropping at the same
+moment; the server repeats it on rejoin, but not if it lost the leg's whole call meanwhile), as
+the browser's leg does.
 """
 
 from __future__ import annotations
@@ -60,12 +63,19 @@ class ConsultationMedia:
 
     async def _on_reconnect(self) -> None:
         """After the socket comes back, be present again (the server gives a disconnected
-        participant's leg a grace period, ended by this rejoin)."""
+        participant's leg a grace period, ended by this rejoin), and offer afresh if our own side
+        of the leg died meanwhile."""
         task = asyncio.ensure_future(
             self.client.call("consult.join", {"consultation_id": self.consultation_id})
         )
         self._rejoins.add(task)
         task.add_done_callback(self._rejoins.discard)
+        if self.peer is not None and self.peer.pc.connectionState in ("failed", "closed"):
+            self._lost()
+
+    def _lost(self) -> None:
+        if not self._hung_up and self._renegotiation is None:
+            self._renegotiation = asyncio.ensure_future(self._renegotiate())
 
     async def _on_event(self, event: str, data: Any) -> None:
         if self._previous_on_event is not None:
@@ -85,8 +95,8 @@ class ConsultationMedia:
         elif event == "consult.leg":
             state = str(data.get("state"))
             self.leg_states.append(state)
-            if state in LOST_LEG_STATES and not self._hung_up and self._renegotiation is None:
-                self._renegotiation = asyncio.ensure_future(self._renegotiate())
+            if state in LOST_LEG_STATES:
+                self._lost()
 
     async def _renegotiate(self) -> None:
         """The server lost our leg (ICE consent failed on a starved link, or it never
@@ -120,7 +130,13 @@ class ConsultationMedia:
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in config.get("ice_servers", [])
         ]
-        self.peer = MediaPeer(servers, self.video, self.tone_hz, self.tint)
+        peer = self.peer = MediaPeer(servers, self.video, self.tone_hz, self.tint)
+
+        @peer.pc.on("connectionstatechange")
+        def _state() -> None:
+            if peer is self.peer and peer.pc.connectionState == "failed":
+                self._lost()
+
         offer = await self.peer.offer()
         answer = await self.client.call(
             "consult.offer", {"consultation_id": self.consultation_id, "sdp": offer}, timeout=30

@@ -45,6 +45,9 @@ DISCONNECT_GRACE_S = 45.0
 # 3-leg call): a stalled database must not grow the node's memory without bound.
 MAX_PENDING_EVENTS = 1000
 FRESH_LEG = "fresh media leg"
+# Leg states after which the server holds no leg for the participant any more (clients offer a
+# fresh one when told: client/consult.py, web_client/src/call/leg.js).
+LOST_LEG_STATES = ("failed", "ice_timeout")
 ROLE_PRIORITY = {"patient": 3, "host": 2, "clinician": 2, "assistant": 1, "observer": 0}
 
 
@@ -71,12 +74,18 @@ class MediaBridge:
         self._legs: dict[tuple[str, str], BridgedLeg] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self.disconnect_grace_s = DISCONNECT_GRACE_S
+        # Participants whose last leg was lost (failed, ice_timeout) and not replaced yet: the
+        # `consult.leg` that said so may have gone to a socket that was dropping at that moment
+        # (a starved link loses both together), so a rejoin hears it again. Outlives the call,
+        # which ends when its last leg is lost; cleared by a fresh leg, a leave or the end.
+        self._lost: dict[tuple[str, str], str] = {}
         # Told when one of our calls ends (media_homes.py gives its home up then).
         self.call_ended: Callable[[str], Awaitable[None]] | None = None
 
     # -- lifecycle listener ---------------------------------------------------------------
 
     async def participant_left(self, consultation_id: str, participant_id: str) -> None:
+        self._lost.pop((consultation_id, participant_id), None)
         call = self.calls.get(consultation_id)
         if call is not None:
             await call.close_leg(participant_id)
@@ -84,6 +93,8 @@ class MediaBridge:
                 await self._end_call(consultation_id)
 
     async def consultation_ended(self, consultation_id: str) -> None:
+        for key in [k for k in self._lost if k[0] == consultation_id]:
+            del self._lost[key]
         await self._end_call(consultation_id)
 
     async def participant_disconnected(self, consultation_id: str, participant_id: str) -> None:
@@ -98,7 +109,18 @@ class MediaBridge:
         )
 
     async def participant_rejoined(self, consultation_id: str, participant_id: str) -> None:
-        self._cancel_grace((consultation_id, participant_id))
+        """Present again: the grace ends, and a participant whose leg was lost while their
+        socket was down hears it now. Without this, a client still holding its side of the dead
+        leg waits for its own ICE consent to fail (~30 s), or for ever where it does not watch
+        it; the collapse shaped-link test caught it: leg and socket dropped in the same second."""
+        key = (consultation_id, participant_id)
+        self._cancel_grace(key)
+        lost = self._lost.get(key)
+        call = self.calls.get(consultation_id)
+        if lost is not None and (call is None or participant_id not in call.legs):
+            await emit_to_participant(
+                self.svc, consultation_id, participant_id, "consult.leg", {"state": lost}
+            )
 
     def _leg(self, key: tuple[str, str]) -> BridgedLeg:
         return self._legs.setdefault(key, BridgedLeg())
@@ -302,6 +324,10 @@ class MediaBridge:
             await emit_to_participant(svc, cid, event.leg_id, "consult.send", {"send": event.send})
         elif isinstance(event, LegState):
             metrics.MEDIA_LEG_EVENTS.labels(event.state).inc()
+            if event.state in LOST_LEG_STATES:
+                self._lost[(cid, event.leg_id)] = event.state
+            else:
+                self._lost.pop((cid, event.leg_id), None)
             if event.state != "connected":
                 ended = self._legs.get((cid, event.leg_id))
                 if ended is not None:

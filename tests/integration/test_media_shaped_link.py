@@ -286,8 +286,27 @@ async def test_patient_link_collapse_and_recovery(lab_world: World, netlab: NetL
                         else (sock.closed, sock.upgraded, sock.queue.qsize(), sock.last_ping),
                     )
                 )
+            # The server's side of the patient's media: its leg (if any) and what the bridge keeps.
+            call = w.svc.parts.media_bridge.calls.get(c.cid)
+            patient_leg = None if call is None else call.legs.get(patient_id)
+            server_leg = (
+                None
+                if patient_leg is None
+                else (
+                    patient_leg.connected,
+                    patient_leg.pc.connectionState,
+                    patient_leg.mode.value,
+                    round(patient_leg.meter.silent_for(), 1),
+                )
+            )
+            records = {
+                k[1][-4:]: (v.mode, v.announced, v.grace is not None)
+                for k, v in w.svc.parts.media_bridge._legs.items()
+            }
             raise AssertionError(
-                f"no recovery: {modes_of(host, patient_id)} {trail[-25:]} "
+                f"no recovery: server leg {server_leg}, bridge {records}, "
+                f"call legs {None if call is None else list(call.legs)} "
+                f"{modes_of(host, patient_id)} {trail[-25:]} "
                 f"lifted at {lifted_at:.1f}, shaping {shaping}, links {links}, bot: {seen_by_bot}, "
                 f"bot waits: {bot.last.get('send_waits')}, events {bot.last.get('events')}, "
                 f"eio sid {bot.last.get('eio_sid')}, server's sockets {server_sockets} "

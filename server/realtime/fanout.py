@@ -44,9 +44,9 @@ from socketio import packet as sio_packet
 
 from server.ops import metrics
 
-log = logging.getLogger("relais.realtime")
-
 from .room_index import IndexedRooms
+
+log = logging.getLogger("relais.realtime")
 
 # Direct writes only for frames and buffers small enough that aiohttp cannot suspend the emitter
 # (its synchronous-compression ceiling is 16 KiB; the transport pauses at 64 KiB).
@@ -82,7 +82,7 @@ class WriteCoalescer:
     or a closing transport gets nothing: frames after a CLOSE would break the protocol, and a
     closed socket would have lost them anyway."""
 
-    __slots__ = ("_loop", "_pending", "_sizes", "_scheduled")
+    __slots__ = ("_loop", "_pending", "_scheduled", "_sizes")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

@@ -82,39 +82,50 @@ class WriteCoalescer:
     or a closing transport gets nothing: frames after a CLOSE would break the protocol, and a
     closed socket would have lost them anyway."""
 
-    __slots__ = ("_loop", "_pending", "_scheduled", "_sizes")
+    __slots__ = ("_loop", "_pending", "_scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._pending: dict[asyncio.Transport, tuple[Any, list[bytes]]] = {}
-        self._sizes: dict[asyncio.Transport, int] = {}
+        self._pending: dict[asyncio.Transport, _Waiting] = {}
         self._scheduled = False
 
     def pending_bytes(self, transport: asyncio.Transport) -> int:
-        return self._sizes.get(transport, 0)
+        waiting = self._pending.get(transport)
+        return 0 if waiting is None else waiting.size
 
     def add(self, transport: asyncio.Transport, writer: Any, frame: bytes) -> None:
-        entry = self._pending.get(transport)
-        if entry is None:
-            self._pending[transport] = (writer, [frame])
-            self._sizes[transport] = len(frame)
-        else:
-            entry[1].append(frame)
-            self._sizes[transport] += len(frame)
+        waiting = self._pending.get(transport)
+        if waiting is None:
+            waiting = self._pending[transport] = _Waiting(writer)
+        waiting.frames.append(frame)
+        waiting.size += len(frame)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._scheduled = False
-        pending, self._pending, self._sizes = self._pending, {}, {}
-        for transport, (writer, frames) in pending.items():
-            if writer._closing or transport.is_closing():
+        pending, self._pending = self._pending, {}
+        for transport, waiting in pending.items():
+            if waiting.writer._closing or transport.is_closing():
                 continue
+            frames = waiting.frames
             try:
                 transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
             except Exception:  # one broken transport must not cost the others their frames
                 log.debug("direct write failed", exc_info=True)
+
+
+class _Waiting:
+    """What one transport got in the current pass: aiohttp's writer (checked for CLOSE at the
+    flush), the frames in order, their total size (the buffer bound reads it per recipient)."""
+
+    __slots__ = ("frames", "size", "writer")
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+        self.frames: list[bytes] = []
+        self.size = 0
 
 
 _COALESCERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteCoalescer] = (

@@ -6,6 +6,8 @@ counts toward the small-buffer bound."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -54,78 +56,79 @@ class Socket:
         self._task.cancel()
 
 
+@asynccontextmanager
+async def parked_sockets(n: int) -> AsyncIterator[list[Socket]]:
+    """`n` sockets whose writers are parked (the direct path's precondition), stopped after."""
+    sockets = [Socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            await s.parked()
+        yield sockets
+    finally:
+        for s in sockets:
+            s.close()
+
+
 async def passes(n: int = 3) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
 
 
 async def test_one_write_per_transport_per_pass_in_order() -> None:
-    a, b = Socket(), Socket()
-    await a.parked()
-    await b.parked()
-    out = coalescer()
-    frames = [text_frame(f'42["m",{i}]') for i in range(5)]
-    for f in frames:
-        assert write_direct(a, f, out) and write_direct(b, f, out)
-    assert a.transport.writes == [] and b.transport.writes == []  # nothing before the next pass
-    await passes()
-    assert a.transport.writes == [b"".join(frames)]
-    assert b.transport.writes == [b"".join(frames)]
-    # The next pass's frames are the next write.
-    assert write_direct(a, frames[0], out)
-    await passes()
-    assert a.transport.writes == [b"".join(frames), frames[0]]
-    a.close()
-    b.close()
+    async with parked_sockets(2) as (a, b):
+        out = coalescer()
+        frames = [text_frame(f'42["m",{i}]') for i in range(5)]
+        for f in frames:
+            assert write_direct(a, f, out) and write_direct(b, f, out)
+        assert a.transport.writes == [] and b.transport.writes == []  # not before the next pass
+        await passes()
+        assert a.transport.writes == [b"".join(frames)]
+        assert b.transport.writes == [b"".join(frames)]
+        # The next pass's frames are the next write.
+        assert write_direct(a, frames[0], out)
+        await passes()
+        assert a.transport.writes == [b"".join(frames), frames[0]]
 
 
 async def test_a_packet_queued_after_direct_frames_is_written_after_them() -> None:
-    s = Socket()
-    await s.parked()
-    out = coalescer()
-    first, second = text_frame('42["m",1]'), text_frame('42["m",2]')
-    assert write_direct(s, first, out)
-    assert write_direct(s, second, out)
-    s.queue.put_nowait(b"queued")  # as the queued path does (a large or binary packet)
-    # The writer is awake now: the direct path refuses until it parks again.
-    assert not write_direct(s, first, out)
-    await passes()
-    assert b"".join(s.transport.writes) == first + second + b"queued"
-    s.close()
+    async with parked_sockets(1) as (s,):
+        out = coalescer()
+        first, second = text_frame('42["m",1]'), text_frame('42["m",2]')
+        assert write_direct(s, first, out)
+        assert write_direct(s, second, out)
+        s.queue.put_nowait(b"queued")  # as the queued path does (a large or binary packet)
+        # The writer is awake now: the direct path refuses until it parks again.
+        assert not write_direct(s, first, out)
+        await passes()
+        assert b"".join(s.transport.writes) == first + second + b"queued"
 
 
 async def test_a_closing_writer_or_transport_gets_nothing() -> None:
-    s, t = Socket(), Socket()
-    await s.parked()
-    await t.parked()
-    out = coalescer()
-    assert write_direct(s, text_frame("4x"), out) and write_direct(t, text_frame("4y"), out)
-    s.writer._closing = True  # aiohttp sent CLOSE meanwhile: no data frame may follow it
-    t.transport.closing = True
-    await passes()
-    assert s.transport.writes == [] and t.transport.writes == []
-    assert not write_direct(s, text_frame("4x"), out)
-    s.close()
-    t.close()
+    async with parked_sockets(2) as (s, t):
+        out = coalescer()
+        assert write_direct(s, text_frame("4x"), out) and write_direct(t, text_frame("4y"), out)
+        s.writer._closing = True  # aiohttp sent CLOSE meanwhile: no data frame may follow it
+        t.transport.closing = True
+        await passes()
+        assert s.transport.writes == [] and t.transport.writes == []
+        assert not write_direct(s, text_frame("4x"), out)
 
 
 async def test_what_waits_counts_toward_the_buffer_bound() -> None:
-    s = Socket()
-    await s.parked()
-    out = coalescer()
-    frame = text_frame("4" + "x" * 4000)
-    taken = 0
-    while write_direct(s, frame, out):
-        taken += 1
-        assert taken < 100
-    assert taken * len(frame) <= DIRECT_MAX_BUFFERED + len(frame)
-    assert taken >= DIRECT_MAX_BUFFERED // len(frame)
-    await passes()
-    assert s.transport.writes == [frame * taken]
-    # Written out: the socket takes direct frames again.
-    assert write_direct(s, frame, out)
-    await passes()
-    s.close()
+    async with parked_sockets(1) as (s,):
+        out = coalescer()
+        frame = text_frame("4" + "x" * 4000)
+        taken = 0
+        while write_direct(s, frame, out):
+            taken += 1
+            assert taken < 100
+        assert taken * len(frame) <= DIRECT_MAX_BUFFERED + len(frame)
+        assert taken >= DIRECT_MAX_BUFFERED // len(frame)
+        await passes()
+        assert s.transport.writes == [frame * taken]
+        # Written out: the socket takes direct frames again.
+        assert write_direct(s, frame, out)
+        await passes()
 
 
 async def test_one_coalescer_per_loop() -> None:

@@ -18,7 +18,7 @@ from tests.netlab import NetLab, TraceSample, require_netlab
 #   tcp-send HOST PORT            send zeros as fast as the link allows
 #   tcp-recv HOST PORT            read, print "<monotonic> <total bytes>" every 0.1 s
 #   udp-send HOST PORT N          N numbered 200-byte datagrams then "END", print "sent"
-#   udp-recv HOST PORT            print "ready"; on "report" (stdin) print "<count> <end seen>"
+#   udp-recv HOST PORT            print "ready <bound port>" (PORT 0: any free one); on "report" (stdin) print "<count> <end seen>"
 PEER = r"""
 import os, select, socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -48,7 +48,9 @@ elif mode == "udp-send":
 elif mode == "udp-recv":
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE (root)
-    s.bind((host, port)); s.setblocking(False); print("ready", flush=True)
+    # Port 0: the kernel picks one free in this namespace (a port free in the host's namespace
+    # may still be held here by an earlier receiver of the same lab).
+    s.bind((host, port)); s.setblocking(False); print("ready", s.getsockname()[1], flush=True)
     count, end = 0, False
     while True:
         r, _, _ = select.select([s, sys.stdin], [], [])
@@ -201,18 +203,19 @@ async def _udp_burst(lab: NetLab, direction: Literal["up", "down"], n: int = 200
     sender signals "done" over its stdio pipe (never over the link under test), and the receiver
     is read after that; an "END" datagram marks that nothing is still in flight when the link
     is clean."""
-    port = free_port()
     if direction == "down":
         proc = await lab.python_in_ns(
             PEER,
             "udp-recv",
             lab.ns_addr,
-            str(port),
+            "0",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
         assert proc.stdin is not None and proc.stdout is not None
-        assert (await proc.stdout.readline()).strip() == b"ready"
+        ready, bound = (await proc.stdout.readline()).split()
+        assert ready == b"ready"
+        port = int(bound)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for i in range(n):
                 s.sendto(i.to_bytes(4, "big") + bytes(196), (lab.ns_addr, port))
@@ -224,6 +227,7 @@ async def _udp_burst(lab: NetLab, direction: Literal["up", "down"], n: int = 200
         count, end_flag = (await proc.stdout.readline()).split()
         return _UdpRun(int(count), end_flag == b"1")
 
+    port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
         rx.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE (root)
         rx.bind((lab.host_addr, port))

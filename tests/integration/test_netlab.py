@@ -18,7 +18,8 @@ from tests.netlab import NetLab, TraceSample, require_netlab
 #   tcp-send HOST PORT            send zeros as fast as the link allows
 #   tcp-recv HOST PORT            read, print "<monotonic> <total bytes>" every 0.1 s
 #   udp-send HOST PORT N          N numbered 200-byte datagrams then "END", print "sent"
-#   udp-recv HOST PORT            print "ready <bound port>" (PORT 0: any free one); on "report" (stdin) print "<count> <end seen>"
+#   udp-recv HOST PORT            print "ready <bound port>" (PORT 0: any free one); on
+#                                 "report" (stdin) print "<count> <end seen>"
 PEER = r"""
 import os, select, socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -104,3 +104,58 @@ async def test_clinician_and_patient_exchange_encrypted_messages(
             assert form not in stored, f"plaintext on the server: {secret!r}"
     await w.assert_clean()
     await p.assert_clean()
+
+
+async def test_the_consultation_ends_while_the_reloaded_keys_are_still_loading(
+    app_server: Served, browser: Any
+) -> None:
+    """The end arrives while the reloaded page is still bringing its device back (the keys that
+    verify its chat room's membership were asked for before the end and answer after it): once
+    that finishes, the tab must not save the keys again. The page's own screen change closes the
+    text a second time, without wiping, and that must not undo the end's wipe (it did: the
+    device's state came back after `forget()`, seen once in CI)."""
+    w, p = await browsers(browser)
+    clinician, patient = w.page, p.page
+    link, code = await host_with_link(app_server, clinician, PATIENT)
+    await clinician.get_by_role("link", name="Ouvrir la consultation").click()
+    await patient_waits(patient, link, code)
+    await clinician.get_by_role("button", name=f"Admettre {PATIENT}").click()
+    await expect(in_call(patient)).to_be_visible()
+    await write(clinician, ASK)
+    await patient.get_by_role("button", name="Messages").click()
+    await expect(said(patient, ASK)).to_be_visible(timeout=30_000)
+
+    # After the reload, the device's first key query is answered (as the server gave it, before
+    # the end) only once the consultation is over for the tab: the rest of its bringing back
+    # needs no network, so it finishes after the end.
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def after_the_end(route: Route) -> None:
+        if held.is_set():
+            await route.continue_()
+            return
+        response = await route.fetch()
+        held.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await patient.route("**/keys/query", after_the_end)
+    await patient.reload()
+    await asyncio.wait_for(held.wait(), 30)
+    await clinician.get_by_role("button", name="Terminer la consultation").click()
+    await clinician.get_by_role("button", name="Oui, terminer").click()
+    await expect(
+        patient.get_by_role("heading", name="La consultation est terminée")
+    ).to_be_visible()
+    assert await patient.evaluate("() => Object.keys(sessionStorage)") == []
+
+    async with patient.expect_event("requestfinished", lambda r: "keys/query" in r.url):
+        release.set()
+    # What the device does once its fetch is answered (its save, its close) runs within the
+    # page's next tasks: a round trip through the page after a pause lets it.
+    await asyncio.sleep(1)
+    await patient.evaluate("() => new Promise((r) => setTimeout(r, 0))")
+    assert await patient.evaluate("() => Object.keys(sessionStorage)") == []
+    await w.assert_clean()
+    await p.assert_clean()

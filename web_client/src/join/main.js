@@ -440,7 +440,9 @@ function useText(socket, guest, start, admitted) {
     ready,
     closeAll(wiping) {
       closed.current = true;
-      wipe.current = wiping;
+      // Once wiped, wiped for good: the screen's unmount closes again without wiping, and a
+      // preparation still under way must not read that as leave to save the keys back.
+      wipe.current = wipe.current || wiping;
       const made = kit.current;
       kit.current = null;
       if (made && made !== "loading") made.close(wiping);

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.engine import Database
-from server.db.group_commit import GroupCommit
+from server.db.group_commit import GroupCommit, NextMayStart, serial
 from server.db.models import AuditEvent, AuditHead, now_ms
 
 GENESIS_HASH = "0" * 64
@@ -135,7 +135,9 @@ class AuditLog:
             async with self.db.write() as conn:
                 await append(conn, records)
 
-    async def _commit(self, batch: list[tuple[AuditRecord, ...]]) -> list[BaseException | None]:
+    async def _commit(
+        self, batch: list[tuple[AuditRecord, ...]], _next: NextMayStart = serial
+    ) -> list[BaseException | None]:
         try:
             async with self.db.write() as conn:
                 await append(conn, [r for records in batch for r in records])

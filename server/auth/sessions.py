@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.engine import Database
-from server.db.group_commit import GroupCommit
+from server.db.group_commit import GroupCommit, NextMayStart, serial
 from server.db.models import Device, Session, User, new_id, now_ms
 
 from .principal import Principal
@@ -49,7 +49,9 @@ class SessionService:
         else:
             await self._touch_batch([(session_id, now)])
 
-    async def _touch_batch(self, batch: list[tuple[str, int]]) -> list[BaseException | None]:
+    async def _touch_batch(
+        self, batch: list[tuple[str, int]], _next: NextMayStart = serial
+    ) -> list[BaseException | None]:
         async with self.db.write() as conn:
             await conn.execute(
                 update(Session)

@@ -6,6 +6,13 @@ drains what has queued and hands it to `commit` as one batch; under light load a
 item, so latency stays one transaction. `commit` answers one result per item (an exception for
 an item that failed alone); if it raises, every item of the batch gets that error, so no caller
 is ever left waiting.
+
+With `overlap` above 1, the next batch does not wait for this one's COMMIT: `commit` calls the
+`next_may_start` it is given once its batch holds whatever orders it before the next one (the
+message writer: its rooms' row locks and reserved seqs), and the writer then drains the queue
+into the next batch, which prepares on another connection while this one commits. A commit's
+round trip and fsync were a third of the message writer's cycle on PostgreSQL, with the node
+idle meanwhile (docs/performance.md). A `commit` that never calls it gets the serial behaviour.
 """
 
 from __future__ import annotations
@@ -18,20 +25,31 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
+NextMayStart = Callable[[], None]
+
+
+def serial() -> None:
+    """The `next_may_start` of a commit run outside the writer, or one that never overlaps."""
+
+
 log = logging.getLogger("relais.db")
 
 
 class GroupCommit(Generic[T, R]):
     def __init__(
         self,
-        commit: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]],
+        commit: Callable[[list[T], NextMayStart], Awaitable[Sequence[R | BaseException]]],
         *,
         max_batch: int,
         name: str,
+        overlap: int = 1,
     ) -> None:
+        if overlap < 1:
+            raise ValueError("overlap must be at least 1")
         self._commit = commit
         self.max_batch = max_batch
         self.name = name
+        self.overlap = overlap
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -58,30 +76,54 @@ class GroupCommit(Generic[T, R]):
         return await fut
 
     async def _run(self) -> None:
+        slots = asyncio.Semaphore(self.overlap)
+        in_flight: set[asyncio.Task[None]] = set()
         stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    entry = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
+        try:
+            while not stopping:
+                first = await self._queue.get()
+                if first is None:
                     break
-                if entry is None:
-                    stopping = True
-                    break
-                batch.append(entry)
-            await self._settle(batch)
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        entry = self._queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
+                    if entry is None:
+                        stopping = True
+                        break
+                    batch.append(entry)
+                await slots.acquire()
+                started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                task = asyncio.create_task(self._settle(batch, started, slots))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                # The next batch forms from what queued meanwhile, once this one lets it.
+                await started
+        finally:
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
 
-    async def _settle(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _settle(
+        self,
+        batch: list[tuple[T, asyncio.Future[R]]],
+        started: asyncio.Future[None],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        def next_may_start() -> None:
+            if not started.done():
+                started.set_result(None)
+
         results: Sequence[R | BaseException]
         try:
-            results = await self._commit([item for item, _ in batch])
+            results = await self._commit([item for item, _ in batch], next_may_start)
         except Exception as exc:
             log.exception("group commit failed", extra={"batch": len(batch)})
             results = [exc] * len(batch)
+        finally:
+            next_may_start()
+            slots.release()
         for (_, fut), res in zip(batch, results, strict=True):
             if fut.done():  # its caller was cancelled
                 continue

@@ -10,7 +10,10 @@ transaction.
 
 Across nodes on PostgreSQL the `rooms` row lock taken by the UPDATE orders concurrent writers of
 one room; the unique constraints (room, seq) and (device, client_msg_id) are the last line of
-defence, and a batch that trips one is retried message by message.
+defence, and a batch that trips one is retried message by message. The same lock lets one node
+prepare its next batch while this one commits (PostgreSQL only): the next batch is let go once
+this one holds its rooms' locks, so it queues behind them in the database and a sender's later
+message still gets the later seq.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.audit.log import AuditRecord, append
 from server.auth.principal import Principal
 from server.db.engine import Database
-from server.db.group_commit import GroupCommit
+from server.db.group_commit import GroupCommit, NextMayStart, serial
 from server.db.models import Message, new_id, now_ms
 from server.errors import ApiError, not_found
 from server.ops import metrics
@@ -78,8 +81,12 @@ class _Pending:
 class MessageStore:
     def __init__(self, db: Database, *, max_batch: int = 256) -> None:
         self.db = db
+        # PostgreSQL: the next batch prepares while this one commits (SQLite has one writer).
         self._writer: GroupCommit[_Pending, StoredMessage] = GroupCommit(
-            self._commit_batch, max_batch=max_batch, name="relais-message-writer"
+            self._commit_batch,
+            max_batch=max_batch,
+            name="relais-message-writer",
+            overlap=1 if db.is_sqlite else 2,
         )
 
     def start(self) -> None:
@@ -104,13 +111,22 @@ class MessageStore:
             _Pending(principal, room_id, client_msg_id, envelope, chain_seen)
         )
 
-    async def _commit_batch(self, batch: list[_Pending]) -> list[StoredMessage | BaseException]:
+    async def _commit_batch(
+        self, batch: list[_Pending], next_may_start: NextMayStart = serial
+    ) -> list[StoredMessage | BaseException]:
+        """One transaction; the next batch may start once this one's rows hold their rooms'
+        locks and seqs (it then waits on those locks in the database for this COMMIT), so a
+        sender's later message never gets an earlier seq."""
         metrics.WRITE_BATCH.observe(len(batch))
         try:
             async with self.db.write() as conn:
-                return list(await self._write(conn, batch))
+                results: list[StoredMessage | BaseException] = list(await self._write(conn, batch))
+                next_may_start()
+            return results
         except IntegrityError:
-            # A concurrent node raced us on a constraint: settle each message on its own.
+            # A concurrent writer raced us on a constraint (another node, or this node's batch
+            # before, still committing a retry's first copy): settle each message on its own,
+            # still ahead of the next batch (the writer lets it start once these are done).
             if len(batch) > 1:
                 return [r for p in batch for r in await self._commit_batch([p])]
             return [ApiError("conflict", "concurrent write, retry with the same client_msg_id")]

@@ -24,7 +24,7 @@ from server.db.models import AuditEvent
 async def test_group_commit_batches_what_queued_and_settles_each_caller() -> None:
     batches: list[list[int]] = []
 
-    async def commit(batch: list[int]) -> list[int | BaseException]:
+    async def commit(batch: list[int], _next: Any) -> list[int | BaseException]:
         batches.append(batch)
         return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in batch]
 
@@ -47,7 +47,7 @@ async def test_group_commit_batches_what_queued_and_settles_each_caller() -> Non
 async def test_a_commit_that_raises_fails_its_batch_and_the_writer_goes_on() -> None:
     calls = 0
 
-    async def commit(batch: list[str]) -> list[str | BaseException]:
+    async def commit(batch: list[str], _next: Any) -> list[str | BaseException]:
         nonlocal calls
         calls += 1
         if calls == 1:

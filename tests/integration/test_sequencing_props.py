@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -28,8 +29,10 @@ from sqlalchemy import select
 from server.auth.principal import Principal
 from server.db.models import Message, Room
 from server.errors import ApiError
+from server.messaging import store as message_store
 from server.messaging.store import StoredMessage
 from server.rooms import service as rooms
+from server.rooms import store as room_store
 from tests.conftest import envelope
 from tests.conftest import test_settings as make_settings
 from tests.integration.security_world import World, build_world
@@ -194,5 +197,57 @@ async def test_same_batch_reuse_for_another_room_is_refused(
         )
         refused = [r for r in results if isinstance(r, ApiError)]
         assert len(refused) == 1 and refused[0].code == "conflict", results
+    finally:
+        await w.close()
+
+
+async def test_one_senders_messages_keep_their_order_across_overlapping_batches(
+    start_server: Any, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the writer prepares a batch while the one before commits: a sender's later
+    message must still get the later seq. Small batches, many at once, two rooms shared."""
+    running = await start_server(make_settings(tmp_path, database_url, write_batch_max=3))
+    w = await build_world(running)
+    try:
+        devices = await _devices(w)
+        room_ids = await _rooms(w, devices)
+        shared = [room_ids[0], room_ids[2]]  # devices 0 and 2 are members of both
+        sends = [
+            w.svc.messages.send(devices[d], shared[i % 2], f"order-{d}-{i}", '{"ct":"x"}')
+            for i in range(60)
+            for d in (0, 2)
+        ]
+        acks = await asyncio.gather(*sends)
+        for d in (0, 2):
+            for room in shared:
+                mine = [
+                    a.seq
+                    for a in acks
+                    if a.sender_device_id == devices[d].device_id and a.room_id == room
+                ]
+                assert mine == sorted(mine) and len(mine) == 30, (d, room, mine)
+        if not w.svc.db.is_sqlite:
+            assert w.svc.messages._writer.overlap == 2
+
+        # What makes it hold: the next batch is let go only once this one's rooms are locked
+        # and its rows and audit written (a later batch then waits on those locks for the
+        # COMMIT), not before.
+        seen: list[str] = []
+        lock_heads, append = room_store.lock_heads, message_store.append
+
+        async def locking(conn: Any, rooms: Any) -> Any:
+            seen.append("locked")
+            return await lock_heads(conn, rooms)
+
+        async def auditing(conn: Any, records: Any) -> None:
+            seen.append("audited")
+            await append(conn, records)
+
+        monkeypatch.setattr(room_store, "lock_heads", locking)
+        monkeypatch.setattr(message_store, "append", auditing)
+        pending = message_store._Pending(devices[0], shared[0], "handed-off", '{"ct":"x"}')
+        (stored,) = await w.svc.messages._commit_batch([pending], lambda: seen.append("next"))
+        assert isinstance(stored, StoredMessage)
+        assert seen == ["locked", "audited", "next"]
     finally:
         await w.close()

@@ -9,6 +9,7 @@ through `sync`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import ssl
@@ -34,6 +35,10 @@ HTTP_TRIES = 3
 HTTP_TRY_TIMEOUT = aiohttp.ClientTimeout(total=20, sock_connect=10)
 # Other requests (uploads may take minutes on 2G) only bound the connection's set-up.
 HTTP_ONCE_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30)
+# How long an idempotent socket call (a send) waits for a dropped socket to come back before it
+# gives up: a starved rural link keeps it down for tens of seconds, and tries spent against a
+# socket that is down cannot reach the server anyway.
+OFFLINE_WAIT_S = 300.0
 
 
 class RelaisError(Exception):
@@ -117,6 +122,8 @@ class RelaisClient:
         # consultation's rejoin); see `_after_reconnect`.
         self.reconnect_hooks: list[Callable[[], Awaitable[None]]] = []
         self._connected_once = False
+        # Set while the socket is connected: sends wait on it instead of spending their tries.
+        self._online = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
 
     # -- REST ---------------------------------------------------------------------------------
@@ -334,6 +341,11 @@ class RelaisClient:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             self._connected_once = True
+            self._online.set()
+
+        @sio.on("disconnect")
+        async def _on_disconnect(*_reason: Any) -> None:
+            self._online.clear()
 
         @sio.on("*")
         async def _on_any(event: str, data: Any = None) -> None:
@@ -367,23 +379,57 @@ class RelaisClient:
         return _raise_if_error(res)
 
     async def _call_until_acked(
-        self, event: str, payload: dict[str, Any], retries: int, timeout: float
+        self,
+        event: str,
+        payload: dict[str, Any],
+        retries: int,
+        timeout: float,
+        offline_s: float = OFFLINE_WAIT_S,
     ) -> dict[str, Any]:
         """Repeat an idempotent call (its client_msg_id makes a retry store nothing twice)
-        through timeouts, transient server errors and a dropped socket (a starved link drops it
-        for seconds; it reconnects by itself meanwhile)."""
+        through timeouts and transient server errors (`retries` tries that reached the
+        socket), and through a dropped socket: while it is down (a starved link drops it for
+        seconds or minutes; it reconnects by itself) the call waits for it, up to `offline_s`
+        from the first try, without spending tries."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + offline_s
         last: Exception | None = None
-        for attempt in range(retries):
+        attempt = 0
+        while attempt < retries:
+            if self.sio is None:
+                raise RelaisError("not_connected", "the client is closed")
+            if "/" not in self.sio.namespaces:
+                # Not (or no longer) connected whatever the handlers said last: a packet sent
+                # now would be dropped and the call would sit out its whole timeout. (`connected`
+                # is no guide: a reconnection sets it only after the connect handler ran.)
+                self._online.clear()
+            if not self._online.is_set():
+                left = give_up_at - loop.time()
+                if left <= 0:
+                    raise RelaisError(
+                        "send_failed", f"the socket stayed down for {offline_s:.0f} s: {last}"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._online.wait(), min(left, 1.0))
+                continue
             try:
                 ack: dict[str, Any] = await self.call(event, payload, timeout=timeout)
                 return ack
+            except socketio.exceptions.BadNamespaceError as err:
+                # Down between our view and the socket's: wait for it as above, no try spent.
+                last = err
+                await asyncio.sleep(0.1)
+                if loop.time() >= give_up_at:
+                    raise RelaisError("send_failed", f"the socket stayed down: {err}") from err
+                continue
             except RelaisError as err:
-                if err.code not in ("unavailable", "internal", "not_connected"):
+                if err.code not in ("unavailable", "internal"):
                     raise
                 last = err
             except (TimeoutError, socketio.exceptions.SocketIOError) as err:
                 last = err
-            await asyncio.sleep(min(0.1 * (attempt + 1), 1.0))
+            attempt += 1
+            await asyncio.sleep(min(0.1 * attempt, 1.0))
         raise RelaisError("send_failed", f"gave up after {retries} tries: {last}")
 
     async def send(
@@ -394,11 +440,12 @@ class RelaisClient:
         client_msg_id: str | None = None,
         retries: int = 20,
         timeout: float = 10,
+        offline_s: float = OFFLINE_WAIT_S,
     ) -> dict[str, Any]:
         """Send until acked; the same client_msg_id on every try makes retries safe."""
         cmid = client_msg_id or secrets.token_urlsafe(12)
         payload = {"room_id": room_id, "client_msg_id": cmid, "envelope": envelope}
-        return await self._call_until_acked("message.send", payload, retries, timeout)
+        return await self._call_until_acked("message.send", payload, retries, timeout, offline_s)
 
     async def _after_reconnect(self) -> None:
         """Messages and to-device entries emitted while the socket was down (a starved 2G link
@@ -473,6 +520,11 @@ class RelaisClient:
             # `shutdown`, not `disconnect`: a socket caught between two reconnection attempts
             # would otherwise keep reconnecting after its client was closed.
             await self.sio.shutdown()
+            # A reconnection attempt that failed (the link still down) leaves engine.io's own
+            # HTTP session open: only a connection that was up gets it closed.
+            eio = self.sio.eio
+            if not eio.external_http and eio.http is not None and not eio.http.closed:
+                await eio.http.close()
             self.sio = None
         if self._http is not None:
             await self._http.close()

@@ -60,11 +60,17 @@ def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
-async def append(conn: AsyncConnection, records: Iterable[AuditRecord]) -> None:
-    """Append records in order, inside the caller's write transaction."""
-    records = list(records)
-    if not records:
-        return
+@dataclass
+class Chained:
+    """Audit rows ready to insert, hashed onto the chain's tip, and the tip after them."""
+
+    rows: list[dict[str, Any]]
+    last_id: int
+    last_hash: str
+
+
+async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
+    """Lock the chain's tip for the caller's transaction and read it: (last id, last hash)."""
     head = (
         await conn.execute(
             select(AuditHead.last_id, AuditHead.last_hash)
@@ -72,7 +78,11 @@ async def append(conn: AsyncConnection, records: Iterable[AuditRecord]) -> None:
             .with_for_update()
         )
     ).one()
-    last_id, last_hash = head.last_id, head.last_hash
+    return head.last_id, head.last_hash
+
+
+def chained(records: Iterable[AuditRecord], last_id: int, last_hash: str) -> Chained:
+    """The rows of `records` in order, each hashed onto the one before, from the given tip."""
     rows: list[dict[str, Any]] = []
     default_ts = now_ms()
     for rec in records:
@@ -96,9 +106,20 @@ async def append(conn: AsyncConnection, records: Iterable[AuditRecord]) -> None:
         last_hash = chain_hash(last_hash, row)
         row["hash"] = last_hash
         rows.append(row)
-    await conn.execute(insert(AuditEvent), rows)
+    return Chained(rows, last_id, last_hash)
+
+
+async def append(conn: AsyncConnection, records: Iterable[AuditRecord]) -> None:
+    """Append records in order, inside the caller's write transaction."""
+    records = list(records)
+    if not records:
+        return
+    chain = chained(records, *await lock_head(conn))
+    await conn.execute(insert(AuditEvent), chain.rows)
     await conn.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(last_id=last_id, last_hash=last_hash)
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(last_id=chain.last_id, last_hash=chain.last_hash)
     )
 
 

@@ -27,12 +27,13 @@ from sqlalchemy import bindparam, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.audit.log import AuditRecord, append
+from server.audit.log import AuditRecord, append, chained, lock_head
 from server.auth.principal import Principal
 from server.db.engine import Database
 from server.db.group_commit import GroupCommit, NextMayStart, serial
 from server.db.models import Message, new_id, now_ms
 from server.errors import ApiError, not_found
+from server.messaging.pg_batch_write import write_batch
 from server.ops import metrics
 from server.rooms import store as room_store
 
@@ -144,11 +145,17 @@ class MessageStore:
         members = await room_store.members_by_room(conn, {p.room_id for p in batch})
         plan = _triage(batch, keys, members, await _already_stored(conn, keys))
         ts = now_ms()
-        last_seq = await _reserve_seqs(conn, batch, plan)
+        last_seq = await _lock_rooms(conn, batch, plan)
         rows, audit = _new_messages(batch, plan, last_seq, members, ts)
         if rows:
-            await conn.execute(insert(Message), rows)
-            await append(conn, audit)
+            new_seqs = {r: last_seq[r] + len(idxs) for r, idxs in plan.per_room.items()}
+            if self.db.is_sqlite:
+                await room_store.set_last_seqs(conn, new_seqs)
+                await conn.execute(insert(Message), rows)
+                await append(conn, audit)
+            else:
+                chain = chained(audit, *await lock_head(conn))
+                await write_batch(conn, new_seqs, rows, chain)
         return _settle_repeats(keys, plan)
 
 
@@ -201,21 +208,15 @@ def _triage(
     return plan
 
 
-async def _reserve_seqs(
-    conn: AsyncConnection, batch: list[_Pending], plan: _Plan
-) -> dict[str, int]:
-    """Lock the batch's rooms in id order (concurrent nodes cannot deadlock), then move every
-    room's counter in one executemany: two round trips however many rooms. Returns each room's
-    last seq before this batch."""
+async def _lock_rooms(conn: AsyncConnection, batch: list[_Pending], plan: _Plan) -> dict[str, int]:
+    """Lock the batch's rooms in id order (concurrent nodes cannot deadlock) and refuse what
+    was encrypted under a stale chain. Returns each room's last seq before this batch; the
+    caller moves the counters with its other writes."""
     if not plan.per_room:
         return {}
     heads = await room_store.lock_heads(conn, plan.per_room)
-    last_seq = {h.room_id: h.last_seq for h in heads}
     _refuse_stale(batch, plan, {h.room_id: h.chain_length for h in heads})
-    await room_store.set_last_seqs(
-        conn, {r: last_seq[r] + len(idxs) for r, idxs in plan.per_room.items()}
-    )
-    return last_seq
+    return {h.room_id: h.last_seq for h in heads}
 
 
 def _refuse_stale(batch: list[_Pending], plan: _Plan, chain_length: dict[str, int]) -> None:

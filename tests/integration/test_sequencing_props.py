@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from server.auth.principal import Principal
-from server.db.models import Message, Room
+from server.db.models import AuditEvent, Message, Room
 from server.errors import ApiError
 from server.messaging import store as message_store
 from server.messaging.store import StoredMessage
@@ -228,23 +228,42 @@ async def test_one_senders_messages_keep_their_order_across_overlapping_batches(
                 assert mine == sorted(mine) and len(mine) == 30, (d, room, mine)
         if not w.svc.db.is_sqlite:
             assert w.svc.messages._writer.overlap == 2
+        # Each message has its audit row, on one unbroken chain (on PostgreSQL both are written
+        # by the batch's one statement, server/messaging/pg_batch_write.py).
+        ok, _checked, reason = await w.svc.audit.verify()
+        assert ok, reason
+        async with w.svc.db.read() as conn:
+            audited = (
+                await conn.execute(
+                    select(AuditEvent.target, AuditEvent.room_id, AuditEvent.actor_device_id)
+                    .where(AuditEvent.action == "message.write")
+                    .where(AuditEvent.target.in_([a.id for a in acks]))
+                )
+            ).all()
+        assert sorted(audited) == sorted((a.id, a.room_id, a.sender_device_id) for a in acks)
 
         # What makes it hold: the next batch is let go only once this one's rooms are locked
         # and its rows and audit written (a later batch then waits on those locks for the
         # COMMIT), not before.
         seen: list[str] = []
         lock_heads, append = room_store.lock_heads, message_store.append
+        write_batch = message_store.write_batch
 
         async def locking(conn: Any, rooms: Any) -> Any:
             seen.append("locked")
             return await lock_heads(conn, rooms)
 
-        async def auditing(conn: Any, records: Any) -> None:
+        async def auditing(conn: Any, records: Any) -> None:  # SQLite's last write
             seen.append("audited")
             await append(conn, records)
 
+        async def writing(*args: Any) -> None:  # PostgreSQL's one statement, audit included
+            seen.append("audited")
+            await write_batch(*args)
+
         monkeypatch.setattr(room_store, "lock_heads", locking)
         monkeypatch.setattr(message_store, "append", auditing)
+        monkeypatch.setattr(message_store, "write_batch", writing)
         pending = message_store._Pending(devices[0], shared[0], "handed-off", '{"ct":"x"}')
         (stored,) = await w.svc.messages._commit_batch([pending], lambda: seen.append("next"))
         assert isinstance(stored, StoredMessage)

@@ -124,6 +124,9 @@ class RelaisClient:
         self._connected_once = False
         # Set while the socket is connected: sends wait on it instead of spending their tries.
         self._online = asyncio.Event()
+        # The server refused the socket's reconnection for good (the session was revoked or
+        # expired): waiting sends fail with it instead of waiting out their time.
+        self._refused: RelaisError | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     # -- REST ---------------------------------------------------------------------------------
@@ -341,11 +344,18 @@ class RelaisClient:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             self._connected_once = True
+            self._refused = None
             self._online.set()
 
         @sio.on("disconnect")
         async def _on_disconnect(*_reason: Any) -> None:
             self._online.clear()
+
+        @sio.on("connect_error")
+        async def _on_connect_error(data: Any = None) -> None:
+            refusal = _refusal(data)
+            if refusal is not None and refusal.code == "unauthorized":
+                self._refused = refusal
 
         @sio.on("*")
         async def _on_any(event: str, data: Any = None) -> None:
@@ -404,6 +414,10 @@ class RelaisClient:
                 # is no guide: a reconnection sets it only after the connect handler ran.)
                 self._online.clear()
             if not self._online.is_set():
+                if self._refused is not None:
+                    raise self._refused
+                if not self.sio.reconnection:
+                    raise RelaisError("not_connected", "the socket is down and does not reconnect")
                 left = give_up_at - loop.time()
                 if left <= 0:
                     raise RelaisError(
@@ -529,3 +543,14 @@ class RelaisClient:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+def _refusal(data: Any) -> RelaisError | None:
+    """The server's typed refusal of a socket connection (CONNECT_ERROR: {"message", "data":
+    {"error": {code, message}}}, or its `data` alone), None for a transport failure."""
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        data = data["data"]
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict) or not isinstance(err.get("code"), str):
+        return None
+    return RelaisError(err["code"], str(err.get("message", "")))

@@ -10,9 +10,11 @@ is ever left waiting.
 With `overlap` above 1, the next batch does not wait for this one's COMMIT: `commit` calls the
 `next_may_start` it is given once its batch holds whatever orders it before the next one (the
 message writer: its rooms' row locks and reserved seqs), and the writer then drains the queue
-into the next batch, which prepares on another connection while this one commits. A commit's
-round trip and fsync were a third of the message writer's cycle on PostgreSQL, with the node
-idle meanwhile (docs/performance.md). A `commit` that never calls it gets the serial behaviour.
+into the next batch, which prepares on another connection while this one commits. Under load
+the message writer's first reads (members, retries) were half of its cycle on PostgreSQL, each
+answer waiting for a pass of the busy socket loop; they now overlap the batch before
+(docs/performance.md, Persisted send). A `commit` that never calls it gets the serial
+behaviour.
 """
 
 from __future__ import annotations

@@ -119,3 +119,30 @@ async def test_a_send_gives_up_with_a_typed_error_when_the_socket_stays_down(
         await link.close()
     # Closed while its reconnection attempts kept failing: nothing of the socket stays open.
     assert eio is not None and (eio.http is None or eio.http.closed)
+
+
+async def test_a_send_waiting_for_a_revoked_session_fails_with_the_servers_refusal(
+    relais: Any,
+) -> None:
+    """The session was revoked while the link was down: the server refuses every reconnection,
+    so the waiting send fails with that refusal at once rather than after `offline_s`."""
+    from sqlalchemy import update
+
+    from server.db.models import Session, now_ms
+
+    link, client, room = await through_link(relais)
+    try:
+        link.go_down()
+        await dropped(client)
+        sending = asyncio.ensure_future(client.send(room, envelope("revoked")))
+        async with relais.services.db.write() as conn:
+            await conn.execute(
+                update(Session).where(Session.user_id == client.user_id).values(revoked_at=now_ms())
+            )
+        link.come_back()
+        with pytest.raises(RelaisError) as err:
+            await asyncio.wait_for(sending, 20)
+        assert err.value.code == "unauthorized"
+    finally:
+        await client.close()
+        await link.close()

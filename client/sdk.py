@@ -430,11 +430,9 @@ class RelaisClient:
                 ack: dict[str, Any] = await self.call(event, payload, timeout=timeout)
                 return ack
             except socketio.exceptions.BadNamespaceError as err:
-                # Down between our view and the socket's: wait for it as above, no try spent.
+                # Gone between the check above and the call: the loop's check now sees it down
+                # and waits for it, no try spent.
                 last = err
-                await asyncio.sleep(0.1)
-                if loop.time() >= give_up_at:
-                    raise RelaisError("send_failed", f"the socket stayed down: {err}") from err
                 continue
             except RelaisError as err:
                 if err.code not in ("unavailable", "internal"):

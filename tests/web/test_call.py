@@ -19,7 +19,13 @@ from playwright.async_api import Page, expect
 from tests.netlab import NetLab
 from tests.security.conftest import Served
 from tests.web.conftest import Watched
-from tests.web.workspace import browsers, host_with_link, patient_waits, timeline
+from tests.web.workspace import (
+    browsers,
+    host_with_link,
+    patient_admitted,
+    patient_waits,
+    timeline,
+)
 
 PATIENT = "M. Roche"
 STATS = "() => window.relaisCall ? window.relaisCall.stats() : null"
@@ -250,10 +256,7 @@ async def test_a_patient_who_refuses_camera_and_microphone_still_sees_and_hears(
     (an offer with no track at all is still audio+video sendrecv for the server)."""
     w, p = await browsers(browser)
     await p.page.add_init_script(script=f"({REFUSE_DEVICES})()")
-    link, code = await host_with_link(app_server, w.page, PATIENT)
-    await w.page.get_by_role("link", name="Ouvrir la consultation").click()
-    await patient_waits(p.page, link, code)
-    await w.page.get_by_role("button", name=f"Admettre {PATIENT}").click()
+    await patient_admitted(app_server, w.page, p.page, PATIENT)
     patient = p.page
     await expect(in_call(patient)).to_be_focused()
 

@@ -16,7 +16,7 @@ from playwright.async_api import Locator, Page, Route, expect
 
 from tests.security.conftest import Served
 from tests.web.test_call import PATIENT, in_call
-from tests.web.workspace import browsers, host_with_link, patient_waits
+from tests.web.workspace import browsers, patient_admitted
 
 ASK = "Bonjour, pouvez-vous me lire le nom du médicament sur la boîte ?"
 ANSWER = "Oui : Kardégic 75, un sachet le matin"
@@ -59,10 +59,7 @@ async def test_clinician_and_patient_exchange_encrypted_messages(
         await route.continue_()
 
     await patient.route("**/assets/text-*.js", slowly)
-    link, code = await host_with_link(app_server, clinician, PATIENT)
-    await clinician.get_by_role("link", name="Ouvrir la consultation").click()
-    await patient_waits(patient, link, code)
-    await clinician.get_by_role("button", name=f"Admettre {PATIENT}").click()
+    await patient_admitted(app_server, clinician, patient, PATIENT)
     await expect(in_call(patient)).to_be_focused()
 
     # The clinician writes as soon as the channel is ready (the patient is signed in on admission).
@@ -116,10 +113,7 @@ async def test_the_consultation_ends_while_the_reloaded_keys_are_still_loading(
     device's state came back after `forget()`, seen once in CI)."""
     w, p = await browsers(browser)
     clinician, patient = w.page, p.page
-    link, code = await host_with_link(app_server, clinician, PATIENT)
-    await clinician.get_by_role("link", name="Ouvrir la consultation").click()
-    await patient_waits(patient, link, code)
-    await clinician.get_by_role("button", name=f"Admettre {PATIENT}").click()
+    await patient_admitted(app_server, clinician, patient, PATIENT)
     await expect(in_call(patient)).to_be_visible()
     await write(clinician, ASK)
     await patient.get_by_role("button", name="Messages").click()

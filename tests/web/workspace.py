@@ -157,6 +157,15 @@ async def host_with_link(served: Served, page: Page, patient: str) -> tuple[str,
     return await start_consultation(page, patient)
 
 
+async def patient_admitted(served: Served, clinician: Page, patient: Page, name: str) -> None:
+    """dr.roche hosts a consultation for `name` (`host_with_link`) and opens it; the patient's
+    browser comes through the link into the waiting room; dr.roche admits them."""
+    link, code = await host_with_link(served, clinician, name)
+    await clinician.get_by_role("link", name="Ouvrir la consultation").click()
+    await patient_waits(patient, link, code)
+    await clinician.get_by_role("button", name=f"Admettre {name}").click()
+
+
 async def patient_waits(page: Page, link: str, code: str) -> None:
     """The patient's join page: the link, the code, the consent, then the waiting room."""
     await page.goto(link)

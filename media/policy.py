@@ -286,6 +286,15 @@ class PolicyConfig:
     # A clean probe whose estimate still grows by `probe_ramp_gain` per sample may run this long.
     probe_ramp_max_s: float = 10.0
     probe_ramp_gain: float = 1.02
+    # A probe no receiver report has told yet waits this long for one. An audio probe (from
+    # text-only) is told only by the reports on our sound, which browsers send every 5 s
+    # randomised over 2.5-7.5 s (libwebrtc's audio interval), and the first one after the
+    # stream resumed is left out (it spans the pause: media/measure.py): the first that counts
+    # can come 15 s into the probe. Failing it at `probe_ramp_max_s` failed about one probe in
+    # six on a clean link, and each such failure lengthened the back-off a restored link then
+    # waited out before sound came back. The uplink half still fails the probe at once on a
+    # clear overflow, and a silent participant within a second.
+    probe_report_wait_s: float = 16.0
     # A probe fails as soon as loss exceeds the loss before it by more than this.
     probe_loss_rise: float = 0.03
     # Signs of life in text-only: a packet within this long and an RTT, for `life_hold_s`.
@@ -909,9 +918,11 @@ class AdaptationPolicy:
         if sample.t - probe.started < probe.length - 1e-6:
             return None
         if probe.seconds == 0:
-            # Nothing has told what the probe's load cost yet: wait for a report, as long as a
-            # ramping estimate may be waited for; a link that loses every report fails it.
-            if sample.t - probe.started >= cfg.probe_ramp_max_s - 1e-6:
+            # Nothing has told what the probe's load cost yet: wait for a report (two of the
+            # browser's audio intervals, `probe_report_wait_s`); a link that loses every report
+            # fails it.
+            wait = max(cfg.probe_ramp_max_s, cfg.probe_report_wait_s)
+            if sample.t - probe.started >= wait - 1e-6:
                 self._fail(probe.mode, sample.t)
             return None
         if probe.seconds < 2 and (mean > reference + rise or mean >= limit):
@@ -1012,6 +1023,12 @@ class AdaptationPolicy:
         if s.probe is not None and s.probe.mode is mode:
             s.probe = None
             s.probe_ended = t
+            # The participant was told to send the probed mode and is now told to stop: like
+            # after a step down, what it still sends of the probe until the plan reaches it (over
+            # the socket of the link the probe just flooded) is not the mode's load. Without
+            # this, a failed video probe's stray video judged a sound-only leg on a 60 kbit/s
+            # link and dropped it to text (the shaped-link browser test, in CI).
+            s.lowered_at = t
 
     def _commit(self, mode: Mode, t: float) -> None:
         s = self._s

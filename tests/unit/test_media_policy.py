@@ -575,3 +575,51 @@ def test_a_probe_is_not_failed_on_the_uplinks_few_lost_packets() -> None:
             probing_from = float(t)
         assert probing_from is None or d.probing is Mode.AUDIO_ONLY, (t, d.reason)
     assert d.mode is Mode.AUDIO_ONLY
+
+
+def test_an_audio_probe_waits_for_the_second_report_of_a_clean_link() -> None:
+    """Browsers report on our sound every 2.5-7.5 s and the first report after the stream
+    resumed is left out (it spans the pause), so the first one that counts may come 15 s into
+    an audio probe from text-only. A clean link whose report came 12 s in is sound again, not a
+    failed probe whose back-off a restored link then waits out (one probe in six on a clean
+    link, the shaped-link browser test's climb back that never came)."""
+    policy = AdaptationPolicy(start=Mode.TEXT_ONLY)
+    probing_from: int | None = None
+    into = None
+    for t in range(1, 40):
+        into = None if probing_from is None else t - probing_from
+        d = policy.update(
+            LinkSample(float(t), None, 0.0, 50.0, 3.0, 0.05, 20.0, reported=into == 12)
+        )
+        if d.mode is Mode.AUDIO_ONLY:
+            break
+        if d.probing is Mode.AUDIO_ONLY and probing_from is None:
+            probing_from = t
+        assert probing_from is None or d.probing is Mode.AUDIO_ONLY, (t, d.reason)
+    assert d.mode is Mode.AUDIO_ONLY and into == 12, (into, d.reason)
+
+
+def test_a_failed_video_probes_stray_video_does_not_judge_sound_only() -> None:
+    """A video probe from sound-only that fails leaves the participant sending video until the
+    plan reaches it over the flooded link; those seconds (the probe's video over the uplink's
+    estimate) are not sound's load, and drop the leg to text only if they outlast the grace a
+    step down gets (`obey_grace_s`)."""
+    policy = AdaptationPolicy(start=Mode.AUDIO_ONLY)
+    t = 0
+    d = None
+    while d is None or d.probing is not Mode.VIDEO_LOW:
+        t += 1
+        d = policy.update(LinkSample(float(t), None, 0.0, 50.0, 3.0, 0.05, 40.0))
+        assert t < 10, d
+    t += 1
+    d = policy.update(LinkSample(float(t), 30.0, 0.5, 400.0, 3.0, 0.05, 150.0))  # the flood
+    assert d.probing is None and d.mode is Mode.AUDIO_ONLY, d.reason
+    failed = t
+    stray = []
+    for _ in range(8):
+        t += 1
+        d = policy.update(LinkSample(float(t), 12.0, 0.2, 400.0, 3.0, 0.05, 90.0, stray_kbps=60.0))
+        stray.append((t - failed, d.mode))
+    within = [m for dt, m in stray if dt <= policy.config.obey_grace_s]
+    assert set(within) == {Mode.AUDIO_ONLY}, stray
+    assert stray[-1][1] is Mode.TEXT_ONLY, stray  # a sender that never obeys is judged after it

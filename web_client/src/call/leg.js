@@ -15,6 +15,7 @@
 // - `consult.send` is an order: what this link may send. It is applied to the encoders at once.
 import { Emitter } from "../net/events.js";
 import { openDevices } from "./devices.js";
+import { missedChange } from "./modes.js";
 import { readStats } from "./stats.js";
 
 const OFFER_TIMEOUT_MS = 30000;
@@ -242,12 +243,10 @@ export class CallLeg extends Emitter {
       this.emit("mode", data);
     } else if (event === "consult.quality") {
       this.quality.set(data.participant_id, data);
-      const known = this.modes.get(data.participant_id);
-      // A participant who joined after the last consult.mode: their first sample names the mode.
-      if (!known) {
-        const first = { participant_id: data.participant_id, mode: data.mode, previous: null, reason: "" };
-        this.modes.set(data.participant_id, first);
-        this.emit("mode", first);
+      const missed = missedChange(this.modes.get(data.participant_id), data);
+      if (missed) {
+        this.modes.set(data.participant_id, missed);
+        this.emit("mode", missed);
       }
       this.emit("quality", data);
     } else if (event === "consult.mode_choice") {

@@ -38,3 +38,19 @@ export function causeOf(change) {
   if (reason.includes("probe ok") || !down) return "better";
   return "weak";
 }
+
+/**
+ * The mode change a quality sample shows when the screen missed its `consult.mode`, or null.
+ * Mode changes go once, at once; a participant whose socket was down at that moment (a link
+ * that just recovered drops and reconnects it) never hears of it, while every quality sample
+ * names the leg's mode (its first one also names the mode of a participant who joined after the
+ * last change). Without this a patient's screen said "text only" for a whole minute of video.
+ * The reason is the sample's: no measured cause, only the direction ("better" or "weak").
+ * @param {{mode: string}|undefined} known the last mode change seen for that participant
+ * @param {{participant_id: string, mode: string}} quality
+ */
+export function missedChange(known, quality) {
+  if (!MODES.includes(quality.mode) || (known && known.mode === quality.mode)) return null;
+  if (!known) return { participant_id: quality.participant_id, mode: quality.mode, previous: null, reason: "" };
+  return { participant_id: quality.participant_id, mode: quality.mode, previous: known.mode, reason: "quality sample" };
+}

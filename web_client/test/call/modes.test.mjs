@@ -2,7 +2,7 @@
 // of each reason media/policy.py and consultations/media_bridge.py actually write.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { causeOf, modeFamily, modeKey } from "../../src/call/modes.js";
+import { causeOf, missedChange, modeFamily, modeKey } from "../../src/call/modes.js";
 
 test("a mode is a catalogue key and one of three families", () => {
   assert.equal(modeKey("video-high"), "video_high");
@@ -25,4 +25,19 @@ test("each reason of the policy has its cause", () => {
   // The first mode of a leg, or a change without a reason, explains nothing.
   assert.equal(causeOf({ previous: null, mode: "video-high", reason: "" }), "");
   assert.equal(change("video-high", "audio-only", ""), "");
+});
+
+test("a quality sample naming another mode than the screen knows is the change it missed", () => {
+  const sample = (mode) => ({ participant_id: "p1", mode, probing: null, measured: {} });
+  // Seen already: nothing to announce.
+  assert.equal(missedChange({ mode: "video-low" }, sample("video-low")), null);
+  // The first sample of a participant who joined after the last change names the mode, no cause.
+  assert.deepEqual(missedChange(undefined, sample("audio-only")), { participant_id: "p1", mode: "audio-only", previous: null, reason: "" });
+  assert.equal(causeOf(missedChange(undefined, sample("audio-only"))), "");
+  // The climb back to video went while the patient's socket was down: the screen said text.
+  const climbed = missedChange({ mode: "text-only", previous: "audio-only" }, sample("video-low"));
+  assert.deepEqual([climbed.previous, climbed.mode, causeOf(climbed)], ["text-only", "video-low", "better"]);
+  assert.equal(causeOf(missedChange({ mode: "video-high" }, sample("audio-only"))), "weak");
+  // A mode this screen does not know is no change to announce.
+  assert.equal(missedChange({ mode: "video-high" }, sample("warp-speed")), null);
 });

@@ -247,11 +247,15 @@ async def test_one_senders_messages_keep_their_order_across_overlapping_batches(
         # COMMIT), not before.
         seen: list[str] = []
         lock_heads, append = room_store.lock_heads, message_store.append
-        write_batch = message_store.write_batch
+        write_batch, lock_batch = message_store.write_batch, message_store.lock_batch
 
-        async def locking(conn: Any, rooms: Any) -> Any:
+        async def locking(conn: Any, rooms: Any) -> Any:  # SQLite's room locks
             seen.append("locked")
             return await lock_heads(conn, rooms)
+
+        async def locking_all(conn: Any, rooms: Any) -> Any:  # PostgreSQL's, audit tip included
+            seen.append("locked")
+            return await lock_batch(conn, rooms)
 
         async def auditing(conn: Any, records: Any) -> None:  # SQLite's last write
             seen.append("audited")
@@ -262,11 +266,48 @@ async def test_one_senders_messages_keep_their_order_across_overlapping_batches(
             await write_batch(*args)
 
         monkeypatch.setattr(room_store, "lock_heads", locking)
+        monkeypatch.setattr(message_store, "lock_batch", locking_all)
         monkeypatch.setattr(message_store, "append", auditing)
         monkeypatch.setattr(message_store, "write_batch", writing)
         pending = message_store._Pending(devices[0], shared[0], "handed-off", '{"ct":"x"}')
         (stored,) = await w.svc.messages._commit_batch([pending], lambda: seen.append("next"))
         assert isinstance(stored, StoredMessage)
         assert seen == ["locked", "audited", "next"]
+    finally:
+        await w.close()
+
+
+async def test_sends_beside_membership_changes_never_deadlock(
+    start_server: Any, tmp_path: Path, database_url: str
+) -> None:
+    """Every writer of the database locks rooms before the audit chain's tip (a member added:
+    the room's row, then its audit row). The message writer takes both in one statement on
+    PostgreSQL (server/messaging/pg_batch_write.py, `lock_batch`), rooms first: many batches
+    beside many additions to the same rooms must all go through, none refused by a deadlock."""
+    running = await start_server(make_settings(tmp_path, database_url, write_batch_max=4))
+    w = await build_world(running)
+    try:
+        devices = await _devices(w)
+        room_ids = await _rooms(w, devices)
+        newcomers = [(await w.user("clinician", f"late{i}"))[0] for i in range(6)]
+        owner = devices[0]
+
+        async def send(i: int) -> Any:
+            p = devices[(0, 2)[i % 2]]
+            return await w.svc.messages.send(p, room_ids[i % 2 * 2], f"dl-{i}", '{"ct":"x"}')
+
+        async def admit(i: int) -> Any:
+            room = room_ids[i % len(room_ids)]
+            return await rooms.add_member(w.svc, owner, room, newcomers[i], "member", None, None)
+
+        results = await asyncio.gather(
+            *(send(i) for i in range(120)), *(admit(i) for i in range(len(newcomers)))
+        )
+        sent = results[:120]
+        assert all(isinstance(r, StoredMessage) for r in sent), [
+            r for r in sent if not isinstance(r, StoredMessage)
+        ]
+        ok, _checked, reason = await w.svc.audit.verify()
+        assert ok, reason
     finally:
         await w.close()

@@ -63,6 +63,18 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def driver_read(self) -> AsyncIterator[Any]:
+        """PostgreSQL only: the asyncpg connection under a pooled read connection (checked out,
+        pinged and returned as `read` does), for the few reads hot enough that SQLAlchemy's
+        per-execution work shows in a profile; the statement is compiled from the same
+        SQLAlchemy expression once at import (`server/auth/sessions.py`)."""
+        if self.is_sqlite:
+            raise RuntimeError("driver_read is for PostgreSQL (asyncpg)")
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits on normal exit and rolls back on any exception."""
         if self._write_lock is None:

@@ -33,7 +33,7 @@ from server.db.engine import Database
 from server.db.group_commit import GroupCommit, NextMayStart, serial
 from server.db.models import Message, new_id, now_ms
 from server.errors import ApiError, not_found
-from server.messaging.pg_batch_write import lock_batch, write_batch
+from server.messaging.pg_batch_write import lock_batch, read_batch, write_batch
 from server.ops import metrics
 from server.rooms import store as room_store
 
@@ -142,8 +142,16 @@ class MessageStore:
         """The batch's one transaction, in this order: members, retries, seq reservation under
         the rooms' row locks, insert and audit."""
         keys = [(p.principal.device_id, p.client_msg_id) for p in batch]
-        members = await room_store.members_by_room(conn, {p.room_id for p in batch})
-        plan = _triage(batch, keys, members, await _already_stored(conn, keys))
+        rooms = {p.room_id for p in batch}
+        if self.db.is_sqlite:
+            members = await room_store.members_by_room(conn, rooms)
+            existing = await _already_stored(conn, keys)
+        else:
+            members, stored = await read_batch(conn, rooms, keys)
+            existing = {
+                (r.sender_device_id, r.client_msg_id): row_to_stored(r, True) for r in stored
+            }
+        plan = _triage(batch, keys, members, existing)
         ts = now_ms()
         last_seq, tip = await _lock_rooms(conn, batch, plan, audit_tip=not self.db.is_sqlite)
         rows, audit = _new_messages(batch, plan, last_seq, members, ts)

@@ -140,7 +140,8 @@ class MessageStore:
         self, conn: AsyncConnection, batch: list[_Pending]
     ) -> list[StoredMessage | ApiError]:
         """The batch's one transaction, in this order: members, retries, seq reservation under
-        the rooms' row locks, insert and audit."""
+        the rooms' row locks, insert and audit (on PostgreSQL one statement each for the reads,
+        the locks and the writes: `messaging/pg_batch_write.py`)."""
         keys = [(p.principal.device_id, p.client_msg_id) for p in batch]
         rooms = {p.room_id for p in batch}
         if self.db.is_sqlite:
@@ -157,11 +158,12 @@ class MessageStore:
         rows, audit = _new_messages(batch, plan, last_seq, members, ts)
         if rows:
             new_seqs = {r: last_seq[r] + len(idxs) for r, idxs in plan.per_room.items()}
-            if tip is None:
+            if self.db.is_sqlite:
                 await room_store.set_last_seqs(conn, new_seqs)
                 await conn.execute(insert(Message), rows)
                 await append(conn, audit)
             else:
+                assert tip is not None  # new rows mean locked rooms, and the tip with them
                 await write_batch(conn, new_seqs, rows, chained(audit, *tip))
         return _settle_repeats(keys, plan)
 

@@ -217,8 +217,12 @@ class Call:
                 answer = await leg.negotiate(sdp)
             except Exception as exc:
                 # A fresh leg, or one left half-negotiated (aiortc has no rollback), is unusable.
+                # A live leg broken by a renegotiation (the browser's ptime change offers again)
+                # is reported lost (`failed`): its participant then offers a fresh leg at once.
+                # Reported `closed` (a leg ended on purpose), the browser kept its side and waited
+                # for its own ICE consent to fail, ~30 s without sound or picture.
                 if fresh or leg.pc.signalingState != "stable":
-                    await self._drop(leg_id, "closed")
+                    await self._drop(leg_id, "closed" if fresh else "failed")
                     self._route()
                 if isinstance(exc, MediaError):
                     raise

@@ -236,3 +236,41 @@ async def test_a_bye_does_not_stop_the_relay(harness: Harness) -> None:
     before = b.counters.frames["video"]
     assert await settle(lambda: b.counters.frames["video"] >= before + 10, timeout=20)
     assert a.counters.frames["video"] > 0
+
+
+async def test_a_renegotiation_that_breaks_a_live_leg_reports_it_lost(harness: Harness) -> None:
+    """An offer on a live leg (same ICE credentials: a renegotiation, as the browser's ptime
+    change makes) that aiortc takes but the leg cannot answer (no VP8 left for its video) leaves
+    it half-negotiated, and aiortc has no rollback: the leg is dropped and reported lost
+    (`failed`, which the browser answers with a fresh leg), not `closed` (a leg ended on
+    purpose, which the browser leaves to its own ICE consent: ~30 s without media)."""
+    patient = await harness.join("patient", priority=2)
+    await harness.join("clinician", priority=1)
+    assert await settle(lambda: patient.counters.frames["video"] >= 5, timeout=30)
+    offer = (await patient.pc.createOffer()).sdp
+    lines = offer.split("\r\n")
+    vp8 = {line.split(":", 1)[1].split(" ", 1)[0] for line in lines if "VP8/90000" in line}
+    assert vp8
+    broken = [
+        line
+        for line in lines
+        if not any(
+            line.startswith(f"a={kind}:{pt}")
+            for kind in ("rtpmap", "fmtp", "rtcp-fb")
+            for pt in vp8
+        )
+    ]
+    broken = [
+        " ".join(part for part in line.split(" ") if part not in vp8)
+        if line.startswith("m=video")
+        else line
+        for line in broken
+    ]
+    with pytest.raises(MediaError) as err:
+        await harness.call.offer("patient", "\r\n".join(broken), 2)
+    assert err.value.code == "bad_sdp"
+    assert "patient" not in harness.call.legs
+    states = [
+        getattr(e, "state", None) for e in harness.events if getattr(e, "leg_id", "") == "patient"
+    ]
+    assert "failed" in states and "closed" not in states, states

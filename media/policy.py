@@ -286,7 +286,8 @@ class PolicyConfig:
     # A clean probe whose estimate still grows by `probe_ramp_gain` per sample may run this long.
     probe_ramp_max_s: float = 10.0
     probe_ramp_gain: float = 1.02
-    # A probe no receiver report has told yet waits this long for one. An audio probe (from
+    # An audio probe no receiver report has told yet waits this long for one (a video probe
+    # waits `probe_ramp_max_s`: video is reported every second). An audio probe (from
     # text-only) is told only by the reports on our sound, which browsers send every 5 s
     # randomised over 2.5-7.5 s (libwebrtc's audio interval), and the first one after the
     # stream resumed is left out (it spans the pause: media/measure.py): the first that counts
@@ -918,10 +919,12 @@ class AdaptationPolicy:
         if sample.t - probe.started < probe.length - 1e-6:
             return None
         if probe.seconds == 0:
-            # Nothing has told what the probe's load cost yet: wait for a report (two of the
-            # browser's audio intervals, `probe_report_wait_s`); a link that loses every report
-            # fails it.
-            wait = max(cfg.probe_ramp_max_s, cfg.probe_report_wait_s)
+            # Nothing has told what the probe's load cost yet: wait for a report (for sound, two
+            # of the browser's audio intervals, `probe_report_wait_s`; video is reported every
+            # second); a link that loses every report fails it.
+            wait = cfg.probe_ramp_max_s
+            if probe.mode is Mode.AUDIO_ONLY:
+                wait = max(wait, cfg.probe_report_wait_s)
             if sample.t - probe.started >= wait - 1e-6:
                 self._fail(probe.mode, sample.t)
             return None

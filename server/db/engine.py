@@ -70,9 +70,26 @@ class Database:
         SQLAlchemy expression once at import (`server/auth/sessions.py`)."""
         if self.is_sqlite:
             raise RuntimeError("driver_read is for PostgreSQL (asyncpg)")
+        from asyncpg import exceptions as pg  # the `postgres` extra: not there with SQLite only
+
+        # asyncpg's errors when the connection itself went (closed under us, the server shutting
+        # down or terminating the backend, the socket gone), not a statement's own error.
+        lost = (
+            pg.InterfaceError,
+            pg.PostgresConnectionError,
+            pg.OperatorInterventionError,
+            OSError,
+        )
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()
-            yield raw.driver_connection
+            try:
+                yield raw.driver_connection
+            except lost as exc:
+                # Past SQLAlchemy, asyncpg's own errors would read as bugs (`internal`) where a
+                # lost connection (PostgreSQL restarting) must read as `unavailable`
+                # (db/outage.py); and the dead connection must not go back to the pool.
+                await conn.invalidate()
+                raise ConnectionError(f"database connection lost: {type(exc).__name__}") from exc
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:

@@ -243,7 +243,7 @@ export class CallLeg extends Emitter {
       this.emit("mode", data);
     } else if (event === "consult.quality") {
       this.quality.set(data.participant_id, data);
-      const missed = missedChange(this.modes.get(data.participant_id), data);
+      const missed = missedChange(this.modes.get(data.participant_id), data, this.choices.get(data.participant_id));
       if (missed) {
         this.modes.set(data.participant_id, missed);
         this.emit("mode", missed);

@@ -45,12 +45,15 @@ export function causeOf(change) {
  * that just recovered drops and reconnects it) never hears of it, while every quality sample
  * names the leg's mode (its first one also names the mode of a participant who joined after the
  * last change). Without this a patient's screen said "text only" for a whole minute of video.
- * The reason is the sample's: no measured cause, only the direction ("better" or "weak").
+ * The reason is the sample's: no measured cause, only the direction ("better" or "weak"), or
+ * "manual" when the mode is the one chosen by hand for that participant (consult.mode_choice).
  * @param {{mode: string}|undefined} known the last mode change seen for that participant
  * @param {{participant_id: string, mode: string}} quality
+ * @param {string|undefined} chosen the mode chosen by hand for that participant, if any
  */
-export function missedChange(known, quality) {
+export function missedChange(known, quality, chosen) {
   if (!MODES.includes(quality.mode) || (known && known.mode === quality.mode)) return null;
   if (!known) return { participant_id: quality.participant_id, mode: quality.mode, previous: null, reason: "" };
-  return { participant_id: quality.participant_id, mode: quality.mode, previous: known.mode, reason: "quality sample" };
+  const reason = chosen === quality.mode ? "manual" : "quality sample";
+  return { participant_id: quality.participant_id, mode: quality.mode, previous: known.mode, reason };
 }

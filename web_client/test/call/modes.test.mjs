@@ -38,6 +38,8 @@ test("a quality sample naming another mode than the screen knows is the change i
   const climbed = missedChange({ mode: "text-only", previous: "audio-only" }, sample("video-low"));
   assert.deepEqual([climbed.previous, climbed.mode, causeOf(climbed)], ["text-only", "video-low", "better"]);
   assert.equal(causeOf(missedChange({ mode: "video-high" }, sample("audio-only"))), "weak");
+  // Missed while the host had chosen sound only for the patient: chosen by hand, not weak.
+  assert.equal(causeOf(missedChange({ mode: "video-high" }, sample("audio-only"), "audio-only")), "manual");
   // A mode this screen does not know is no change to announce.
   assert.equal(missedChange({ mode: "video-high" }, sample("warp-speed")), null);
 });

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db.driver_sql import for_asyncpg
 from server.db.engine import Database
 from server.db.group_commit import GroupCommit, NextMayStart, serial
 from server.db.models import Device, Session, User, new_id, now_ms
@@ -50,12 +50,7 @@ _RESOLVE = (
 # The same statement for asyncpg itself (prepared once per connection): SQLAlchemy's execution
 # path (statement cache key, execution context, result rows) was two thirds of the lookup's CPU
 # in a 5,000-client storm's profile (docs/performance.md §16).
-_RESOLVE_PG = str(
-    _RESOLVE.compile(
-        dialect=postgresql_asyncpg.dialect(),  # type: ignore[no-untyped-call]
-        compile_kwargs={"render_postcompile": True},
-    )
-)
+_RESOLVE_PG = for_asyncpg(_RESOLVE)
 
 
 class SessionService:
@@ -217,11 +212,6 @@ async def live_device_owners(conn: AsyncConnection, device_ids: list[str]) -> di
     """device_id -> user_id for those of `device_ids` that exist and are not revoked."""
     rows = (await conn.execute(_LIVE_DEVICES, {"device_ids": device_ids})).all()
     return {r.id: r.user_id for r in rows}
-
-
-async def device_is_live(conn: AsyncConnection, device_id: str) -> bool:
-    """Whether the device exists and is not revoked."""
-    return bool(await live_device_owners(conn, [device_id]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from server.ops import metrics
 from server.realtime.connections import user_room
 from server.realtime.registry import on
 
-from .history import missed_messages, older_messages
+from .history import SqlPageReads, missed_messages, older_messages
+from .pg_sync_read import PgPageReads, to_device_pending
 from .schemas import History, MessageSend, Sync
 from .store import StoredMessage
 
@@ -62,9 +63,14 @@ async def message_send(svc: Services, conn: Connection, p: MessageSend) -> dict[
 async def sync(svc: Services, conn: Connection, p: Sync) -> dict[str, Any]:
     user = conn.principal
     limit = min(p.limit or svc.settings.sync_page_size, svc.settings.sync_page_size)
-    async with svc.db.read() as reading:
-        pages, more = await missed_messages(reading, user.user_id, p.since, limit)
-        pending, td_more = await svc.parts.todevice.pending(reading, user.device_id, limit)
+    if svc.db.is_sqlite:
+        async with svc.db.read() as reading:
+            pages, more = await missed_messages(SqlPageReads(reading), user.user_id, p.since, limit)
+            pending, td_more = await svc.parts.todevice.pending(reading, user.device_id, limit)
+    else:  # every reconnecting client's first call: asyncpg's own statements (pg_sync_read.py)
+        async with svc.db.driver_read() as pg:
+            pages, more = await missed_messages(PgPageReads(pg), user.user_id, p.since, limit)
+            pending, td_more = await to_device_pending(pg, user.device_id, limit)
     out_rooms: list[dict[str, Any]] = []
     reads: list[AuditRecord] = []
     for page in pages:

@@ -16,17 +16,18 @@ and not losing:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import Field, StringConstraints
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.log import AuditRecord, append
-from server.auth.sessions import device_is_live, live_device_owners
+from server.auth.sessions import live_device_owners
 from server.db.engine import Database
-from server.db.models import ToDevice, now_ms
+from server.db.models import Device, ToDevice, now_ms
 from server.errors import ApiError
 from server.realtime.connections import device_room
 from server.realtime.registry import on
@@ -67,14 +68,38 @@ class ToDeviceAck(Strict):
     up_to: Annotated[int, Field(ge=0, le=MAX_INT64)]
 
 
-def _wire(row: Any) -> dict[str, Any]:
-    """The `todevice.new` / `sync.to_device` form of a queued entry."""
+# A live (not revoked) device's queue, oldest first, one statement: the device check was a
+# round trip of its own on every `sync` page. Built once; `limit` is bound (page + 1, to tell
+# `more`).
+PENDING = (
+    select(ToDevice.__table__)
+    .where(
+        ToDevice.recipient_device_id == bindparam("device_id"),
+        select(Device.id)
+        .where(Device.id == ToDevice.recipient_device_id, Device.revoked_at.is_(None))
+        .exists(),
+    )
+    .order_by(ToDevice.id)
+    .limit(bindparam("limit"))
+)
+
+
+def page_of_pending(
+    rows: Sequence[Mapping[Any, Any]], limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """A page of `PENDING`'s rows (fetched with `limit + 1`) and whether more are queued."""
+    return [_wire(r) for r in rows[:limit]], len(rows) > limit
+
+
+def _wire(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The `todevice.new` / `sync.to_device` form of a queued entry (a row's mapping, or an
+    asyncpg record)."""
     return {
-        "id": row.id,
-        "sender": {"user_id": row.sender_user_id, "device_id": row.sender_device_id},
-        "type": row.type,
-        "payload": row.payload,
-        "ts": row.created_at,
+        "id": row["id"],
+        "sender": {"user_id": row["sender_user_id"], "device_id": row["sender_device_id"]},
+        "type": row["type"],
+        "payload": row["payload"],
+        "ts": row["created_at"],
     }
 
 
@@ -101,17 +126,9 @@ class ToDeviceQueue:
     ) -> tuple[list[dict[str, Any]], bool]:
         """Oldest first; `more` when the device has further entries beyond this page. On the
         caller's read connection (`sync` shares one with its message page)."""
-        if not await device_is_live(conn, device_id):
-            return [], False
-        rows = (
-            await conn.execute(
-                select(ToDevice.__table__)
-                .where(ToDevice.recipient_device_id == device_id)
-                .order_by(ToDevice.id)
-                .limit(limit + 1)
-            )
-        ).all()
-        return [_wire(r) for r in rows[:limit]], len(rows) > limit
+        params = {"device_id": device_id, "limit": limit + 1}
+        rows = [r._mapping for r in await conn.execute(PENDING, params)]
+        return page_of_pending(rows, limit)
 
     async def store(
         self, sender: Principal, client_msg_id: str, items: list[ToDeviceItem]
@@ -173,7 +190,9 @@ class ToDeviceQueue:
                         .order_by(ToDevice.id)
                     )
                 ).all()
-                fresh = [{"device_id": r.recipient_device_id, "wire": _wire(r)} for r in stored]
+                fresh = [
+                    {"device_id": r.recipient_device_id, "wire": _wire(r._mapping)} for r in stored
+                ]
                 await append(
                     conn,
                     [

@@ -271,17 +271,6 @@ async def delete_membership(conn: AsyncConnection, room_id: str, user_id: str) -
     )
 
 
-async def member_rooms(conn: AsyncConnection, user_id: str) -> dict[str, int]:
-    """room_id -> last_seq for every room the user is a member of, in room id order."""
-    rows = await conn.execute(
-        select(Room.id, Room.last_seq)
-        .join(Membership, Membership.room_id == Room.id)
-        .where(Membership.user_id == user_id)
-        .order_by(Room.id)
-    )
-    return {r.id: r.last_seq for r in rows}
-
-
 async def last_seq_if_member(conn: AsyncConnection, room_id: str, user_id: str) -> int | None:
     """The room's message counter, or None when the room does not exist or the user is not in
     it (one query: both answers look the same to a non-member)."""

@@ -7,6 +7,9 @@ from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 NUMBERED = re.compile(r"^## (\d+)\. ", re.MULTILINE)
+# In a section, the analysis written by hand below this line survives the bench's rewrite of
+# the section (runs and their readings accumulate there; a rewrite once wiped a day's of them).
+HAND_WRITTEN = "<!-- written by hand below: kept when the bench rewrites this section -->"
 
 
 def write_section(heading: str, lines: list[str], doc: Path = DOC) -> None:
@@ -19,6 +22,10 @@ def write_section(heading: str, lines: list[str], doc: Path = DOC) -> None:
         head, rest = text.split(heading, 1)
         nxt = rest.find("\n## ")
         tail = rest[nxt + 1 :] if nxt >= 0 else ""
+        section = rest[:nxt] if nxt >= 0 else rest
+        if HAND_WRITTEN in section:
+            kept = section[section.index(HAND_WRITTEN) :].rstrip()
+            body += "\n" + kept + "\n"
         text = head + body + ("\n" + tail if tail else "")
     else:
         number = NUMBERED.match(heading + " ")

@@ -299,63 +299,8 @@ def render(result: dict[str, Any]) -> list[str]:
         f"{'**met**' if met else '**not met**'} (median storm: last client caught up after "
         f"{med['caught_up_last_s']:.1f} s; {lost} messages missing and {twice} delivered twice "
         f"over all storms; {failed} clients failed).",
-        "",
-        *ANALYSIS,
     ]
     return lines
-
-
-# Hand-written, from the measurements of 2026-12-07 (same machine, same command); the table above
-# is rewritten by every run, this stays until someone measures again.
-ANALYSIS = [
-    "### Where the storm's time went, and what changed (2026-12-07)",
-    "",
-    "Each row is a storm after the change (cumulative; one worker; the first two rows at "
-    "1,000 clients, where the old server still finished; a range is three storms):",
-    "",
-    "| change | clients | last caught up (s) | failed | server CPU (s) |",
-    "|---|---:|---:|---:|---:|",
-    "| before: one transaction per audited read, each waiting on the `audit_head` row lock "
-    "| 1,000 | 18.6 | 0 | 17.5 |",
-    "| audit rows of concurrent reads group-committed (`server/db/group_commit.py`, shared "
-    "with the message writer) | 1,000 | 6.2 | 0 | 6.8 |",
-    "| same | 5,000 | 52.9 | 637 | 65.0 |",
-    "| PostgreSQL reads without BEGIN/ROLLBACK (autocommit; the checkout ping one round trip "
-    "instead of three): six round trips a read became two | 5,000 | 46.5 | 564 (+171 late) "
-    "| 55.2 |",
-    "| the cycle collector tuned (`server/ops/collector.py`: ~1 M live objects walked by a "
-    "full collection every few seconds, 19 s of collector time over the run before, "
-    "2-3 s after) and a listen backlog of 2,048 (aiohttp's 128 dropped SYNs) | 5,000 | "
-    "32.6 | 0 | 31.5 |",
-    "| python-socketio's pending-connect list and room scan on disconnect made O(1) "
-    "(`server/realtime/room_index.py`), presence announced by one task with one co-member "
-    "query per batch (`server/presence/announcer.py`), off the connect path "
-    "| 5,000 | 27-32 | 0 | 26-31 |",
-    "| from here the outage is longer than a minute (each session lookup also writes "
-    "last_seen_at; before this row the storms ran with fresh sessions): those writes "
-    "group-committed (`server/auth/sessions.py`), and `sync` reads its messages and the "
-    "to-device queue on one checkout | 5,000 | 22.4-26.6 | 0 | 21.4-25.7 |",
-    "",
-    "The same storm with `--workers 2`, measured before the last row's changes, with fresh "
-    "sessions (Redis bus; the two workers share this 2-core machine "
-    "with PostgreSQL and the two Node processes, so the machine was saturated): last client "
-    "caught up after 20.5 s, 0 lost, 0 failed, 26.5 s of CPU over both workers.",
-    "",
-    "Where a client's ~4.5-5 ms of server CPU goes now (py-spy, `--profile`): the server is "
-    "CPU-bound for the whole storm (its CPU time is the storm's wall time). About a third is "
-    "SQLAlchemy Core and asyncpg for the statements a client costs (session lookup; the room "
-    "list and its messages, the to-device queue and its device check, on one checkout; a "
-    "ping before each checkout), a third the WebSocket upgrade and the engine.io/socket.io "
-    "handshake (aiohttp, python-engineio, python-socketio's connect path), a quarter the "
-    "loop's own I/O, "
-    "the rest JSON and the presence fan-out (50,000 deliveries). The next levers, in order of "
-    "expected gain: the hot reads as prepared asyncpg statements without SQLAlchemy's "
-    "per-execution work, and the to-device check folded into its query; a lean handshake "
-    "(the path `realtime/fanout.py` took for writes: decode once, no task per step); one "
-    "worker per core on a machine whose cores are not shared with the load generator. The "
-    "browser app spreads its reconnects (socket.io's randomised 1-30 s "
-    "backoff); this bench sends every client at the same instant, the worst case.",
-]
 
 
 def _client_version() -> str:

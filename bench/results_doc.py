@@ -22,6 +22,10 @@ def _f(v: Any, nd: int = 0) -> str:
     return str(v)
 
 
+def _memory_clients(rows: list[dict[str, Any]]) -> int:
+    return max(int(r["connected"]) + int(r["connect_failed"]) for r in rows)
+
+
 def _client(row: dict[str, Any]) -> str:
     """Which load generator drove the row (rows from before it was recorded: ours)."""
     return {
@@ -99,7 +103,8 @@ def render(res: dict[str, Any], argv: list[str]) -> str:
         out.append("")
     if res.get("memory"):
         out += [
-            f"### 3. Idle connections ({res['config']['idle_clients']} clients)",
+            # From the rows: a later partial run's config is not the memory run's.
+            f"### 3. Idle connections ({_memory_clients(res['memory'])} clients)",
             "",
             "| server | client | connected | failed | RSS before MiB | RSS after MiB | "
             "KB per connection | connect phase s |",

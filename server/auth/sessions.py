@@ -50,7 +50,7 @@ _RESOLVE = (
 # The same statement for asyncpg itself (prepared once per connection): SQLAlchemy's execution
 # path (statement cache key, execution context, result rows) was two thirds of the lookup's CPU
 # in a 5,000-client storm's profile (docs/performance.md §16).
-_RESOLVE_PG = for_asyncpg(_RESOLVE)
+_RESOLVE_PG = for_asyncpg(_RESOLVE, ("token_hash",))
 
 
 class SessionService:

@@ -14,10 +14,15 @@ from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.sql.expression import Executable
 
 
-def for_asyncpg(stmt: Executable) -> str:
-    return str(
-        stmt.compile(  # type: ignore[attr-defined]
-            dialect=postgresql_asyncpg.dialect(),  # type: ignore[no-untyped-call]
-            compile_kwargs={"render_postcompile": True},
-        )
+def for_asyncpg(stmt: Executable, params: tuple[str, ...]) -> str:
+    """The statement's text for asyncpg; `params` names its bound parameters in the order the
+    caller passes their values ($1, $2, ...), checked here (at import) so that a changed
+    expression fails loudly instead of binding a value to the wrong column."""
+    compiled = stmt.compile(  # type: ignore[attr-defined]
+        dialect=postgresql_asyncpg.dialect(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"render_postcompile": True},
     )
+    order = tuple(compiled.positiontup or ())
+    if order != params:
+        raise RuntimeError(f"asyncpg parameters are {order}, the caller passes {params}")
+    return str(compiled)

@@ -66,8 +66,9 @@ class Database:
     async def driver_read(self) -> AsyncIterator[Any]:
         """PostgreSQL only: the asyncpg connection under a pooled read connection (checked out,
         pinged and returned as `read` does), for the few reads hot enough that SQLAlchemy's
-        per-execution work shows in a profile; the statement is compiled from the same
-        SQLAlchemy expression once at import (`server/auth/sessions.py`)."""
+        per-execution work shows in a profile (the session lookup, a `sync` page's reads); their
+        statements are compiled from the same SQLAlchemy expressions once at import
+        (`server/db/driver_sql.py`)."""
         if self.is_sqlite:
             raise RuntimeError("driver_read is for PostgreSQL (asyncpg)")
         from asyncpg import exceptions as pg  # the `postgres` extra: not there with SQLite only
@@ -85,6 +86,8 @@ class Database:
             try:
                 yield raw.driver_connection
             except lost as exc:
+                if isinstance(exc, pg.QueryCanceledError):
+                    raise  # a statement cancelled (timeout, pg_cancel_backend): the link is fine
                 # Past SQLAlchemy, asyncpg's own errors would read as bugs (`internal`) where a
                 # lost connection (PostgreSQL restarting) must read as `unavailable`
                 # (db/outage.py); and the dead connection must not go back to the pool.

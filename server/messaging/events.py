@@ -12,7 +12,7 @@ from server.realtime.connections import user_room
 from server.realtime.registry import on
 
 from .history import SqlPageReads, missed_messages, older_messages
-from .pg_sync_read import PgPageReads, to_device_pending
+from .pg_sync_read import PgPageReads
 from .schemas import History, MessageSend, Sync
 from .store import StoredMessage
 
@@ -70,7 +70,8 @@ async def sync(svc: Services, conn: Connection, p: Sync) -> dict[str, Any]:
     else:  # every reconnecting client's first call: asyncpg's own statements (pg_sync_read.py)
         async with svc.db.driver_read() as pg:
             pages, more = await missed_messages(PgPageReads(pg), user.user_id, p.since, limit)
-            pending, td_more = await to_device_pending(pg, user.device_id, limit)
+            queue = svc.parts.todevice
+            pending, td_more = await queue.pending_on_driver(pg, user.device_id, limit)
     out_rooms: list[dict[str, Any]] = []
     reads: list[AuditRecord] = []
     for page in pages:

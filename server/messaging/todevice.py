@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.log import AuditRecord, append
 from server.auth.sessions import live_device_owners
+from server.db.driver_sql import for_asyncpg
 from server.db.engine import Database
 from server.db.models import Device, ToDevice, now_ms
 from server.errors import ApiError
@@ -84,6 +85,9 @@ PENDING = (
 )
 
 
+_PENDING_PG = for_asyncpg(PENDING, ("device_id", "limit"))
+
+
 def page_of_pending(
     rows: Sequence[Mapping[Any, Any]], limit: int
 ) -> tuple[list[dict[str, Any]], bool]:
@@ -129,6 +133,13 @@ class ToDeviceQueue:
         params = {"device_id": device_id, "limit": limit + 1}
         rows = [r._mapping for r in await conn.execute(PENDING, params)]
         return page_of_pending(rows, limit)
+
+    async def pending_on_driver(
+        self, pg: Any, device_id: str, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """`pending` on the asyncpg connection of `Database.driver_read` (PostgreSQL): every
+        reconnecting client's `sync` reads its queue (messaging/pg_sync_read.py)."""
+        return page_of_pending(await pg.fetch(_PENDING_PG, device_id, limit + 1), limit)
 
     async def store(
         self, sender: Principal, client_msg_id: str, items: list[ToDeviceItem]

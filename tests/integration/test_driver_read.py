@@ -36,3 +36,26 @@ async def test_a_connection_lost_under_driver_read_is_an_outage(database_url: st
                 assert await pg.fetchval("SELECT 1") == 1
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_cancelled_statement_is_not_a_lost_connection(database_url: str) -> None:
+    """A statement cancelled by PostgreSQL (a statement timeout, pg_cancel_backend) is that
+    statement's error: the connection is healthy and goes back to the pool."""
+    from asyncpg.exceptions import QueryCanceledError
+
+    db = Database(database_url)
+    try:
+        with pytest.raises(QueryCanceledError):
+            async with db.driver_read() as pg:
+                pid = pg.get_server_pid()
+                await pg.execute("SET statement_timeout = 50")
+                try:
+                    await pg.fetchval("SELECT pg_sleep(2)")
+                finally:
+                    await pg.execute("RESET statement_timeout")
+        async with db.driver_read() as pg:
+            assert pg.get_server_pid() == pid  # the same connection, not invalidated
+            assert await pg.fetchval("SELECT 1") == 1
+    finally:
+        await db.close()

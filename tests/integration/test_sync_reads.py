@@ -16,7 +16,8 @@ from sqlalchemy import insert, update
 
 from server.db.models import Device, ToDevice, now_ms
 from server.messaging.history import SqlPageReads, missed_messages
-from server.messaging.pg_sync_read import PgPageReads, to_device_pending
+from server.messaging.pg_sync_read import PgPageReads
+from server.rooms import service as room_service
 from tests.conftest import test_settings as make_settings
 from tests.integration.security_world import build_world
 
@@ -33,6 +34,11 @@ async def test_the_asyncpg_page_is_the_sqlalchemy_page(
         svc = w.svc
         owner, member = w.actors["owner"], w.actors["member"]
         rooms = [w.room, await w.fresh_room(), await w.fresh_room()]
+        # A room the member is not in, with messages: on neither page.
+        elsewhere = str(
+            (await room_service.create_room(svc, owner.principal, None, None, None))["room_id"]
+        )
+        await svc.messages.send(owner.principal, elsewhere, "x-0", '{"ct":"x"}')
         for r, room in enumerate(rooms):
             for i in range(3 + 2 * r):
                 await svc.messages.send(owner.principal, room, f"s{r}-{i}", f'{{"ct":"{r}{i}"}}')
@@ -63,7 +69,7 @@ async def test_the_asyncpg_page_is_the_sqlalchemy_page(
             async with svc.db.driver_read() as pg:
                 raw = (
                     await missed_messages(PgPageReads(pg), member.user_id, since, limit),
-                    await to_device_pending(pg, member.device_id, limit),
+                    await svc.parts.todevice.pending_on_driver(pg, member.device_id, limit),
                 )
             return sql, raw
 
@@ -74,7 +80,7 @@ async def test_the_asyncpg_page_is_the_sqlalchemy_page(
             assert raw == sql, (since, limit)
         (pages, more), (queued, td_more) = sql
         assert more and td_more and len(queued) == 2
-        assert sorted(p.room_id for p in pages) == sorted(rooms)
+        assert sorted(p.room_id for p in pages) == sorted(rooms)  # not `elsewhere`
 
         # A revoked device's queue reads empty on both paths (the check is in the statement).
         async with svc.db.write() as conn:

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.postgres
 
 _OTHERS = """
     SELECT pid FROM pg_stat_activity
-    WHERE datname = current_database() AND pid <> pg_backend_pid() {extra}
+    WHERE datname = current_database() AND pid <> pg_backend_pid()
+        AND backend_type = 'client backend' {extra}
 """
 
 

@@ -294,13 +294,7 @@ class BrowserCall:
         return self.world.svc.parts.media_bridge.calls[self.cid]
 
     async def close(self) -> None:
-        for undo in reversed(self._stack):
-            try:
-                res = undo()
-                if asyncio.iscoroutine(res):
-                    await res
-            except Exception as exc:  # keep closing the rest
-                log(f"close: {type(exc).__name__}: {exc}")
+        await media_link.unwind(self._stack)
 
 
 async def measure(

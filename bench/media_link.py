@@ -99,6 +99,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def unwind(stack: list[Callable[[], Any]]) -> None:
+    """Run a bench's undo stack, newest first; a step that fails is logged and the rest still
+    run (a half-built lab must still be torn down)."""
+    for undo in reversed(stack):
+        try:
+            res = undo()
+            if asyncio.iscoroutine(res):
+                await res
+        except Exception as exc:  # keep closing the rest
+            log(f"close: {type(exc).__name__}: {exc}")
+
+
 async def admitted_consultation(
     workdir: Path, stack: list[Callable[[], Any]]
 ) -> tuple[Any, Any, int]:
@@ -239,13 +251,7 @@ class ShapedCall:
         if getattr(self, "_bot_reader", None) is not None:
             self._bot_reader.cancel()
             await asyncio.gather(self._bot_reader, return_exceptions=True)
-        for undo in reversed(self._stack):
-            try:
-                res = undo()
-                if asyncio.iscoroutine(res):
-                    await res
-            except Exception as exc:  # keep closing the rest
-                log(f"close: {type(exc).__name__}: {exc}")
+        await unwind(self._stack)
 
 
 # -- 1. reaction times ------------------------------------------------------------------------

@@ -213,13 +213,7 @@ class TwoBrowsers:
         return self.world.svc.parts.media_bridge.calls[self.cid]
 
     async def close(self) -> None:
-        for undo in reversed(self._stack):
-            try:
-                res = undo()
-                if asyncio.iscoroutine(res):
-                    await res
-            except Exception as exc:  # keep closing the rest
-                log(f"close: {type(exc).__name__}: {exc}")
+        await media_link.unwind(self._stack)
 
 
 async def one_cell(

@@ -9,7 +9,8 @@ keeps the version discipline that lets several devices of one user share the bac
   that names the current version, so a device that missed a rotation learns it;
 - entries are written only under the current version, so a device still using a rotated-out key
   cannot mix its items into the new backup.
-Every call is audited, with versions and counts only, refused ones included.
+Every call is audited, with versions and counts only, refused ones included. The statements are
+in `backup_store.py`.
 """
 
 from __future__ import annotations
@@ -26,19 +27,15 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.api.context import services
 from server.api.routing import json_response, route, validation_error
 from server.audit.log import AuditRecord, append
 from server.auth.principal import Principal
-from server.db.models import KeyBackup, KeyBackupEntry, now_ms
+from server.db.models import now_ms
 from server.errors import ApiError
 
-from .store import byte_order
+from . import backup_store as store
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -96,16 +93,6 @@ def _no_backup() -> ApiError:
     return ApiError("not_found", "no key backup")
 
 
-async def _current_version(conn: AsyncConnection, user_id: str, *, lock: bool) -> int | None:
-    stmt = select(KeyBackup.version).where(KeyBackup.user_id == user_id)
-    if lock:
-        # Orders this user's concurrent backup writers on PostgreSQL (a rotation must not race
-        # an entry upload); SQLite writers are already serialised.
-        stmt = stmt.with_for_update()
-    found = (await conn.execute(stmt)).scalar_one_or_none()
-    return None if found is None else int(found)
-
-
 async def _refused(svc: Services, p: Principal, action: str, err: ApiError) -> None:
     """Refusals roll their transaction back; they are recorded in one of their own."""
     await svc.audit.record(
@@ -122,13 +109,7 @@ async def _refused(svc: Services, p: Principal, action: str, err: ApiError) -> N
 async def get_backup(request: web.Request, p: Principal, _b: None) -> web.Response:
     svc = services(request)
     async with svc.db.read() as conn:
-        row = (
-            await conn.execute(
-                select(KeyBackup.version, KeyBackup.info, KeyBackup.updated_at).where(
-                    KeyBackup.user_id == p.user_id
-                )
-            )
-        ).first()
+        row = await store.header(conn, p.user_id)
     await svc.audit.record(
         AuditRecord(
             "keys.backup_read",
@@ -171,38 +152,21 @@ async def _write_backup(
     now = now_ms()
     deleted = 0
     async with svc.db.write() as conn:
-        current = await _current_version(conn, p.user_id, lock=True)
+        current = await store.current_version(conn, p.user_id, lock=True)
         if current is None:
             if body.version != 1:
                 raise _conflict(0)
             mode = "create"
-            created = await conn.execute(
-                _insert(svc.db.is_sqlite, KeyBackup)
-                .values(user_id=p.user_id, version=1, info=body.info, updated_at=now)
-                .on_conflict_do_nothing(index_elements=[KeyBackup.user_id])
-            )
-            if not created.rowcount:  # another device created it meanwhile
-                raise _conflict(await _current_version(conn, p.user_id, lock=False) or 0)
+            if not await store.create(conn, svc.db.is_sqlite, p.user_id, body.info, now):
+                # another device created it meanwhile
+                raise _conflict(await store.current_version(conn, p.user_id, lock=False) or 0)
         elif body.version == current:
             mode = "update"
-            await conn.execute(
-                update(KeyBackup)
-                .where(KeyBackup.user_id == p.user_id)
-                .values(info=body.info, updated_at=now)
-            )
+            await store.set_header(conn, p.user_id, current, body.info, now)
         elif body.version == current + 1:
             mode = "replace"
-            await conn.execute(
-                update(KeyBackup)
-                .where(KeyBackup.user_id == p.user_id)
-                .values(version=body.version, info=body.info, updated_at=now)
-            )
-            gone = await conn.execute(
-                delete(KeyBackupEntry).where(
-                    KeyBackupEntry.user_id == p.user_id, KeyBackupEntry.version < body.version
-                )
-            )
-            deleted = gone.rowcount
+            await store.set_header(conn, p.user_id, body.version, body.info, now)
+            deleted = await store.drop_entries_before(conn, p.user_id, body.version)
         else:
             raise _conflict(current)
         await append(
@@ -225,10 +189,6 @@ async def _write_backup(
             ],
         )
     return {"version": body.version, "updated_at": now, "entries_deleted": deleted}
-
-
-def _insert(is_sqlite: bool, model: Any) -> Any:
-    return (sqlite_insert if is_sqlite else pg_insert)(model)
 
 
 @route(
@@ -254,33 +214,13 @@ async def _write_entries(
 ) -> dict[str, Any]:
     now = now_ms()
     async with svc.db.write() as conn:
-        current = await _current_version(conn, p.user_id, lock=True)
+        current = await store.current_version(conn, p.user_id, lock=True)
         if current is None:
             raise _no_backup()
         if body.version != current:
             raise _conflict(current)
-        ins = _insert(svc.db.is_sqlite, KeyBackupEntry)
-        upsert = ins.on_conflict_do_update(
-            index_elements=[KeyBackupEntry.user_id, KeyBackupEntry.entry_id],
-            set_={
-                "version": ins.excluded.version,
-                "data": ins.excluded.data,
-                "updated_at": ins.excluded.updated_at,
-            },
-        )
-        await conn.execute(
-            upsert,
-            [
-                {
-                    "user_id": p.user_id,
-                    "entry_id": e.id,
-                    "version": current,
-                    "data": e.data,
-                    "updated_at": now,
-                }
-                for e in body.entries
-            ],
-        )
+        pairs = [(e.id, e.data) for e in body.entries]
+        await store.put_entries(conn, svc.db.is_sqlite, p.user_id, current, pairs, now)
         await append(
             conn,
             [
@@ -329,19 +269,12 @@ async def get_entries(request: web.Request, p: Principal, _b: None) -> web.Respo
     query = _entries_query(request)
     try:
         async with svc.db.read() as conn:
-            version = await _current_version(conn, p.user_id, lock=False)
+            version = await store.current_version(conn, p.user_id, lock=False)
             if version is None:
                 raise _no_backup()
-            entry_id = byte_order(KeyBackupEntry.entry_id, svc.db.is_sqlite)
-            stmt = (
-                select(KeyBackupEntry.entry_id, KeyBackupEntry.data)
-                .where(KeyBackupEntry.user_id == p.user_id, KeyBackupEntry.version == version)
-                .order_by(entry_id)
-                .limit(query.limit + 1)
+            rows = await store.entries_page(
+                conn, svc.db.is_sqlite, p.user_id, version, query.after, query.limit + 1
             )
-            if query.after is not None:
-                stmt = stmt.where(entry_id > query.after)
-            rows = (await conn.execute(stmt)).all()
     except ApiError as err:
         await _refused(svc, p, action, err)
         raise

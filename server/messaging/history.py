@@ -67,7 +67,7 @@ class SqlPageReads:
 
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[StoredMessage]:
         params = {"room_id": room_id, "after_seq": after_seq, "limit": limit}
-        return [row_to_stored(r) for r in await self.conn.execute(MESSAGES_AFTER, params)]
+        return [row_to_stored(r._mapping) for r in await self.conn.execute(MESSAGES_AFTER, params)]
 
 
 async def missed_messages(
@@ -105,4 +105,4 @@ async def older_messages(
         if before_seq is not None:
             stmt = stmt.where(Message.seq < before_seq)
         rows = (await conn.execute(stmt.order_by(Message.seq.desc()).limit(limit))).all()
-    return [row_to_stored(r) for r in rows]
+    return [row_to_stored(r._mapping) for r in rows]

@@ -16,7 +16,7 @@ from typing import Any
 from server.db.driver_sql import for_asyncpg
 
 from .history import MEMBER_ROOMS, MESSAGES_AFTER
-from .store import StoredMessage
+from .store import StoredMessage, row_to_stored
 
 _MEMBER_ROOMS = for_asyncpg(MEMBER_ROOMS, ("user_id",))
 _MESSAGES_AFTER = for_asyncpg(MESSAGES_AFTER, ("room_id", "after_seq", "limit"))
@@ -30,16 +30,5 @@ class PgPageReads:
         return {r["id"]: r["last_seq"] for r in await self.pg.fetch(_MEMBER_ROOMS, user_id)}
 
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[StoredMessage]:
-        return [
-            StoredMessage(
-                id=r["id"],
-                room_id=r["room_id"],
-                seq=r["seq"],
-                ts=r["created_at"],
-                sender_user_id=r["sender_user_id"],
-                sender_device_id=r["sender_device_id"],
-                client_msg_id=r["client_msg_id"],
-                envelope=r["envelope"],
-            )
-            for r in await self.pg.fetch(_MESSAGES_AFTER, room_id, after_seq, limit)
-        ]
+        rows = await self.pg.fetch(_MESSAGES_AFTER, room_id, after_seq, limit)
+        return [row_to_stored(r) for r in rows]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,7 +151,8 @@ class MessageStore:
         else:
             members, stored = await read_batch(conn, rooms, keys)
             existing = {
-                (r.sender_device_id, r.client_msg_id): row_to_stored(r, True) for r in stored
+                (r.sender_device_id, r.client_msg_id): row_to_stored(r._mapping, True)
+                for r in stored
             }
         plan = _triage(batch, keys, members, existing)
         ts = now_ms()
@@ -186,7 +188,7 @@ async def _already_stored(
     whatever the batch size."""
     existing: dict[tuple[str, str], StoredMessage] = {}
     for row in await conn.execute(_SELECT_EXISTING, {"keys": list(set(keys))}):
-        existing[(row.sender_device_id, row.client_msg_id)] = row_to_stored(row, True)
+        existing[(row.sender_device_id, row.client_msg_id)] = row_to_stored(row._mapping, True)
     return existing
 
 
@@ -344,15 +346,17 @@ _SELECT_EXISTING = select(Message.__table__).where(
 )
 
 
-def row_to_stored(row: Any, duplicate: bool = False) -> StoredMessage:
+def row_to_stored(row: Mapping[Any, Any], duplicate: bool = False) -> StoredMessage:
+    """A stored message from a `messages` row: a SQLAlchemy row's `_mapping`, or an asyncpg
+    record (`pg_sync_read.py`)."""
     return StoredMessage(
-        id=row.id,
-        room_id=row.room_id,
-        seq=row.seq,
-        ts=row.created_at,
-        sender_user_id=row.sender_user_id,
-        sender_device_id=row.sender_device_id,
-        client_msg_id=row.client_msg_id,
-        envelope=row.envelope,
+        id=row["id"],
+        room_id=row["room_id"],
+        seq=row["seq"],
+        ts=row["created_at"],
+        sender_user_id=row["sender_user_id"],
+        sender_device_id=row["sender_device_id"],
+        client_msg_id=row["client_msg_id"],
+        envelope=row["envelope"],
         duplicate=duplicate,
     )
